@@ -1,0 +1,2 @@
+// Placeholder: replaced by the crc32c implementation.
+export {};

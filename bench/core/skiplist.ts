@@ -1,0 +1,3 @@
+import type { BenchCase } from "./harness.ts";
+// Placeholder: replaced by the skiplist benchmarks.
+export const cases: BenchCase[] = [];

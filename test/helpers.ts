@@ -1,0 +1,26 @@
+/** Shared by the tests: the cores every core test runs against, and seeded randomness. */
+import type { Core } from "../ts/core/types.ts";
+import { createPureCore } from "../ts/core/pure/index.ts";
+import { createWasmCore } from "../ts/core/wasm.ts";
+
+/** Each core under test: the pure twin, the shipped release build, and the debug build (asserts on). */
+export const coreFactories: ReadonlyArray<readonly [string, () => Core]> = [
+  ["ts", () => createPureCore()],
+  ["wasm", () => createWasmCore()],
+  ["wasm-debug", () => createWasmCore({ debug: true })],
+];
+
+export const textEncoder = new TextEncoder();
+export const bytes = (text: string): Uint8Array => textEncoder.encode(text);
+
+/** A small deterministic PRNG (mulberry32) for tests that print their seed. */
+export function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

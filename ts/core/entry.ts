@@ -1,0 +1,113 @@
+/**
+ * Helpers for the encodings shared by both cores and the host (see ts/core/types.ts): internal
+ * keys, their order, and runs. Pure functions over Uint8Array; no core needed.
+ */
+import { invalidArgument } from "../errors.ts";
+import { KIND_SEEK, SEQUENCE_MAX, TRAILER_BYTES } from "./types.ts";
+
+const TWO_POW_32 = 0x1_0000_0000;
+
+export function encodeInternalKey(userKey: Uint8Array, sequence: number, kind: number): Uint8Array {
+  const key = new Uint8Array(userKey.length + TRAILER_BYTES);
+  key.set(userKey, 0);
+  writeTrailer(key, userKey.length, sequence, kind);
+  return key;
+}
+
+/** Writes the 8-byte trailer (kind, then the 56-bit sequence) at `offset`. */
+export function writeTrailer(target: Uint8Array, offset: number, sequence: number, kind: number): void {
+  if (!Number.isSafeInteger(sequence) || sequence < 0 || sequence > SEQUENCE_MAX) {
+    throw invalidArgument(`sequence ${sequence} is not an integer in [0, 2^53)`);
+  }
+  const low = sequence % TWO_POW_32;
+  const high = (sequence - low) / TWO_POW_32;
+  target[offset] = kind;
+  target[offset + 1] = low & 0xff;
+  target[offset + 2] = (low >>> 8) & 0xff;
+  target[offset + 3] = (low >>> 16) & 0xff;
+  target[offset + 4] = low >>> 24;
+  target[offset + 5] = high & 0xff;
+  target[offset + 6] = (high >>> 8) & 0xff;
+  target[offset + 7] = (high >>> 16) & 0xff;
+}
+
+/** The smallest internal key for `userKey` visible at `sequence`: where a seek starts. */
+export function seekKey(userKey: Uint8Array, sequence: number): Uint8Array {
+  return encodeInternalKey(userKey, sequence, KIND_SEEK);
+}
+
+export function userKeyOf(internalKey: Uint8Array): Uint8Array {
+  return internalKey.subarray(0, internalKey.length - TRAILER_BYTES);
+}
+
+export function kindOf(internalKey: Uint8Array): number {
+  return internalKey[internalKey.length - TRAILER_BYTES]!;
+}
+
+export function sequenceOf(internalKey: Uint8Array): number {
+  const at = internalKey.length - TRAILER_BYTES + 1;
+  const low = (internalKey[at]! | (internalKey[at + 1]! << 8) | (internalKey[at + 2]! << 16) | (internalKey[at + 3]! << 24)) >>> 0;
+  const high = internalKey[at + 4]! | (internalKey[at + 5]! << 8) | (internalKey[at + 6]! << 16);
+  return high * TWO_POW_32 + low;
+}
+
+/** Bytewise comparison of two byte strings: negative, zero or positive. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < length; i++) {
+    const difference = a[i]! - b[i]!;
+    if (difference !== 0) return difference;
+  }
+  return a.length - b.length;
+}
+
+/** Internal-key order: user key ascending, then sequence descending, then kind descending. */
+export function compareInternalKeys(a: Uint8Array, b: Uint8Array): number {
+  const byUser = compareBytes(userKeyOf(a), userKeyOf(b));
+  if (byUser !== 0) return byUser;
+  const bySequence = sequenceOf(b) - sequenceOf(a);
+  if (bySequence !== 0) return bySequence;
+  return kindOf(b) - kindOf(a);
+}
+
+export interface RunEntry {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** Encodes entries in run encoding (test helper and host batch builder). */
+export function encodeRun(entries: readonly RunEntry[]): Uint8Array {
+  let total = 0;
+  for (const entry of entries) total += 8 + entry.key.length + entry.value.length;
+  const bytes = new Uint8Array(total);
+  const view = new DataView(bytes.buffer);
+  let offset = 0;
+  for (const entry of entries) {
+    view.setUint32(offset, entry.key.length, true);
+    view.setUint32(offset + 4, entry.value.length, true);
+    bytes.set(entry.key, offset + 8);
+    bytes.set(entry.value, offset + 8 + entry.key.length);
+    offset += 8 + entry.key.length + entry.value.length;
+  }
+  return bytes;
+}
+
+/** Decodes run bytes into entries whose key and value are views into `bytes`. */
+export function decodeRun(bytes: Uint8Array): RunEntry[] {
+  const entries: RunEntry[] = [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 0;
+  while (offset < bytes.length) {
+    if (offset + 8 > bytes.length) throw invalidArgument(`run truncated at offset ${offset}`);
+    const keyLength = view.getUint32(offset, true);
+    const valueLength = view.getUint32(offset + 4, true);
+    const end = offset + 8 + keyLength + valueLength;
+    if (keyLength < TRAILER_BYTES || end > bytes.length) throw invalidArgument(`run entry malformed at offset ${offset}`);
+    entries.push({
+      key: bytes.subarray(offset + 8, offset + 8 + keyLength),
+      value: bytes.subarray(offset + 8 + keyLength, end),
+    });
+    offset = end;
+  }
+  return entries;
+}

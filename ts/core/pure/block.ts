@@ -1,0 +1,4 @@
+// Placeholder: replaced by the block implementation.
+export function pureBlock() {
+  return {};
+}

@@ -1,0 +1,4 @@
+// Placeholder: replaced by the bloom implementation.
+export function pureBloom() {
+  return {};
+}

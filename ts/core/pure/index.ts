@@ -1,0 +1,20 @@
+/** The pure-TypeScript core: the twin of assembly/, one file per hot path. */
+import type { Core } from "../types.ts";
+import { pureRun } from "./run.ts";
+import { pureCrc32c } from "./crc32c.ts";
+import { pureBloom } from "./bloom.ts";
+import { pureBlock } from "./block.ts";
+import { pureSkiplist } from "./skiplist.ts";
+import { pureMerge } from "./merge.ts";
+
+export function createPureCore(): Core {
+  return {
+    name: "ts",
+    ...pureRun(),
+    ...pureCrc32c(),
+    ...pureBloom(),
+    ...pureBlock(),
+    ...pureSkiplist(),
+    ...pureMerge(),
+  };
+}

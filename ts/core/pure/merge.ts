@@ -1,0 +1,4 @@
+// Placeholder: replaced by the merge implementation.
+export function pureMerge() {
+  return {};
+}

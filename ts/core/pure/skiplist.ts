@@ -1,0 +1,4 @@
+// Placeholder: replaced by the skiplist implementation.
+export function pureSkiplist() {
+  return {};
+}

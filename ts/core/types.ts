@@ -1,0 +1,214 @@
+/**
+ * The Core: every hot path of pgz behind one interface, implemented twice, in WebAssembly
+ * (ts/core/wasm.ts over assembly/) and in pure TypeScript (ts/core/pure/). Everything above this
+ * interface is shared, so a benchmark of { core: "wasm" } against { core: "ts" } compares only
+ * the hot paths. Both implementations must agree byte for byte (test/core-differential.test.ts).
+ *
+ * Shared encodings (ts/core/entry.ts has the helpers):
+ *
+ * Internal key: the user key followed by an 8-byte trailer, the little-endian u64
+ * (sequence << 8 | kind). Order: user key ascending (bytewise, shorter prefix first), then
+ * trailer descending, so the newest version of a user key comes first.
+ *
+ *   +-----------------+------+--------------------------+
+ *   | user key (n B)  | kind | sequence (7 B, LE, 56 b) |
+ *   +-----------------+------+--------------------------+
+ *
+ * Run: the batch format in which entries cross the JS/WASM boundary (not an on-disk format).
+ * A run is a sequence of entries, each
+ *
+ *   +----------------------+------------------+--------------+-------------+
+ *   | u32 LE keyLength     | u32 LE valueLength | internal key | value bytes |
+ *   +----------------------+------------------+--------------+-------------+
+ *
+ * with no padding. keyLength includes the 8-byte trailer. A run produced by a reverse cursor or
+ * a reverse merge holds entries in descending internal-key order.
+ *
+ * Memory: objects that live in WebAssembly memory (runs, memtables, block readers, filters,
+ * merges, builders) have free(); the TS core's free() only marks the object dead. Using an
+ * object after free() throws PgzError PGZ_INVALID_ARGUMENT. Bad input (unsorted keys, malformed
+ * runs) throws PGZ_INVALID_ARGUMENT; a malformed block or filter throws PGZ_CORRUPTION (without a
+ * file: the caller adds it with locateCorruption). The core never traps on bad input.
+ */
+
+export type CoreName = "wasm" | "ts";
+
+/** Entry kinds, the low byte of the trailer. Higher kind sorts first at equal sequence. */
+export const KIND_DELETE = 0;
+/** The value is stored inline. */
+export const KIND_VALUE = 1;
+/** The value field holds an encoded ValuePointer into the value log. */
+export const KIND_POINTER = 2;
+/** Used to build seek keys: sorts before every real entry of the same user key and sequence. */
+export const KIND_SEEK = 0xff;
+
+export const TRAILER_BYTES = 8;
+/** Sequences are JS numbers: at most 2^53 - 1, which fits the 56-bit field. */
+export const SEQUENCE_MAX = Number.MAX_SAFE_INTEGER;
+/** Largest key and value a run may carry (the DB enforces smaller documented limits). */
+export const ENTRY_LENGTH_MAX = 0x7fff_ffff;
+
+export interface Freeable {
+  /** Releases the object's memory; idempotent. Any other use afterwards throws. */
+  free(): void;
+}
+
+/** A growable batch of entries in run encoding, owned by the core. */
+export interface Run extends Freeable {
+  /** Number of entries. */
+  readonly count: number;
+  readonly byteLength: number;
+  /**
+   * The run's bytes. For the WASM core this is a view into WebAssembly memory, valid only
+   * until the next call into the core: copy what you keep.
+   */
+  bytes(): Uint8Array;
+  clear(): void;
+  /** Appends entries given in run encoding; PGZ_INVALID_ARGUMENT if malformed. */
+  appendEncoded(bytes: Uint8Array): void;
+}
+
+export interface MemtableHit {
+  kind: number;
+  sequence: number;
+  /** A copy (empty for KIND_DELETE). */
+  value: Uint8Array;
+}
+
+export interface Memtable extends Freeable {
+  /** Inserts every entry of `run` (run encoding; internal keys carry sequence and kind). */
+  insert(run: Uint8Array): void;
+  /** The newest version of `userKey` with sequence <= `sequence`, tombstones included. */
+  get(userKey: Uint8Array, sequence: number): MemtableHit | undefined;
+  /** Bytes of arena in use (keys, values, nodes); the engine rotates the memtable on it. */
+  readonly arenaBytes: number;
+  readonly count: number;
+  /**
+   * A cursor in internal-key order. Forward: starts at the first entry >= `start` (or the
+   * first entry). Reverse: starts at the last entry <= `start` (or the last entry).
+   * Entries inserted after the cursor was made may or may not be seen.
+   */
+  cursor(reverse: boolean, start?: Uint8Array): Cursor;
+}
+
+/** A position in a memtable or block that copies entries out into runs. */
+export interface Cursor extends Freeable {
+  /**
+   * Clears `run`, then appends entries from the current position in the cursor's direction
+   * until the run holds at least `bytesTarget` bytes or the source ends (a run always takes at
+   * least one entry, growing if needed). Returns the number appended; 0 means exhausted.
+   */
+  fill(run: Run, bytesTarget?: number): number;
+}
+
+export interface BlockBuilder extends Freeable {
+  /** Appends one entry; internal keys must be strictly increasing, else PGZ_INVALID_ARGUMENT. */
+  add(internalKey: Uint8Array, value: Uint8Array): void;
+  /**
+   * Appends entries of `run` (ascending) starting at entry index `from`, stopping before the
+   * entry that would take the block's size estimate past `blockBytesTarget` (at least one entry
+   * is always taken). Returns the index of the first entry not taken.
+   */
+  addFromRun(run: Run, from: number, blockBytesTarget: number): number;
+  readonly count: number;
+  /** Size of the finished block if finish() were called now. */
+  readonly sizeEstimate: number;
+  /** A copy of the last key added (for the index block); empty if none. */
+  lastKey(): Uint8Array;
+  /** Returns a copy of the finished block and resets the builder for the next block. */
+  finish(): Uint8Array;
+}
+
+export interface BlockReader extends Freeable {
+  /** Entries in the block. */
+  readonly count: number;
+  readonly valid: boolean;
+  /** Positions at the first entry >= `internalKey`; returns valid. */
+  seek(internalKey: Uint8Array): boolean;
+  first(): boolean;
+  last(): boolean;
+  next(): boolean;
+  prev(): boolean;
+  /** Copies of the current entry's internal key and value. */
+  key(): Uint8Array;
+  value(): Uint8Array;
+  /**
+   * A cursor over this block from the current position (or from first()/last() when not
+   * valid) in the given direction; the reader must outlive it.
+   */
+  cursor(reverse: boolean): Cursor;
+}
+
+export interface BloomFilter extends Freeable {
+  mayContain(userKey: Uint8Array): boolean;
+}
+
+export interface BloomBuilder extends Freeable {
+  add(userKey: Uint8Array): void;
+  /** Adds the user keys of run entries [from, to); consecutive equal user keys count once. */
+  addFromRun(run: Run, from: number, to: number): void;
+  readonly count: number;
+  /** The filter bytes for every key added, then resets. */
+  finish(bitsPerKey: number): Uint8Array;
+}
+
+/** What a merge yields: every internal entry, or the user-visible view at a sequence. */
+export interface MergeOptions {
+  reverse: boolean;
+  /** Only versions with sequence <= this are considered (visible mode). */
+  sequence: number;
+  /**
+   * "all": every entry of every source, in merged internal-key order (duplicates kept).
+   * "visible": per user key, only the newest version with sequence <= `sequence`, and nothing
+   * for that key if that version is a tombstone.
+   */
+  mode: "all" | "visible";
+}
+
+/** fill() returned MERGE_DONE: every source is exhausted and everything was yielded. */
+export const MERGE_DONE = -1;
+/** fill() returned a value < MERGE_DONE: call setSource(mergeSourceNeeded(r), ...) then fill again. */
+export function mergeSourceNeeded(result: number): number {
+  return -2 - result;
+}
+
+/**
+ * A k-way merge over `sourceCount` sources fed by the host as runs in the merge's direction
+ * (ascending, or descending when reverse). Before the first fill every source gets a run (or
+ * null). The merge reads a source's run in place until it is used up, then asks for more.
+ * Among entries with equal internal keys, the lower source index comes first.
+ */
+export interface Merge extends Freeable {
+  /** Gives source `index` its next run, or null when the source has no more entries. */
+  setSource(index: number, run: Run | null): void;
+  /**
+   * Clears `out`, then appends merged entries until `out` holds at least `bytesTarget` bytes.
+   * Returns a count > 0 of entries appended; MERGE_DONE when every source is exhausted and
+   * nothing is left; or a value r < MERGE_DONE: source mergeSourceNeeded(r) ran dry and the
+   * merge cannot go on before its next run is known. If entries were appended before a source
+   * ran dry, the count is returned and the next call reports the need.
+   */
+  fill(out: Run, bytesTarget?: number): number;
+}
+
+export interface Core {
+  readonly name: CoreName;
+
+  /** CRC32C (Castagnoli) of `data`, extending `crc` (0 to start). Unsigned 32-bit. */
+  crc32c(data: Uint8Array, crc?: number): number;
+  /** out[i] = crc32c(data.subarray(starts[i], ends[i])), for every i: one call for a batch. */
+  crc32cEach(data: Uint8Array, starts: Uint32Array, ends: Uint32Array, out: Uint32Array): void;
+  /** LevelDB's masking, so a CRC stored beside data that contains CRCs stays meaningful. */
+  crc32cMask(crc: number): number;
+  crc32cUnmask(masked: number): number;
+
+  newRun(capacityBytes?: number): Run;
+  newMemtable(): Memtable;
+  newBlockBuilder(restartInterval?: number): BlockBuilder;
+  /** Verifies the block's trailer CRC and structure; PGZ_CORRUPTION if malformed. */
+  openBlock(block: Uint8Array): BlockReader;
+  newBloomBuilder(): BloomBuilder;
+  /** PGZ_CORRUPTION if `filter` is malformed. */
+  openBloom(filter: Uint8Array): BloomFilter;
+  newMerge(sourceCount: number, options: MergeOptions): Merge;
+}

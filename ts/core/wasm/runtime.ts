@@ -1,0 +1,81 @@
+/**
+ * The host side of the WebAssembly instance: memory views refreshed after any call that may
+ * grow memory, the staging area (one copy of a batch's input, then one call), and the abort
+ * import that turns a trap into a poisoned instance.
+ */
+import { PgzError } from "../../errors.ts";
+
+/** Exports every module of assembly/ provides; each wrapper declares the ones it uses. */
+export interface WasmExports {
+  memory: WebAssembly.Memory;
+  stagingReserve(bytes: number): number;
+  memoryAllocate(bytes: number): number;
+  memoryFree(pointer: number): void;
+  [name: string]: unknown;
+}
+
+export class WasmRuntime {
+  exports!: WasmExports;
+  private bytesView = new Uint8Array(0);
+  private dataView = new DataView(new ArrayBuffer(0));
+  poisoned = false;
+
+  attach(exports: WasmExports): void {
+    this.exports = exports;
+    this.refresh();
+  }
+
+  /** The abort import: AssemblyScript calls it on a failed assertion or trap. */
+  readonly abort = (_message: number, _file: number, line: number, column: number): never => {
+    this.poisoned = true;
+    throw new PgzError("PGZ_CORRUPTION", `WebAssembly core aborted at ${line}:${column}; the instance is poisoned`);
+  };
+
+  private refresh(): void {
+    this.bytesView = new Uint8Array(this.exports.memory.buffer);
+    this.dataView = new DataView(this.exports.memory.buffer);
+  }
+
+  /** The whole memory as bytes; a grown memory detaches old views, so always ask again. */
+  get u8(): Uint8Array {
+    if (this.bytesView.buffer !== this.exports.memory.buffer) this.refresh();
+    return this.bytesView;
+  }
+
+  get view(): DataView {
+    if (this.dataView.buffer !== this.exports.memory.buffer) this.refresh();
+    return this.dataView;
+  }
+
+  /** Copies `data` into the staging area and returns its pointer (valid until the next stage). */
+  stage(data: Uint8Array): number {
+    const pointer = this.exports.stagingReserve(data.length);
+    this.u8.set(data, pointer);
+    return pointer;
+  }
+
+  /** Copies several inputs into one staging reservation; returns their pointers in order. */
+  stageAll(parts: readonly Uint8Array[]): number[] {
+    let total = 0;
+    for (const part of parts) total += (part.length + 7) & ~7;
+    const base = this.exports.stagingReserve(total);
+    const memory = this.u8;
+    const pointers: number[] = [];
+    let offset = base;
+    for (const part of parts) {
+      memory.set(part, offset);
+      pointers.push(offset);
+      offset += (part.length + 7) & ~7;
+    }
+    return pointers;
+  }
+
+  /** A copy of `length` bytes at `pointer`. */
+  copyOut(pointer: number, length: number): Uint8Array {
+    return this.u8.slice(pointer, pointer + length);
+  }
+
+  checkUsable(): void {
+    if (this.poisoned) throw new PgzError("PGZ_CORRUPTION", "the WebAssembly core trapped earlier and is poisoned");
+  }
+}
