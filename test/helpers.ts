@@ -24,3 +24,22 @@ export function random(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** A fresh temporary directory; remove it with removeDirectory when done. */
+export function temporaryDirectory(label = "pgz"): string {
+  return mkdtempSync(join(tmpdir(), `${label}-`));
+}
+
+export function removeDirectory(directory: string): void {
+  rmSync(directory, { recursive: true, force: true });
+}
+
+export const textDecoder = new TextDecoder();
+export const text = (value: Uint8Array | undefined): string | undefined => (value === undefined ? undefined : textDecoder.decode(value));
+
+/** The engine runs on these cores in every engine test. */
+export const engineCores = ["ts", "wasm"] as const;

@@ -33,3 +33,130 @@ export const BLOCK_TRAILER_BYTES = 12;
  */
 export const BLOOM_HASH_SEED = 0xbc9f1d34;
 export const BLOOM_BITS_PER_KEY = 10;
+
+/** Format version of every file kind; bump it (and docs/FORMAT.md) on any byte change. */
+export const FORMAT_VERSION = 1;
+
+/** File names inside a database directory. */
+export const FILE_SUPERBLOCK = "SUPERBLOCK";
+export const FILE_LOCK = "LOCK";
+export const manifestFileName = (fileNumber: number) => `MANIFEST-${String(fileNumber).padStart(6, "0")}`;
+export const tableFileName = (fileNumber: number) => `${String(fileNumber).padStart(6, "0")}.sst`;
+export const segmentFileName = (fileNumber: number) => `${String(fileNumber).padStart(6, "0")}.vlog`;
+export const TEMPORARY_SUFFIX = ".tmp";
+
+/**
+ * Superblock: SUPERBLOCK_COPIES pages at offsets 0, PAGE_SIZE, ...; a write goes to copy
+ * (sequence % SUPERBLOCK_COPIES), so the previous copy stays intact. The newest valid copy wins.
+ *
+ *   offset size field
+ *   0      8    magic MAGIC_SUPERBLOCK ("pgzSUPR1" as u64 LE)
+ *   8      4    format version
+ *   12     4    reserved (0)
+ *   16     8    sequence (u64 LE; increases by one per write)
+ *   24     8    manifest file number (u64 LE)
+ *   32     4    masked CRC32C of bytes [0, 32)
+ *   36..4095    zero
+ */
+export const SUPERBLOCK_COPIES = 2;
+export const SUPERBLOCK_BYTES = 36;
+export const MAGIC_SUPERBLOCK = "pgzSUPR1";
+
+/**
+ * Manifest: a log of version edits, each in whole pages (an edit is synced when written, and
+ * a synced page is never rewritten, so every edit starts on a page boundary):
+ *
+ *   offset size field
+ *   0      4    masked CRC32C of bytes [4, 12 + length)
+ *   4      4    magic MAGIC_MANIFEST_RECORD ("pgzM")
+ *   8      4    length of the payload
+ *   12     n    payload: a UTF-8 JSON VersionEdit (ts/manifest.ts)
+ *   ...         zero to the next page boundary
+ *
+ * Replay stops at the first page that does not start a valid record.
+ */
+export const MANIFEST_RECORD_HEADER_BYTES = 12;
+export const MAGIC_MANIFEST_RECORD = 0x4d7a6770; // "pgzM" little-endian
+/** The manifest is rewritten as one snapshot edit when it grows past this. */
+export const MANIFEST_BYTES_MAX = 1 << 20;
+
+/**
+ * Value log segment (also the write-ahead log): records packed back to back in a byte stream
+ * written in whole pages. A record never starts in the last RECORD_HEADER_BYTES - 1 bytes of a
+ * page (those are zero and skipped). After a sync the writer pads to the next page boundary
+ * with a padding record, so a synced page is never rewritten.
+ *
+ *   offset size field
+ *   0      4    masked CRC32C of bytes [4, recordLength)
+ *   4      4    recordLength (header + key + value)
+ *   8      1    type: RECORD_DELETE 0, RECORD_PUT 1, RECORD_PADDING 0xfe
+ *   9      1    flags: RECORD_FLAG_BATCH_END on the last record of a batch
+ *   10     2    reserved (0)
+ *   12     4    keyLength
+ *   16     8    sequence (u64 LE)
+ *   24     k    key
+ *   24+k   v    value (v = recordLength - 24 - k)
+ *
+ * A batch is the records between two BATCH_END flags; recovery applies a batch only if its
+ * BATCH_END record is intact, and truncates the log at the first invalid record. The writer never
+ * appends to a segment it did not create: after an open it starts a new one.
+ *
+ * Segment header (the first SEGMENT_HEADER_BYTES; records start right after it):
+ *
+ *   offset size field
+ *   0      8    magic MAGIC_SEGMENT ("pgzVLOG1")
+ *   8      4    format version
+ *   12     4    reserved (0)
+ *   16     8    segment file number (u64 LE)
+ *   24     4    masked CRC32C of bytes [0, 24)
+ *   28     4    zero
+ */
+export const SEGMENT_HEADER_BYTES = 32;
+export const MAGIC_SEGMENT = "pgzVLOG1";
+/** A segment is closed (synced) and a new one started once it passes this size. */
+export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
+export const RECORD_HEADER_BYTES = 24;
+export const RECORD_DELETE = 0;
+export const RECORD_PUT = 1;
+export const RECORD_PADDING = 0xfe;
+export const RECORD_FLAG_BATCH_END = 1;
+
+/**
+ * Value pointer (the value field of a KIND_POINTER entry): where a value lives in the log.
+ *
+ *   offset size field
+ *   0      4    segment file number
+ *   4      4    record offset in the segment
+ *   8      4    recordLength
+ */
+export const VALUE_POINTER_BYTES = 12;
+
+/**
+ * SSTable: data blocks, then the index block, then the filter, each starting on a page
+ * boundary and zero-padded to one; the last page is the footer.
+ *
+ *   footer (first FOOTER_BYTES of the last page; the rest is zero):
+ *   offset size field
+ *   0      8    magic MAGIC_TABLE ("pgzTABL1")
+ *   8      4    format version
+ *   12     4    reserved (0)
+ *   16     8    index block offset     24 4 index block length
+ *   28     8    filter offset          36 4 filter length
+ *   40     8    entry count (u64 LE)
+ *   48     4    data block count
+ *   52     4    masked CRC32C of bytes [0, 52)
+ *
+ * Index block: a core block whose keys are the last internal key of each data block and whose
+ * values are the block's u64 offset and u32 length (12 bytes).
+ */
+export const MAGIC_TABLE = "pgzTABL1";
+export const FOOTER_BYTES = 56;
+export const BLOCK_HANDLE_BYTES = 12;
+/** Data blocks are cut below this size so each fills one page. */
+export const DATA_BLOCK_BYTES_TARGET = PAGE_SIZE;
+
+/** Limits the DB enforces (PGZ_INVALID_ARGUMENT beyond them). */
+export const KEY_BYTES_MAX = 65536;
+export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
+
+export const roundUpToPage = (bytes: number) => Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;

@@ -1,0 +1,196 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { DB, PgzError } from "../ts/index.ts";
+import { engineCores, removeDirectory, temporaryDirectory, text, bytes } from "./helpers.ts";
+
+function expectCode(code: string, action: () => unknown): void {
+  try {
+    action();
+  } catch (error) {
+    assert.instance(error, PgzError, `expected a PgzError, got ${String(error)}`);
+    assert.is((error as PgzError).code, code);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+for (const core of engineCores) {
+  test(`${core}: put, get, delete, batch, and all of it survives a reopen`, () => {
+    const directory = temporaryDirectory();
+    try {
+      let db = DB.open(directory, { core });
+      db.put("alpha", "1");
+      db.put(bytes("beta"), bytes("2"));
+      db.put("gamma", "3");
+      db.delete("beta");
+      db.batch([
+        { type: "put", key: "delta", value: "4" },
+        { type: "del", key: "gamma" },
+        { type: "put", key: "epsilon", value: "x".repeat(5000) },
+      ]);
+      assert.is(text(db.get("alpha")), "1");
+      assert.is(db.get("beta"), undefined);
+      assert.is(db.get("gamma"), undefined);
+      assert.is(text(db.get("epsilon")), "x".repeat(5000));
+      db.close();
+      db = DB.open(directory, { core });
+      assert.is(text(db.get("alpha")), "1");
+      assert.is(db.get("beta"), undefined);
+      assert.is(text(db.get("delta")), "4");
+      assert.is(text(db.get("epsilon")), "x".repeat(5000));
+      assert.equal([...db.iterate()].map(([k, v]) => [text(k), text(v)!.slice(0, 3)]), [["alpha", "1"], ["delta", "4"], ["epsilon", "xxx"]]);
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: flushed tables, many memtables, overwrites and large values read back after reopen`, () => {
+    const directory = temporaryDirectory();
+    try {
+      let db = DB.open(directory, { core, memtableBytes: 64 * 1024, valueThreshold: 64, segmentBytes: 256 * 1024 });
+      const expected = new Map<string, string>();
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 2000; i++) {
+          const key = `key-${String((i * 7919) % 2000).padStart(5, "0")}`;
+          const value = `${round}-${i}-` + "v".repeat(i % 200);
+          db.put(key, value);
+          expected.set(key, value);
+        }
+        for (let i = 0; i < 2000; i += 13) {
+          const key = `key-${String(i).padStart(5, "0")}`;
+          db.delete(key);
+          expected.delete(key);
+        }
+      }
+      assert.ok(db.stats().flushes > 3, "several flushes happened");
+      const check = (handle: DB) => {
+        for (const [key, value] of expected) assert.is(text(handle.get(key)), value, key);
+        const sorted = [...expected.keys()].sort();
+        assert.equal([...handle.iterate()].map(([key]) => text(key)), sorted);
+        assert.equal([...handle.iterate({ reverse: true })].map(([key]) => text(key)), [...sorted].reverse());
+      };
+      check(db);
+      db.close();
+      db = DB.open(directory, { core });
+      check(db);
+      assert.ok(db.check().ok, JSON.stringify(db.check().problems));
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: iterate bounds, prefix, reverse and limit`, () => {
+    const directory = temporaryDirectory();
+    try {
+      const db = DB.open(directory, { core });
+      for (const key of ["a", "ab", "abc", "abd", "b", "ba", "c"]) db.put(key, key.toUpperCase());
+      const keys = (options: Parameters<DB["iterate"]>[0]) => [...db.iterate(options)].map(([key]) => text(key));
+      assert.equal(keys({ gte: "ab", lt: "b" }), ["ab", "abc", "abd"]);
+      assert.equal(keys({ gt: "ab", lte: "b" }), ["abc", "abd", "b"]);
+      assert.equal(keys({ prefix: "ab" }), ["ab", "abc", "abd"]);
+      assert.equal(keys({ prefix: "ab", reverse: true }), ["abd", "abc", "ab"]);
+      assert.equal(keys({ lt: "b", reverse: true, limit: 2 }), ["abd", "abc"]);
+      assert.equal(keys({ lte: "b", reverse: true, limit: 2 }), ["b", "abd"]);
+      assert.equal(keys({ gt: "c" }), []);
+      assert.equal(keys({ limit: 0 }), []);
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: an iterator does not see writes made while it runs`, () => {
+    const directory = temporaryDirectory();
+    try {
+      const db = DB.open(directory, { core, memtableBytes: 8192 });
+      for (let i = 0; i < 100; i++) db.put(`k${String(i).padStart(3, "0")}`, "old");
+      const seen: string[] = [];
+      for (const [key, value] of db.iterate()) {
+        seen.push(`${text(key)}=${text(value)}`);
+        db.put(`k${String(seen.length).padStart(3, "0")}`, "new");
+        db.put(`z${seen.length}`, "new");
+      }
+      assert.is(seen.length, 100);
+      assert.ok(seen.every((entry) => entry.endsWith("=old")));
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+}
+
+test("a database written by one core opens and reads on the other", () => {
+  const directory = temporaryDirectory();
+  try {
+    let db = DB.open(directory, { core: "wasm", memtableBytes: 16 * 1024, valueThreshold: 32 });
+    for (let i = 0; i < 1000; i++) db.put(`key${i}`, `value${i}`.repeat(i % 10));
+    db.close();
+    db = DB.open(directory, { core: "ts" });
+    for (let i = 0; i < 1000; i++) assert.is(text(db.get(`key${i}`)), `value${i}`.repeat(i % 10));
+    for (let i = 0; i < 1000; i += 2) db.delete(`key${i}`);
+    db.close();
+    db = DB.open(directory, { core: "wasm" });
+    assert.is([...db.iterate()].length, 500);
+    assert.ok(db.check().ok);
+    db.close();
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
+test("error codes: invalid arguments, closed, locked, not found", () => {
+  const directory = temporaryDirectory();
+  try {
+    expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, { core: "zig" as never }));
+    expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, { memtableBytes: -1 }));
+    expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, { bogus: 1 } as never));
+    expectCode("PGZ_NOT_FOUND", () => DB.open(join(directory, "missing"), { createIfMissing: false }));
+    const db = DB.open(directory);
+    expectCode("PGZ_LOCKED", () => DB.open(directory));
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.put(42 as never, "x"));
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.put("k", null as never));
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.put(new Uint8Array(65537), "x"));
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.get({} as never));
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.batch([{ type: "merge", key: "k" } as never]));
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.batch("nope" as never));
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.put("k", "v", { durability: "maybe" as never }));
+    expectCode("PGZ_INVALID_ARGUMENT", () => [...db.iterate({ limit: 1.5 })]);
+    db.put(new Uint8Array(0), "empty keys are keys");
+    assert.is(text(db.get(new Uint8Array(0))), "empty keys are keys");
+    db.close();
+    expectCode("PGZ_CLOSED", () => db.get("k"));
+    expectCode("PGZ_CLOSED", () => db.put("k", "v"));
+    expectCode("PGZ_CLOSED", () => [...db.iterate()]);
+    db.close();
+    assert.ok(!existsSync(join(directory, "LOCK")));
+    expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, { errorIfExists: true }));
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
+test("durability modes: sync, os and buffered all read back after close", () => {
+  const directory = temporaryDirectory();
+  try {
+    for (const durability of ["sync", "os", "buffered"] as const) {
+      const db = DB.open(directory, { durability });
+      for (let i = 0; i < 300; i++) db.put(`${durability}-${i}`, `v${i}`);
+      db.put(`${durability}-override`, "x", { sync: true });
+      assert.is(text(db.get(`${durability}-299`)), "v299");
+      db.close();
+    }
+    const db = DB.open(directory);
+    for (const durability of ["sync", "os", "buffered"]) assert.is(text(db.get(`${durability}-150`)), "v150");
+    assert.ok(db.stats().log.syncs >= 0);
+    db.close();
+    assert.ok(readdirSync(directory).some((name) => name.endsWith(".vlog")));
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
+test.run();

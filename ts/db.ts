@@ -1,0 +1,489 @@
+/**
+ * The public database: validation, sequence numbers, the durable write path (value log, then
+ * memtable), reads, iterators, flush, stats, check, and open-time recovery.
+ */
+import { toBytes, viewOf } from "./bytes.ts";
+import { BlockCache } from "./cache.ts";
+import { createCore } from "./core/index.ts";
+import { compareBytes, seekKey, encodeInternalKey, kindOf, userKeyOf, writeTrailer } from "./core/entry.ts";
+import {
+  KIND_DELETE,
+  KIND_POINTER,
+  KIND_VALUE,
+  MERGE_DONE,
+  SEQUENCE_MAX,
+  TRAILER_BYTES,
+  mergeSourceNeeded,
+  type BlockReader,
+  type Core,
+  type CoreName,
+} from "./core/types.ts";
+import { PgzError, invalidArgument } from "./errors.ts";
+import { KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX, VALUE_POINTER_BYTES, manifestFileName, TEMPORARY_SUFFIX } from "./format.ts";
+import { NodeStorage, type Storage } from "./io.ts";
+import { acquireLock } from "./lock.ts";
+import { Tree } from "./lsm.ts";
+import { Manifest } from "./manifest.ts";
+import { ValueLog, decodeValuePointer, encodeValuePointer, listSegments, replayLog, verifyLog, type Durability, type LogOperation } from "./vlog.ts";
+
+export type { Durability };
+
+export interface OpenOptions {
+  /** "wasm" (default) or "ts": which core runs the hot paths. */
+  core?: CoreName;
+  /** Create the database if the directory holds none (default true). */
+  createIfMissing?: boolean;
+  /** Fail with PGZ_INVALID_ARGUMENT if a database already exists (default false). */
+  errorIfExists?: boolean;
+  /** Default durability of writes (default "os"); `sync: true` is the same as "sync". */
+  durability?: Durability;
+  sync?: boolean;
+  /** Values up to this many bytes are stored inline in the LSM; larger ones only in the log. */
+  valueThreshold?: number;
+  /** The memtable is flushed to a table once its arena holds this many bytes. */
+  memtableBytes?: number;
+  /** A value-log segment is sealed and a new one started past this size. */
+  segmentBytes?: number;
+  /** Bytes of decoded data blocks kept in memory. */
+  blockCacheBytes?: number;
+  /** In "buffered" durability, bytes kept in user space before a write. */
+  bufferedBytes?: number;
+  /** A Storage backend other than node:fs (tests inject faults this way). */
+  storage?: Storage;
+}
+
+export interface WriteOptions {
+  sync?: boolean;
+  durability?: Durability;
+}
+
+export type BatchOperation =
+  | { type: "put"; key: Uint8Array | string; value: Uint8Array | string }
+  | { type: "del"; key: Uint8Array | string };
+
+export interface IterateOptions {
+  gt?: Uint8Array | string;
+  gte?: Uint8Array | string;
+  lt?: Uint8Array | string;
+  lte?: Uint8Array | string;
+  prefix?: Uint8Array | string;
+  reverse?: boolean;
+  limit?: number;
+}
+
+export interface CheckProblem {
+  file: string;
+  offset: number;
+  message: string;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  tables: number;
+  segments: number;
+  problems: CheckProblem[];
+}
+
+const DEFAULTS = {
+  valueThreshold: 1024,
+  memtableBytes: 16 * 1024 * 1024,
+  segmentBytes: SEGMENT_BYTES_DEFAULT,
+  blockCacheBytes: 32 * 1024 * 1024,
+  bufferedBytes: 4 * 1024 * 1024,
+};
+const OPTION_NAMES = new Set(["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", ...Object.keys(DEFAULTS)]);
+const DURABILITIES = new Set(["sync", "os", "buffered"]);
+
+function sizeOption(options: OpenOptions, name: keyof typeof DEFAULTS, minimum: number): number {
+  const value = options[name] ?? DEFAULTS[name];
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < minimum) {
+    throw invalidArgument(`option ${name} must be an integer >= ${minimum}, got ${String(value)}`);
+  }
+  return value;
+}
+
+type Settings = typeof DEFAULTS & { durability: Durability };
+
+/** Validates open options before anything touches the disk. */
+function resolveOptions(options: OpenOptions): Settings {
+  if (typeof options !== "object" || options === null) throw invalidArgument("options must be an object");
+  for (const name of Object.keys(options)) if (!OPTION_NAMES.has(name)) throw invalidArgument(`unknown option ${name}`);
+  for (const name of ["createIfMissing", "errorIfExists"] as const) {
+    if (options[name] !== undefined && typeof options[name] !== "boolean") throw invalidArgument(`option ${name} must be a boolean`);
+  }
+  return {
+    durability: durabilityOf(options, "os"),
+    valueThreshold: sizeOption(options, "valueThreshold", 0),
+    memtableBytes: sizeOption(options, "memtableBytes", 4096),
+    segmentBytes: sizeOption(options, "segmentBytes", 64 * 1024),
+    blockCacheBytes: sizeOption(options, "blockCacheBytes", 0),
+    bufferedBytes: sizeOption(options, "bufferedBytes", 4096),
+  };
+}
+
+function durabilityOf(options: { sync?: boolean; durability?: Durability } | undefined, fallback: Durability): Durability {
+  if (options === undefined) return fallback;
+  if (typeof options !== "object" || options === null) throw invalidArgument("write options must be an object");
+  if (options.sync !== undefined && typeof options.sync !== "boolean") throw invalidArgument("option sync must be a boolean");
+  if (options.durability !== undefined && !DURABILITIES.has(options.durability)) {
+    throw invalidArgument(`option durability must be "sync", "os" or "buffered", got ${String(options.durability)}`);
+  }
+  if (options.sync === true) return "sync";
+  return options.durability ?? fallback;
+}
+
+function checkKey(key: unknown, what = "key"): Uint8Array {
+  const bytes = toBytes(key, what);
+  if (bytes.length > KEY_BYTES_MAX) throw invalidArgument(`${what} is ${bytes.length} bytes; the limit is ${KEY_BYTES_MAX}`);
+  return bytes;
+}
+
+function checkValue(value: unknown): Uint8Array {
+  const bytes = toBytes(value, "value");
+  if (bytes.length > VALUE_BYTES_MAX) throw invalidArgument(`value is ${bytes.length} bytes; the limit is ${VALUE_BYTES_MAX}`);
+  return bytes;
+}
+
+/** The smallest byte string greater than every string starting with `prefix`, if any. */
+function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    if (prefix[i]! !== 0xff) {
+      const end = prefix.slice(0, i + 1);
+      end[i]!++;
+      return end;
+    }
+  }
+  return undefined;
+}
+
+export class DB {
+  private closed = false;
+  private lastSequence: number;
+  private nextFileNumber: number;
+  private readonly durability: Durability;
+  private readonly valueThreshold: number;
+  private readonly memtableBytes: number;
+  private readonly cache: BlockCache<BlockReader>;
+  private readonly log: ValueLog;
+  private readonly tree: Tree;
+  private userBytesWritten = 0;
+
+  private constructor(
+    readonly directory: string,
+    readonly core: Core,
+    private readonly storage: Storage,
+    private readonly manifest: Manifest,
+    private readonly unlock: () => void,
+    settings: Settings,
+  ) {
+    this.durability = settings.durability;
+    this.valueThreshold = settings.valueThreshold;
+    this.memtableBytes = settings.memtableBytes;
+    this.cache = new BlockCache(settings.blockCacheBytes);
+    this.lastSequence = manifest.state.lastSequence;
+    this.nextFileNumber = Math.max(manifest.state.nextFileNumber, highestFileNumber(storage) + 1);
+    const allocateFileNumber = () => this.nextFileNumber++;
+    this.log = new ValueLog(core, storage, { segmentBytes: settings.segmentBytes, bufferedBytes: settings.bufferedBytes, allocateFileNumber });
+    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber);
+  }
+
+  /** Opens (or creates) the database in `directory`: superblock, manifest, then log replay. */
+  static open(directory: string, options: OpenOptions = {}): DB {
+    if (typeof directory !== "string" || directory.length === 0) throw invalidArgument("directory must be a non-empty string");
+    const settings = resolveOptions(options);
+    const core = createCore(options.core ?? "wasm");
+    const storage = options.storage ?? new NodeStorage(directory);
+    const unlock = acquireLock(storage);
+    let manifest: Manifest | undefined;
+    try {
+      if (Manifest.exists(storage)) {
+        if (options.errorIfExists) throw invalidArgument(`a database already exists in ${directory}`);
+        manifest = Manifest.open(core, storage);
+      } else {
+        if (options.createIfMissing === false) throw new PgzError("PGZ_NOT_FOUND", `no database in ${directory}`);
+        manifest = Manifest.create(core, storage);
+      }
+      const db = new DB(directory, core, storage, manifest, unlock, settings);
+      db.recover();
+      return db;
+    } catch (error) {
+      manifest?.close();
+      unlock();
+      throw error;
+    }
+  }
+
+  /** Replays the log from the manifest's head into the memtable, then starts a new segment. */
+  private recover(): void {
+    for (const name of this.tree.orphanTables()) this.storage.remove(name);
+    for (const name of this.storage.list()) {
+      const stale = (name.startsWith("MANIFEST-") && name !== manifestFileName(this.manifest.currentManifestNumber)) || name.endsWith(TEMPORARY_SUFFIX);
+      if (stale) this.storage.remove(name);
+    }
+    replayLog(this.core, this.storage, this.manifest.state.logHead, ({ segment, records }) => {
+      const operations: LogOperation[] = [];
+      const pointers: (Uint8Array | undefined)[] = [];
+      for (const record of records) {
+        const isPut = record.type === 1;
+        operations.push({ type: isPut ? "put" : "del", key: record.key, value: record.value });
+        pointers.push(isPut && record.value.length > this.valueThreshold ? encodeValuePointer({ segment, offset: record.offset, length: record.length }) : undefined);
+      }
+      const first = records[0]!.sequence;
+      this.tree.memtable.memtable.insert(this.encodeMemtableRun(operations, first, pointers));
+      this.lastSequence = Math.max(this.lastSequence, records[records.length - 1]!.sequence);
+      if (this.tree.memtable.memtable.arenaBytes >= this.memtableBytes) {
+        const last = records[records.length - 1]!;
+        this.tree.rotate({ segment, offset: last.offset + last.length });
+      }
+    });
+    this.log.startSegment();
+    if (this.tree.immutables.length > 0) this.tree.flushImmutables(this.lastSequence);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new PgzError("PGZ_CLOSED", "the database is closed");
+  }
+
+  /** Encodes a batch as a memtable run: inline values, value pointers, or tombstones. */
+  private encodeMemtableRun(operations: readonly LogOperation[], firstSequence: number, pointers: readonly (Uint8Array | undefined)[]): Uint8Array {
+    let size = 0;
+    for (let i = 0; i < operations.length; i++) {
+      const operation = operations[i]!;
+      const valueLength = operation.type === "del" ? 0 : (pointers[i]?.length ?? operation.value.length);
+      size += 8 + operation.key.length + TRAILER_BYTES + valueLength;
+    }
+    const run = new Uint8Array(size);
+    const view = viewOf(run);
+    let at = 0;
+    for (let i = 0; i < operations.length; i++) {
+      const operation = operations[i]!;
+      const pointer = pointers[i];
+      const value = operation.type === "del" ? new Uint8Array(0) : (pointer ?? operation.value);
+      const kind = operation.type === "del" ? KIND_DELETE : pointer ? KIND_POINTER : KIND_VALUE;
+      const keyLength = operation.key.length + TRAILER_BYTES;
+      view.setUint32(at, keyLength, true);
+      view.setUint32(at + 4, value.length, true);
+      run.set(operation.key, at + 8);
+      writeTrailer(run, at + 8 + operation.key.length, firstSequence + i, kind);
+      run.set(value, at + 8 + keyLength);
+      at += 8 + keyLength + value.length;
+    }
+    return run;
+  }
+
+  /** Appends a validated batch to the log, then to the memtable; rotates and flushes when full. */
+  private write(operations: LogOperation[], options: WriteOptions | undefined): void {
+    const durability = durabilityOf(options, this.durability);
+    if (operations.length === 0) return;
+    if (this.lastSequence + operations.length > SEQUENCE_MAX) throw new PgzError("PGZ_INVALID_ARGUMENT", "sequence numbers exhausted");
+    const first = this.lastSequence + 1;
+    const appended = this.log.append(operations, first, durability);
+    const pointers = operations.map((operation, i) =>
+      operation.type === "put" && operation.value.length > this.valueThreshold
+        ? encodeValuePointer({ segment: appended.segment, offset: appended.offsets[i]!, length: appended.lengths[i]! })
+        : undefined,
+    );
+    this.tree.memtable.memtable.insert(this.encodeMemtableRun(operations, first, pointers));
+    this.lastSequence = first + operations.length - 1;
+    for (const operation of operations) this.userBytesWritten += operation.key.length + operation.value.length;
+    if (this.tree.memtable.memtable.arenaBytes >= this.memtableBytes) this.rotateAndFlush();
+  }
+
+  private rotateAndFlush(): void {
+    this.tree.rotate(this.log.position);
+    // Flushed tables may point at values in the log: make the log durable first.
+    this.log.write(true);
+    this.tree.flushImmutables(this.lastSequence);
+  }
+
+  put(key: Uint8Array | string, value: Uint8Array | string, options?: WriteOptions): void {
+    this.checkOpen();
+    this.write([{ type: "put", key: checkKey(key), value: checkValue(value) }], options);
+  }
+
+  delete(key: Uint8Array | string, options?: WriteOptions): void {
+    this.checkOpen();
+    this.write([{ type: "del", key: checkKey(key), value: new Uint8Array(0) }], options);
+  }
+
+  /** Applies every operation atomically: after any crash, all of them or none. */
+  batch(operations: readonly BatchOperation[], options?: WriteOptions): void {
+    this.checkOpen();
+    if (!Array.isArray(operations)) throw invalidArgument("batch operations must be an array");
+    const validated: LogOperation[] = operations.map((operation, index) => {
+      if (typeof operation !== "object" || operation === null) throw invalidArgument(`batch operation ${index} must be an object`);
+      if (operation.type === "put") return { type: "put", key: checkKey(operation.key), value: checkValue(operation.value) };
+      if (operation.type === "del") return { type: "del", key: checkKey(operation.key), value: new Uint8Array(0) };
+      throw invalidArgument(`batch operation ${index} has type ${String((operation as { type?: unknown }).type)}; expected "put" or "del"`);
+    });
+    this.write(validated, options);
+  }
+
+  /** The value of `key`, or undefined. */
+  get(key: Uint8Array | string): Uint8Array | undefined {
+    this.checkOpen();
+    const hit = this.tree.get(checkKey(key), this.lastSequence);
+    if (!hit || hit.kind === KIND_DELETE) return undefined;
+    return hit.kind === KIND_POINTER ? this.log.readValue(decodeValuePointer(hit.value)) : hit.value;
+  }
+
+  /** [key, value] pairs in key order (or reverse), within the bounds, as of the call. */
+  *iterate(options: IterateOptions = {}): Generator<[Uint8Array, Uint8Array], void, undefined> {
+    this.checkOpen();
+    const bounds = iterationBounds(options);
+    const sequence = this.lastSequence;
+    const core = this.core;
+    const sources = this.tree.sources(bounds.reverse, bounds.start);
+    const runs = sources.map(() => core.newRun(64 * 1024));
+    const out = core.newRun(64 * 1024);
+    const merge = core.newMerge(Math.max(1, sources.length), { reverse: bounds.reverse, sequence, mode: "visible" });
+    let yielded = 0;
+    try {
+      if (sources.length === 0) merge.setSource(0, null);
+      sources.forEach((source, index) => merge.setSource(index, source.fill(runs[index]!) > 0 ? runs[index]! : null));
+      while (yielded < bounds.limit) {
+        const result = merge.fill(out, 64 * 1024);
+        if (result === MERGE_DONE) return;
+        if (result < MERGE_DONE) {
+          const index = mergeSourceNeeded(result);
+          merge.setSource(index, sources[index]!.fill(runs[index]!) > 0 ? runs[index]! : null);
+          continue;
+        }
+        // The run is a view into core memory: copy it before anything else calls the core.
+        const bytes = out.bytes().slice();
+        const view = viewOf(bytes);
+        for (let at = 0; at < bytes.length && yielded < bounds.limit; ) {
+          const keyLength = view.getUint32(at, true);
+          const valueLength = view.getUint32(at + 4, true);
+          const internalKey = bytes.subarray(at + 8, at + 8 + keyLength);
+          const value = bytes.subarray(at + 8 + keyLength, at + 8 + keyLength + valueLength);
+          at += 8 + keyLength + valueLength;
+          const userKey = userKeyOf(internalKey);
+          const position = bounds.classify(userKey);
+          if (position < 0) continue;
+          if (position > 0) return;
+          this.checkOpen();
+          const resolved = kindOf(internalKey) === KIND_POINTER ? this.log.readValue(decodeValuePointer(value)) : value;
+          yielded++;
+          yield [userKey, resolved];
+        }
+      }
+    } finally {
+      merge.free();
+      out.free();
+      for (const run of runs) run.free();
+      for (const source of sources) source.release();
+    }
+  }
+
+  /** Writes the memtable to a table now (and any buffered writes to the log). */
+  flush(): void {
+    this.checkOpen();
+    this.rotateAndFlush();
+  }
+
+  stats() {
+    this.checkOpen();
+    const levels = this.tree.levels.map((tables, level) => ({
+      level,
+      files: tables.length,
+      bytes: tables.reduce((sum, table) => sum + table.size, 0),
+      entries: tables.reduce((sum, table) => sum + table.entries, 0),
+    }));
+    return {
+      core: this.core.name,
+      durability: this.durability,
+      lastSequence: this.lastSequence,
+      levels,
+      memtable: { bytes: this.tree.memtable.memtable.arenaBytes, entries: this.tree.memtable.memtable.count, immutables: this.tree.immutables.length },
+      log: { segments: listSegments(this.storage).length, bytesWritten: this.log.bytesWritten, syncs: this.log.syncs },
+      userBytesWritten: this.userBytesWritten,
+      diskBytesWritten: this.log.bytesWritten + this.tree.bytesFlushed,
+      flushes: this.tree.flushes,
+      blockCache: { bytes: this.cache.bytes, bytesMax: this.cache.bytesMax, hits: this.cache.hits, misses: this.cache.misses },
+    };
+  }
+
+  /** Verifies every checksum of every table block and log record; never throws on damage. */
+  check(): CheckReport {
+    this.checkOpen();
+    this.log.write(false);
+    const problems: CheckProblem[] = [];
+    for (const table of this.tree.tables.values()) {
+      for (const problem of table.verify()) problems.push({ file: table.name, ...problem });
+    }
+    problems.push(...verifyLog(this.core, this.storage, this.log.currentSegment));
+    return { ok: problems.length === 0, tables: this.tree.tables.size, segments: listSegments(this.storage).length, problems };
+  }
+
+  /** Makes every write durable, releases memory, files and the lock. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.log.close();
+    } finally {
+      this.cache.clear();
+      this.tree.close();
+      this.manifest.close();
+      this.unlock();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function highestFileNumber(storage: Storage): number {
+  let highest = 0;
+  for (const name of storage.list()) {
+    const match = /^(?:MANIFEST-)?(\d+)(?:\.sst|\.vlog)?$/.exec(name);
+    if (match) highest = Math.max(highest, Number(match[1]));
+  }
+  return highest;
+}
+
+interface Bounds {
+  reverse: boolean;
+  limit: number;
+  /** Internal key the sources start at. */
+  start: Uint8Array | undefined;
+  /** -1: before the range (skip), 0: inside, 1: past it (stop). */
+  classify(userKey: Uint8Array): number;
+}
+
+function iterationBounds(options: IterateOptions): Bounds {
+  if (typeof options !== "object" || options === null) throw invalidArgument("iterate options must be an object");
+  const reverse = options.reverse ?? false;
+  if (typeof reverse !== "boolean") throw invalidArgument("option reverse must be a boolean");
+  const limit = options.limit ?? Infinity;
+  if (limit !== Infinity && (typeof limit !== "number" || !Number.isInteger(limit))) throw invalidArgument("option limit must be an integer");
+  const gt = options.gt === undefined ? undefined : checkKey(options.gt, "gt");
+  let gte = options.gte === undefined ? undefined : checkKey(options.gte, "gte");
+  let lt = options.lt === undefined ? undefined : checkKey(options.lt, "lt");
+  const lte = options.lte === undefined ? undefined : checkKey(options.lte, "lte");
+  if (options.prefix !== undefined) {
+    const prefix = checkKey(options.prefix, "prefix");
+    if (gte === undefined || compareBytes(prefix, gte) > 0) gte = prefix;
+    const end = prefixEnd(prefix);
+    if (end && (lt === undefined || compareBytes(end, lt) < 0)) lt = end;
+  }
+  const below = (key: Uint8Array) => (gt !== undefined && compareBytes(key, gt) <= 0) || (gte !== undefined && compareBytes(key, gte) < 0);
+  const above = (key: Uint8Array) => (lt !== undefined && compareBytes(key, lt) >= 0) || (lte !== undefined && compareBytes(key, lte) > 0);
+  let start: Uint8Array | undefined;
+  if (!reverse) {
+    const lower = gt !== undefined && (gte === undefined || compareBytes(gt, gte) >= 0) ? gt : gte;
+    start = lower === undefined ? undefined : seekKey(lower, SEQUENCE_MAX);
+  } else if (lt !== undefined && (lte === undefined || compareBytes(lt, lte) <= 0)) {
+    start = seekKey(lt, SEQUENCE_MAX);
+  } else if (lte !== undefined) {
+    start = encodeInternalKey(lte, 0, 0);
+  }
+  return {
+    reverse,
+    limit: limit < 0 ? Infinity : limit,
+    start,
+    classify: reverse ? (key) => (above(key) ? -1 : below(key) ? 1 : 0) : (key) => (below(key) ? -1 : above(key) ? 1 : 0),
+  };
+}

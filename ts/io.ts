@@ -1,0 +1,234 @@
+/**
+ * Page-aligned file I/O: the only module that touches the disk. The engine talks to the small
+ * Storage interface, so another backend (in-browser storage, or a fault-injecting wrapper in
+ * tests) can replace node:fs. Every write starts at a PAGE_SIZE-aligned offset and covers whole
+ * pages, so an O_DIRECT mode stays possible. Failures surface as PgzError PGZ_IO.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { assert } from "./assert.ts";
+import { PgzError } from "./errors.ts";
+import { PAGE_SIZE, TEMPORARY_SUFFIX } from "./format.ts";
+
+export interface StorageFile {
+  readonly name: string;
+  size(): number;
+  /** Reads up to target.length bytes at `position`; returns how many were read (short at EOF). */
+  read(target: Uint8Array, position: number): number;
+  /** Writes whole pages at a page-aligned position. */
+  write(pages: Uint8Array, position: number): void;
+  /** fdatasync: the file's data is durable when this returns. */
+  sync(): void;
+  truncate(size: number): void;
+  close(): void;
+}
+
+export interface Storage {
+  readonly directory: string;
+  /** Opens a file for reading, or for writing too (creating it when `create`). */
+  open(name: string, options?: { write?: boolean; create?: boolean }): StorageFile;
+  exists(name: string): boolean;
+  list(): string[];
+  remove(name: string): void;
+  rename(from: string, to: string): void;
+  /** Makes creations, renames and removals in the directory durable. */
+  syncDirectory(): void;
+  /** Reads a small whole file (the lock file); undefined if it does not exist. */
+  readSmallFile(name: string): Uint8Array | undefined;
+  /** Creates a small file only if it does not exist; false if it does. Not page-aligned. */
+  createExclusive(name: string, contents: Uint8Array): boolean;
+}
+
+export function ioError(operation: string, target: string, cause: unknown): PgzError {
+  const code = (cause as { code?: string }).code ?? "unknown";
+  return new PgzError("PGZ_IO", `${operation} ${target} failed: ${code}`, { file: target, cause });
+}
+
+function isPageAligned(value: number): boolean {
+  return value % PAGE_SIZE === 0;
+}
+
+class NodeFile implements StorageFile {
+  constructor(
+    readonly name: string,
+    private descriptor: number,
+  ) {}
+
+  size(): number {
+    try {
+      return fs.fstatSync(this.descriptor).size;
+    } catch (error) {
+      throw ioError("fstat", this.name, error);
+    }
+  }
+
+  read(target: Uint8Array, position: number): number {
+    let done = 0;
+    try {
+      while (done < target.length) {
+        const count = fs.readSync(this.descriptor, target, done, target.length - done, position + done);
+        if (count === 0) break;
+        done += count;
+      }
+    } catch (error) {
+      throw ioError("read", this.name, error);
+    }
+    return done;
+  }
+
+  write(pages: Uint8Array, position: number): void {
+    assert(isPageAligned(position), `write position ${position} is not page-aligned`);
+    assert(isPageAligned(pages.length), `write length ${pages.length} is not whole pages`);
+    let done = 0;
+    try {
+      while (done < pages.length) {
+        done += fs.writeSync(this.descriptor, pages, done, pages.length - done, position + done);
+      }
+    } catch (error) {
+      throw ioError("write", this.name, error);
+    }
+  }
+
+  sync(): void {
+    try {
+      fs.fdatasyncSync(this.descriptor);
+    } catch (error) {
+      throw ioError("fdatasync", this.name, error);
+    }
+  }
+
+  truncate(size: number): void {
+    try {
+      fs.ftruncateSync(this.descriptor, size);
+    } catch (error) {
+      throw ioError("truncate", this.name, error);
+    }
+  }
+
+  close(): void {
+    if (this.descriptor < 0) return;
+    const descriptor = this.descriptor;
+    this.descriptor = -1;
+    try {
+      fs.closeSync(descriptor);
+    } catch (error) {
+      throw ioError("close", this.name, error);
+    }
+  }
+}
+
+/** Storage over node:fs (works in Node, Deno and Bun). */
+export class NodeStorage implements Storage {
+  constructor(readonly directory: string) {
+    try {
+      fs.mkdirSync(directory, { recursive: true });
+    } catch (error) {
+      throw ioError("mkdir", directory, error);
+    }
+  }
+
+  private pathOf(name: string): string {
+    return path.join(this.directory, name);
+  }
+
+  open(name: string, options: { write?: boolean; create?: boolean } = {}): StorageFile {
+    const flags = options.create ? "a+" : options.write ? "r+" : "r";
+    try {
+      // "a+" would force appends; reopen read-write once the file exists.
+      if (options.create) fs.closeSync(fs.openSync(this.pathOf(name), flags));
+      return new NodeFile(name, fs.openSync(this.pathOf(name), options.write || options.create ? "r+" : "r"));
+    } catch (error) {
+      throw ioError("open", name, error);
+    }
+  }
+
+  exists(name: string): boolean {
+    return fs.existsSync(this.pathOf(name));
+  }
+
+  list(): string[] {
+    try {
+      return fs.readdirSync(this.directory);
+    } catch (error) {
+      throw ioError("readdir", this.directory, error);
+    }
+  }
+
+  remove(name: string): void {
+    try {
+      fs.rmSync(this.pathOf(name), { force: true });
+    } catch (error) {
+      throw ioError("remove", name, error);
+    }
+  }
+
+  rename(from: string, to: string): void {
+    try {
+      fs.renameSync(this.pathOf(from), this.pathOf(to));
+    } catch (error) {
+      throw ioError("rename", from, error);
+    }
+  }
+
+  syncDirectory(): void {
+    let descriptor = -1;
+    try {
+      descriptor = fs.openSync(this.directory, "r");
+      fs.fsyncSync(descriptor);
+    } catch (error) {
+      throw ioError("fsync", this.directory, error);
+    } finally {
+      if (descriptor >= 0) fs.closeSync(descriptor);
+    }
+  }
+
+  readSmallFile(name: string): Uint8Array | undefined {
+    try {
+      return fs.readFileSync(this.pathOf(name));
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return undefined;
+      throw ioError("read", name, error);
+    }
+  }
+
+  createExclusive(name: string, contents: Uint8Array): boolean {
+    try {
+      fs.writeFileSync(this.pathOf(name), contents, { flag: "wx" });
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code === "EEXIST") return false;
+      throw ioError("create", name, error);
+    }
+  }
+}
+
+/**
+ * Replaces `name` with `pages` atomically: write a temporary file, fdatasync it, rename it over
+ * the old one, fsync the directory. After a crash the file is either old or new, never torn.
+ */
+export function writeFileAtomically(storage: Storage, name: string, pages: Uint8Array): void {
+  const temporary = name + TEMPORARY_SUFFIX;
+  storage.remove(temporary);
+  const file = storage.open(temporary, { create: true });
+  try {
+    file.write(pages, 0);
+    file.sync();
+  } finally {
+    file.close();
+  }
+  storage.rename(temporary, name);
+  storage.syncDirectory();
+}
+
+/** Reads exactly `length` bytes at `position`, or fails with PGZ_CORRUPTION (file too short). */
+export function readExactly(file: StorageFile, position: number, length: number): Uint8Array {
+  const target = new Uint8Array(length);
+  const count = file.read(target, position);
+  if (count !== length) {
+    throw new PgzError("PGZ_CORRUPTION", `${file.name} is truncated: wanted ${length} bytes at offset ${position}, got ${count}`, {
+      file: file.name,
+      offset: position,
+    });
+  }
+  return target;
+}

@@ -1,0 +1,218 @@
+/**
+ * The LSM tree: the mutable memtable, immutable memtables waiting to flush, and the tables of
+ * each level. Reads go memtable -> immutables (newest first) -> L0 (newest first) -> L1... A
+ * flush writes an immutable memtable to an L0 table and records it, with the new value-log
+ * head, in one manifest edit.
+ */
+import { assert } from "./assert.ts";
+import type { BlockCache } from "./cache.ts";
+import { type BlockReader, type Core, type Cursor, type Memtable, type Run } from "./core/types.ts";
+import { compareBytes, userKeyOf } from "./core/entry.ts";
+import { tableFileName } from "./format.ts";
+import type { Storage } from "./io.ts";
+import type { Manifest } from "./manifest.ts";
+import { Table, TableSource, writeTable, type TableHit } from "./sstable.ts";
+import type { LogPosition } from "./vlog.ts";
+
+/** A memtable and the value-log position its first record was written at. */
+class MemtableSlot {
+  /** Open iterators reading it; it is freed once flushed and unread. */
+  readers = 0;
+  flushed = false;
+
+  constructor(
+    readonly memtable: Memtable,
+    readonly logStart: LogPosition,
+  ) {}
+
+  release(): void {
+    this.readers--;
+    this.freeIfDone();
+  }
+
+  freeIfDone(): void {
+    if (this.flushed && this.readers === 0) this.memtable.free();
+  }
+}
+
+/** One input of an iterator's merge: refills a run, and lets go of what it pinned. */
+export interface Source {
+  fill(run: Run): number;
+  release(): void;
+}
+
+export class Tree {
+  memtable: MemtableSlot;
+  /** Oldest first. */
+  readonly immutables: MemtableSlot[] = [];
+  readonly tables = new Map<number, Table>();
+  flushes = 0;
+  bytesFlushed = 0;
+
+  constructor(
+    private readonly core: Core,
+    private readonly storage: Storage,
+    private readonly manifest: Manifest,
+    private readonly cache: BlockCache<BlockReader>,
+    private readonly allocateFileNumber: () => number,
+  ) {
+    this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
+    for (const level of manifest.state.levels) {
+      for (const meta of level) this.tables.set(meta.fileNumber, Table.open(core, storage, meta));
+    }
+  }
+
+  get levels() {
+    return this.manifest.state.levels;
+  }
+
+  /** The newest version of `userKey` visible at `sequence` (a tombstone counts), if any. */
+  get(userKey: Uint8Array, sequence: number): TableHit | undefined {
+    const fromMemory = this.memtable.memtable.get(userKey, sequence);
+    if (fromMemory) return fromMemory;
+    for (let i = this.immutables.length - 1; i >= 0; i--) {
+      const hit = this.immutables[i]!.memtable.get(userKey, sequence);
+      if (hit) return hit;
+    }
+    for (const meta of this.levels[0]!) {
+      const hit = this.tables.get(meta.fileNumber)!.get(userKey, sequence, this.cache);
+      if (hit) return hit;
+    }
+    for (let level = 1; level < this.levels.length; level++) {
+      const meta = findTableInLevel(this.levels[level]!, userKey);
+      if (!meta) continue;
+      const hit = this.tables.get(meta.fileNumber)!.get(userKey, sequence, this.cache);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  /** Moves the memtable to the immutables; the new one starts at `logStart`. */
+  rotate(logStart: LogPosition): void {
+    if (this.memtable.memtable.count === 0) return;
+    this.immutables.push(this.memtable);
+    this.memtable = new MemtableSlot(this.core.newMemtable(), logStart);
+  }
+
+  /**
+   * Writes every immutable memtable to an L0 table, oldest first, each with a manifest edit
+   * that also moves the value-log head past it. The caller has made the log durable up to the
+   * current memtable (tables may point into it).
+   */
+  flushImmutables(lastSequence: number): void {
+    while (this.immutables.length > 0) {
+      const slot = this.immutables[0]!;
+      const nextStart = (this.immutables[1] ?? this.memtable).logStart;
+      const fileNumber = this.allocateFileNumber();
+      const cursor = slot.memtable.cursor(false);
+      let meta;
+      try {
+        meta = writeTable(this.core, this.storage, fileNumber, (run) => cursor.fill(run, 256 * 1024));
+      } finally {
+        cursor.free();
+      }
+      assert(meta !== undefined, "flushed an empty memtable");
+      this.storage.syncDirectory();
+      this.manifest.apply({
+        added: [{ level: 0, table: meta }],
+        logHead: nextStart,
+        nextFileNumber: fileNumber + 1,
+        lastSequence,
+      });
+      this.tables.set(fileNumber, Table.open(this.core, this.storage, meta));
+      this.immutables.shift();
+      slot.flushed = true;
+      slot.freeIfDone();
+      this.flushes++;
+      this.bytesFlushed += meta.size;
+    }
+  }
+
+  /**
+   * The merge sources for an iterator, newest first (a merge puts lower indexes first on
+   * ties), each positioned at `start` (an internal key) in the given direction.
+   */
+  sources(reverse: boolean, start: Uint8Array | undefined): Source[] {
+    const sources: Source[] = [];
+    for (const slot of [this.memtable, ...[...this.immutables].reverse()]) {
+      slot.readers++;
+      const cursor: Cursor = slot.memtable.cursor(reverse, start);
+      sources.push({
+        fill: (run) => cursor.fill(run, 64 * 1024),
+        release: () => {
+          cursor.free();
+          slot.release();
+        },
+      });
+    }
+    for (let level = 0; level < this.levels.length; level++) {
+      const tables = this.levels[level]!;
+      if (level === 0) {
+        for (const meta of tables) sources.push(tableSource(this.tables.get(meta.fileNumber)!, reverse, start));
+      } else if (tables.length > 0) {
+        sources.push(levelSource(tables.map((meta) => this.tables.get(meta.fileNumber)!), reverse, start));
+      }
+    }
+    return sources;
+  }
+
+  close(): void {
+    for (const slot of [this.memtable, ...this.immutables]) {
+      slot.flushed = true;
+      slot.freeIfDone();
+    }
+    for (const table of this.tables.values()) table.close();
+    this.tables.clear();
+  }
+
+  /** Table files in the directory that no level references (left by a crash mid-flush). */
+  orphanTables(): string[] {
+    const live = new Set([...this.tables.keys()].map(tableFileName));
+    return this.storage.list().filter((name) => name.endsWith(".sst") && !live.has(name));
+  }
+
+  get memtableBytes(): number {
+    return this.memtable.memtable.arenaBytes + this.immutables.reduce((sum, slot) => sum + slot.memtable.arenaBytes, 0);
+  }
+}
+
+function tableSource(table: Table, reverse: boolean, start: Uint8Array | undefined): Source {
+  const source = new TableSource(table, reverse, start);
+  return { fill: (run) => source.fill(run), release: () => {} };
+}
+
+/** A sorted, non-overlapping level read as one source: its tables one after another. */
+function levelSource(tables: Table[], reverse: boolean, start: Uint8Array | undefined): Source {
+  const order = reverse ? [...tables].reverse() : tables;
+  let index = 0;
+  let current: TableSource | undefined;
+  return {
+    fill(run) {
+      while (index < order.length) {
+        current ??= new TableSource(order[index]!, reverse, start);
+        const count = current.fill(run);
+        if (count > 0) return count;
+        current = undefined;
+        index++;
+      }
+      run.clear();
+      return 0;
+    },
+    release() {},
+  };
+}
+
+/** The table of a sorted level whose key range may hold `userKey`. */
+function findTableInLevel<T extends { smallest: Uint8Array; largest: Uint8Array }>(tables: T[], userKey: Uint8Array): T | undefined {
+  let low = 0;
+  let high = tables.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareBytes(userKeyOf(tables[middle]!.largest), userKey) < 0) low = middle + 1;
+    else high = middle;
+  }
+  const table = tables[low];
+  if (!table || compareBytes(userKeyOf(table.smallest), userKey) > 0) return undefined;
+  return table;
+}
+

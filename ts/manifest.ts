@@ -1,0 +1,299 @@
+/**
+ * The superblock and the manifest (layouts in ts/format.ts, docs/FORMAT.md). The superblock
+ * names the current manifest; the manifest is a log of version edits whose replay gives the
+ * table set per level, the value-log head (where recovery replays from), the next file number
+ * and the last sequence. Every edit is synced before it counts.
+ */
+import { bytesEqual, fromHex, getUint64, magicBytes, setUint64, toHex, viewOf } from "./bytes.ts";
+import type { Core } from "./core/types.ts";
+import { compareInternalKeys } from "./core/entry.ts";
+import { corruption } from "./errors.ts";
+import {
+  FILE_SUPERBLOCK,
+  FORMAT_VERSION,
+  MAGIC_MANIFEST_RECORD,
+  MAGIC_SUPERBLOCK,
+  MANIFEST_BYTES_MAX,
+  MANIFEST_RECORD_HEADER_BYTES,
+  PAGE_SIZE,
+  SUPERBLOCK_BYTES,
+  SUPERBLOCK_COPIES,
+  manifestFileName,
+  roundUpToPage,
+} from "./format.ts";
+import { writeFileAtomically, type Storage, type StorageFile } from "./io.ts";
+import type { TableMeta } from "./sstable.ts";
+import type { LogPosition } from "./vlog.ts";
+
+export const LEVEL_COUNT = 7;
+
+/** What an edit changes; a snapshot edit (first in every manifest) states everything. */
+export interface VersionEdit {
+  formatVersion?: number;
+  snapshot?: boolean;
+  added?: { level: number; table: TableMeta }[];
+  removed?: { level: number; fileNumber: number }[];
+  logHead?: LogPosition;
+  nextFileNumber?: number;
+  lastSequence?: number;
+}
+
+export interface VersionState {
+  /** levels[0] newest first; deeper levels sorted by smallest key. */
+  levels: TableMeta[][];
+  logHead: LogPosition;
+  nextFileNumber: number;
+  lastSequence: number;
+}
+
+interface TableJson {
+  fileNumber: number;
+  size: number;
+  entries: number;
+  smallest: string;
+  largest: string;
+}
+
+function tableToJson(table: TableMeta): TableJson {
+  return { fileNumber: table.fileNumber, size: table.size, entries: table.entries, smallest: toHex(table.smallest), largest: toHex(table.largest) };
+}
+
+function tableFromJson(json: TableJson): TableMeta {
+  return { fileNumber: json.fileNumber, size: json.size, entries: json.entries, smallest: fromHex(json.smallest), largest: fromHex(json.largest) };
+}
+
+function encodeEdit(core: Core, edit: VersionEdit): Uint8Array {
+  const json = {
+    ...edit,
+    added: edit.added?.map(({ level, table }) => ({ level, table: tableToJson(table) })),
+  };
+  const payload = new TextEncoder().encode(JSON.stringify(json));
+  const pages = new Uint8Array(roundUpToPage(MANIFEST_RECORD_HEADER_BYTES + payload.length));
+  const view = viewOf(pages);
+  view.setUint32(4, MAGIC_MANIFEST_RECORD, true);
+  view.setUint32(8, payload.length, true);
+  pages.set(payload, MANIFEST_RECORD_HEADER_BYTES);
+  view.setUint32(0, core.crc32cMask(core.crc32c(pages.subarray(4, MANIFEST_RECORD_HEADER_BYTES + payload.length))), true);
+  return pages;
+}
+
+/** Decodes the edit at `offset`, or undefined if no valid record starts there. */
+function decodeEdit(core: Core, bytes: Uint8Array, offset: number, name: string): { edit: VersionEdit; next: number } | undefined {
+  if (offset + MANIFEST_RECORD_HEADER_BYTES > bytes.length) return undefined;
+  const view = viewOf(bytes);
+  if (view.getUint32(offset + 4, true) !== MAGIC_MANIFEST_RECORD) return undefined;
+  const length = view.getUint32(offset + 8, true);
+  const end = offset + MANIFEST_RECORD_HEADER_BYTES + length;
+  if (end > bytes.length) return undefined;
+  if (view.getUint32(offset, true) !== core.crc32cMask(core.crc32c(bytes.subarray(offset + 4, end)))) return undefined;
+  let json: Omit<VersionEdit, "added"> & { added?: { level: number; table: TableJson }[] };
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(offset + MANIFEST_RECORD_HEADER_BYTES, end)));
+  } catch {
+    throw corruption("manifest record is not valid JSON despite a good checksum", { file: name, offset });
+  }
+  const edit: VersionEdit = { ...json, added: json.added?.map(({ level, table }) => ({ level, table: tableFromJson(table) })) };
+  return { edit, next: offset + roundUpToPage(end - offset) };
+}
+
+function encodeSuperblock(core: Core, sequence: number, manifestNumber: number): Uint8Array {
+  const page = new Uint8Array(PAGE_SIZE);
+  const view = viewOf(page);
+  page.set(magicBytes(MAGIC_SUPERBLOCK), 0);
+  view.setUint32(8, FORMAT_VERSION, true);
+  setUint64(view, 16, sequence);
+  setUint64(view, 24, manifestNumber);
+  view.setUint32(32, core.crc32cMask(core.crc32c(page.subarray(0, 32))), true);
+  return page;
+}
+
+interface SuperblockCopy {
+  copy: number;
+  sequence: number;
+  manifestNumber: number;
+}
+
+function decodeSuperblock(core: Core, page: Uint8Array, copy: number): SuperblockCopy | undefined {
+  if (page.length < SUPERBLOCK_BYTES) return undefined;
+  const view = viewOf(page);
+  if (view.getUint32(32, true) !== core.crc32cMask(core.crc32c(page.subarray(0, 32)))) return undefined;
+  if (!bytesEqual(page.subarray(0, 8), magicBytes(MAGIC_SUPERBLOCK))) return undefined;
+  if (view.getUint32(8, true) !== FORMAT_VERSION) return undefined;
+  return { copy, sequence: getUint64(view, 16), manifestNumber: getUint64(view, 24) };
+}
+
+export function applyEdit(state: VersionState, edit: VersionEdit): void {
+  if (edit.snapshot) for (const level of state.levels) level.length = 0;
+  for (const { level, fileNumber } of edit.removed ?? []) {
+    state.levels[level] = state.levels[level]!.filter((table) => table.fileNumber !== fileNumber);
+  }
+  for (const { level, table } of edit.added ?? []) {
+    if (level === 0) state.levels[0]!.unshift(table);
+    else state.levels[level]!.push(table);
+  }
+  for (let level = 1; level < state.levels.length; level++) {
+    state.levels[level]!.sort((a, b) => compareInternalKeys(a.smallest, b.smallest));
+  }
+  if (edit.logHead) state.logHead = edit.logHead;
+  if (edit.nextFileNumber !== undefined) state.nextFileNumber = Math.max(state.nextFileNumber, edit.nextFileNumber);
+  if (edit.lastSequence !== undefined) state.lastSequence = Math.max(state.lastSequence, edit.lastSequence);
+}
+
+function emptyState(): VersionState {
+  return { levels: Array.from({ length: LEVEL_COUNT }, () => []), logHead: { segment: 0, offset: 0 }, nextFileNumber: 1, lastSequence: 0 };
+}
+
+export class Manifest {
+  private file: StorageFile;
+  private end: number;
+  private superblockSequence: number;
+  private manifestNumber: number;
+  readonly state: VersionState;
+  editsWritten = 0;
+
+  private constructor(
+    private readonly core: Core,
+    private readonly storage: Storage,
+    opened: { file: StorageFile; end: number; superblockSequence: number; manifestNumber: number; state: VersionState },
+  ) {
+    this.file = opened.file;
+    this.end = opened.end;
+    this.superblockSequence = opened.superblockSequence;
+    this.manifestNumber = opened.manifestNumber;
+    this.state = opened.state;
+  }
+
+  static exists(storage: Storage): boolean {
+    return storage.exists(FILE_SUPERBLOCK);
+  }
+
+  /** A new database: manifest 1 with an empty snapshot, then both superblock copies. */
+  static create(core: Core, storage: Storage): Manifest {
+    const state = emptyState();
+    const manifestNumber = state.nextFileNumber++;
+    const file = writeNewManifest(core, storage, manifestNumber, state);
+    const superblock = new Uint8Array(PAGE_SIZE * SUPERBLOCK_COPIES);
+    for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) superblock.set(encodeSuperblock(core, copy, manifestNumber), copy * PAGE_SIZE);
+    writeFileAtomically(storage, FILE_SUPERBLOCK, superblock);
+    return new Manifest(core, storage, { file, end: file.size(), superblockSequence: SUPERBLOCK_COPIES - 1, manifestNumber, state });
+  }
+
+  static open(core: Core, storage: Storage): Manifest {
+    const superblockFile = storage.open(FILE_SUPERBLOCK, { write: true });
+    let best: SuperblockCopy | undefined;
+    const damaged: number[] = [];
+    try {
+      for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) {
+        const page = new Uint8Array(PAGE_SIZE);
+        superblockFile.read(page, copy * PAGE_SIZE);
+        const decoded = decodeSuperblock(core, page, copy);
+        if (!decoded) damaged.push(copy);
+        else if (!best || decoded.sequence > best.sequence) best = decoded;
+      }
+      if (!best) throw corruption("no valid superblock copy", { file: FILE_SUPERBLOCK, offset: 0 });
+      // Repair damaged copies from the winner, so a later single failure is survived too.
+      for (const copy of damaged) {
+        superblockFile.write(encodeSuperblock(core, best.sequence - ((best.copy - copy + SUPERBLOCK_COPIES) % SUPERBLOCK_COPIES), best.manifestNumber), copy * PAGE_SIZE);
+      }
+      if (damaged.length > 0) superblockFile.sync();
+    } finally {
+      superblockFile.close();
+    }
+    const name = manifestFileName(best.manifestNumber);
+    if (!storage.exists(name)) throw corruption("the superblock names a missing manifest", { file: name, offset: 0 });
+    const file = storage.open(name, { write: true });
+    const bytes = new Uint8Array(file.size());
+    file.read(bytes, 0);
+    const state = emptyState();
+    let offset = 0;
+    let first = true;
+    while (true) {
+      const decoded = decodeEdit(core, bytes, offset, name);
+      if (!decoded) break;
+      if (first && !decoded.edit.snapshot) throw corruption("manifest does not start with a snapshot", { file: name, offset });
+      if (first && decoded.edit.formatVersion !== FORMAT_VERSION) throw corruption("unsupported manifest format version", { file: name, offset });
+      first = false;
+      applyEdit(state, decoded.edit);
+      offset = decoded.next;
+    }
+    if (first) {
+      file.close();
+      throw corruption("manifest has no valid snapshot record", { file: name, offset: 0 });
+    }
+    return new Manifest(core, storage, { file, end: offset, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state });
+  }
+
+  get currentManifestNumber(): number {
+    return this.manifestNumber;
+  }
+
+  /** Applies `edit` durably: appended and synced (or folded into a new manifest) first. */
+  apply(edit: VersionEdit): void {
+    const next: VersionState = structuredClone(this.state);
+    applyEdit(next, edit);
+    if (this.end >= MANIFEST_BYTES_MAX) {
+      this.rewrite(next);
+    } else {
+      const pages = encodeEdit(this.core, edit);
+      this.file.write(pages, this.end);
+      this.file.sync();
+      this.end += pages.length;
+    }
+    this.editsWritten++;
+    Object.assign(this.state, next);
+  }
+
+  /** Writes the whole state as a new manifest, points the superblock at it, drops the old. */
+  private rewrite(state: VersionState): void {
+    const manifestNumber = state.nextFileNumber++;
+    const file = writeNewManifest(this.core, this.storage, manifestNumber, state);
+    this.writeSuperblock(manifestNumber);
+    const old = this.manifestNumber;
+    this.file.close();
+    this.file = file;
+    this.end = file.size();
+    this.manifestNumber = manifestNumber;
+    this.storage.remove(manifestFileName(old));
+  }
+
+  private writeSuperblock(manifestNumber: number): void {
+    const sequence = this.superblockSequence + 1;
+    const file = this.storage.open(FILE_SUPERBLOCK, { write: true });
+    try {
+      file.write(encodeSuperblock(this.core, sequence, manifestNumber), (sequence % SUPERBLOCK_COPIES) * PAGE_SIZE);
+      file.sync();
+    } finally {
+      file.close();
+    }
+    this.superblockSequence = sequence;
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+function writeNewManifest(core: Core, storage: Storage, manifestNumber: number, state: VersionState): StorageFile {
+  const snapshot: VersionEdit = {
+    formatVersion: FORMAT_VERSION,
+    snapshot: true,
+    // Level 0 is newest first and replay prepends, so write it oldest first.
+    added: state.levels.flatMap((tables, level) => (level === 0 ? [...tables].reverse() : tables).map((table) => ({ level, table }))),
+    logHead: state.logHead,
+    nextFileNumber: state.nextFileNumber,
+    lastSequence: state.lastSequence,
+  };
+  const name = manifestFileName(manifestNumber);
+  const file = storage.open(name, { create: true });
+  try {
+    file.truncate(0);
+    file.write(encodeEdit(core, snapshot), 0);
+    file.sync();
+    storage.syncDirectory();
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  return file;
+}
+

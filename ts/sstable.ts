@@ -1,0 +1,366 @@
+/**
+ * Immutable sorted tables (layout in ts/format.ts, docs/FORMAT.md): page-aligned data blocks
+ * built by the core's block builder, an index block, one bloom filter over the table's user
+ * keys, and a footer page. A Table keeps its index decoded in JS and its filter in the core.
+ */
+import { assert } from "./assert.ts";
+import { bytesEqual, getUint64, magicBytes, setUint64, viewOf } from "./bytes.ts";
+import type { BlockCache } from "./cache.ts";
+import { compareInternalKeys, seekKey, userKeyOf, kindOf, sequenceOf, compareBytes } from "./core/entry.ts";
+import type { BlockReader, BloomFilter, Core, Cursor, Run } from "./core/types.ts";
+import { corruption, locateCorruption } from "./errors.ts";
+import {
+  BLOCK_HANDLE_BYTES,
+  BLOOM_BITS_PER_KEY,
+  DATA_BLOCK_BYTES_TARGET,
+  FOOTER_BYTES,
+  FORMAT_VERSION,
+  MAGIC_TABLE,
+  PAGE_SIZE,
+  roundUpToPage,
+  tableFileName,
+} from "./format.ts";
+import { readExactly, type Storage, type StorageFile } from "./io.ts";
+
+export interface TableMeta {
+  fileNumber: number;
+  size: number;
+  entries: number;
+  /** Smallest and largest internal keys in the table. */
+  smallest: Uint8Array;
+  largest: Uint8Array;
+}
+
+interface BlockHandle {
+  lastKey: Uint8Array;
+  offset: number;
+  length: number;
+}
+
+/** Collects page-padded pieces of a table file in order. */
+class PageWriter {
+  readonly pieces: Uint8Array[] = [];
+  size = 0;
+
+  /** Appends `bytes` padded to a page boundary; returns the offset it starts at. */
+  append(bytes: Uint8Array): number {
+    const offset = this.size;
+    this.pieces.push(bytes);
+    const padded = roundUpToPage(bytes.length);
+    if (padded > bytes.length) this.pieces.push(new Uint8Array(padded - bytes.length));
+    this.size += padded;
+    return offset;
+  }
+
+  concat(): Uint8Array {
+    const all = new Uint8Array(this.size);
+    let offset = 0;
+    for (const piece of this.pieces) {
+      all.set(piece, offset);
+      offset += piece.length;
+    }
+    return all;
+  }
+}
+
+function encodeBlockHandle(offset: number, length: number): Uint8Array {
+  const bytes = new Uint8Array(BLOCK_HANDLE_BYTES);
+  const view = viewOf(bytes);
+  setUint64(view, 0, offset);
+  view.setUint32(8, length, true);
+  return bytes;
+}
+
+function encodeFooter(core: Core, fields: { index: [number, number]; filter: [number, number]; entries: number; blocks: number }): Uint8Array {
+  const page = new Uint8Array(PAGE_SIZE);
+  const view = viewOf(page);
+  page.set(magicBytes(MAGIC_TABLE), 0);
+  view.setUint32(8, FORMAT_VERSION, true);
+  setUint64(view, 16, fields.index[0]);
+  view.setUint32(24, fields.index[1], true);
+  setUint64(view, 28, fields.filter[0]);
+  view.setUint32(36, fields.filter[1], true);
+  setUint64(view, 40, fields.entries);
+  view.setUint32(48, fields.blocks, true);
+  view.setUint32(52, core.crc32cMask(core.crc32c(page.subarray(0, 52))), true);
+  return page;
+}
+
+/**
+ * Builds a table from runs in ascending internal-key order (`fill` clears and refills `run`,
+ * returning 0 at the end) and writes it durably as file `fileNumber`. Returns undefined if the
+ * source was empty (no file is written).
+ */
+export function writeTable(core: Core, storage: Storage, fileNumber: number, fill: (run: Run) => number): TableMeta | undefined {
+  const run = core.newRun(256 * 1024);
+  const dataBuilder = core.newBlockBuilder();
+  const indexBuilder = core.newBlockBuilder(1);
+  const bloom = core.newBloomBuilder();
+  const writer = new PageWriter();
+  let entries = 0;
+  let blocks = 0;
+  let smallest: Uint8Array | undefined;
+  let largest: Uint8Array | undefined;
+  const finishBlock = () => {
+    largest = dataBuilder.lastKey();
+    const block = dataBuilder.finish();
+    const offset = writer.append(block);
+    indexBuilder.add(largest, encodeBlockHandle(offset, block.length));
+    blocks++;
+  };
+  try {
+    while (fill(run) > 0) {
+      if (!smallest) smallest = firstKeyOfRun(run);
+      const count = run.count;
+      let from = 0;
+      while (from < count) {
+        const to = dataBuilder.addFromRun(run, from, DATA_BLOCK_BYTES_TARGET);
+        bloom.addFromRun(run, from, to);
+        entries += to - from;
+        if (to < count) finishBlock();
+        from = to;
+      }
+    }
+    if (dataBuilder.count > 0) finishBlock();
+    if (!smallest || !largest) return undefined;
+    const index = indexBuilder.finish();
+    const indexOffset = writer.append(index);
+    const filter = bloom.finish(BLOOM_BITS_PER_KEY);
+    const filterOffset = writer.append(filter);
+    writer.append(encodeFooter(core, { index: [indexOffset, index.length], filter: [filterOffset, filter.length], entries, blocks }));
+    const name = tableFileName(fileNumber);
+    const file = storage.open(name, { create: true });
+    try {
+      file.truncate(0);
+      file.write(writer.concat(), 0);
+      file.sync();
+    } finally {
+      file.close();
+    }
+    return { fileNumber, size: writer.size, entries, smallest, largest };
+  } finally {
+    run.free();
+    dataBuilder.free();
+    indexBuilder.free();
+    bloom.free();
+  }
+}
+
+function firstKeyOfRun(run: Run): Uint8Array {
+  const bytes = run.bytes();
+  const keyLength = viewOf(bytes).getUint32(0, true);
+  return bytes.slice(8, 8 + keyLength);
+}
+
+export interface TableHit {
+  kind: number;
+  sequence: number;
+  value: Uint8Array;
+}
+
+/** An open table: its footer, decoded index and in-core filter; data blocks come via the cache. */
+export class Table {
+  private constructor(
+    private readonly core: Core,
+    readonly meta: TableMeta,
+    readonly name: string,
+    private readonly file: StorageFile,
+    readonly blocks: BlockHandle[],
+    private readonly filter: BloomFilter,
+    readonly entries: number,
+  ) {}
+
+  static open(core: Core, storage: Storage, meta: TableMeta): Table {
+    const name = tableFileName(meta.fileNumber);
+    const file = storage.open(name);
+    try {
+      const size = file.size();
+      if (size < PAGE_SIZE || size % PAGE_SIZE !== 0) throw corruption(`table size ${size} is not whole pages`, { file: name, offset: 0 });
+      const footerOffset = size - PAGE_SIZE;
+      const footer = readExactly(file, footerOffset, FOOTER_BYTES);
+      const view = viewOf(footer);
+      const stored = view.getUint32(52, true);
+      const actual = core.crc32cMask(core.crc32c(footer.subarray(0, 52)));
+      if (stored !== actual) throw corruption("table footer checksum mismatch", { file: name, offset: footerOffset, expected: stored, actual });
+      if (!bytesEqual(footer.subarray(0, 8), magicBytes(MAGIC_TABLE))) throw corruption("bad table magic", { file: name, offset: footerOffset });
+      if (view.getUint32(8, true) !== FORMAT_VERSION) throw corruption("unsupported table format version", { file: name, offset: footerOffset + 8 });
+      const indexOffset = getUint64(view, 16);
+      const indexLength = view.getUint32(24, true);
+      const filterOffset = getUint64(view, 28);
+      const filterLength = view.getUint32(36, true);
+      const entries = getUint64(view, 40);
+      for (const [offset, length] of [[indexOffset, indexLength], [filterOffset, filterLength]] as const) {
+        if (offset % PAGE_SIZE !== 0 || offset + length > footerOffset) throw corruption("table footer points outside the file", { file: name, offset: footerOffset });
+      }
+      const blocks = decodeIndex(core, readExactly(file, indexOffset, indexLength), name, indexOffset, indexOffset);
+      let filter: BloomFilter;
+      try {
+        filter = core.openBloom(readExactly(file, filterOffset, filterLength));
+      } catch (error) {
+        throw locateCorruption(error, name, filterOffset);
+      }
+      return new Table(core, meta, name, file, blocks, filter, entries);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.filter.free();
+    this.file.close();
+  }
+
+  /** Reads and opens data block `index` (the caller frees it, or hands it to the cache). */
+  readBlock(index: number): BlockReader {
+    const handle = this.blocks[index]!;
+    const bytes = readExactly(this.file, handle.offset, handle.length);
+    try {
+      return this.core.openBlock(bytes);
+    } catch (error) {
+      throw locateCorruption(error, this.name, handle.offset);
+    }
+  }
+
+  private cachedBlock(index: number, cache: BlockCache<BlockReader>): BlockReader {
+    const key = `${this.meta.fileNumber}:${index}`;
+    let block = cache.get(key);
+    if (!block) {
+      block = this.readBlock(index);
+      cache.set(key, block, this.blocks[index]!.length);
+    }
+    return block;
+  }
+
+  /** Index of the first block whose last key is >= `internalKey`, or blocks.length. */
+  findBlock(internalKey: Uint8Array): number {
+    let low = 0;
+    let high = this.blocks.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (compareInternalKeys(this.blocks[middle]!.lastKey, internalKey) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** The newest version of `userKey` with sequence <= `sequence` in this table, if any. */
+  get(userKey: Uint8Array, sequence: number, cache: BlockCache<BlockReader>): TableHit | undefined {
+    if (!this.filter.mayContain(userKey)) return undefined;
+    const target = seekKey(userKey, sequence);
+    const index = this.findBlock(target);
+    if (index >= this.blocks.length) return undefined;
+    const block = this.cachedBlock(index, cache);
+    try {
+      if (!block.seek(target)) return undefined;
+      const key = block.key();
+      if (compareBytes(userKeyOf(key), userKey) !== 0) return undefined;
+      return { kind: kindOf(key), sequence: sequenceOf(key), value: block.value() };
+    } catch (error) {
+      throw locateCorruption(error, this.name, this.blocks[index]!.offset);
+    }
+  }
+
+  /** Every block's bytes and checksum, for check(); returns problems found. */
+  verify(): { offset: number; message: string }[] {
+    const problems: { offset: number; message: string }[] = [];
+    for (let index = 0; index < this.blocks.length; index++) {
+      try {
+        const block = this.readBlock(index);
+        let count = 0;
+        for (let valid = block.first(); valid; valid = block.next()) count++;
+        block.free();
+        if (count === 0) problems.push({ offset: this.blocks[index]!.offset, message: "empty data block" });
+      } catch (error) {
+        problems.push({ offset: this.blocks[index]!.offset, message: (error as Error).message });
+      }
+    }
+    return problems;
+  }
+}
+
+function decodeIndex(core: Core, bytes: Uint8Array, name: string, offset: number, dataEnd: number): BlockHandle[] {
+  let reader: BlockReader;
+  try {
+    reader = core.openBlock(bytes);
+  } catch (error) {
+    throw locateCorruption(error, name, offset);
+  }
+  try {
+    const handles: BlockHandle[] = [];
+    let previousEnd = 0;
+    for (let valid = reader.first(); valid; valid = reader.next()) {
+      const value = reader.value();
+      if (value.length !== BLOCK_HANDLE_BYTES) throw corruption("bad block handle in index", { file: name, offset });
+      const view = viewOf(value);
+      const handle = { lastKey: reader.key(), offset: getUint64(view, 0), length: view.getUint32(8, true) };
+      if (handle.offset < previousEnd || handle.offset % PAGE_SIZE !== 0 || handle.offset + handle.length > dataEnd) {
+        throw corruption("index points outside the data blocks", { file: name, offset });
+      }
+      previousEnd = handle.offset + handle.length;
+      handles.push(handle);
+    }
+    return handles;
+  } catch (error) {
+    throw locateCorruption(error, name, offset);
+  } finally {
+    reader.free();
+  }
+}
+
+/**
+ * Feeds a merge with one table's entries, a block per run, in either direction, starting at the
+ * first entry >= `start` (forward) or the last entry <= `start` (reverse).
+ */
+export class TableSource {
+  private blockIndex: number;
+  private started = false;
+
+  constructor(
+    private readonly table: Table,
+    private readonly reverse: boolean,
+    private readonly start: Uint8Array | undefined,
+  ) {
+    if (start === undefined) this.blockIndex = reverse ? table.blocks.length - 1 : 0;
+    else this.blockIndex = Math.min(table.findBlock(start), reverse ? table.blocks.length - 1 : table.blocks.length);
+  }
+
+  /** Clears `run` and fills it with the next block's entries; 0 when the table is done. */
+  fill(run: Run): number {
+    while (this.blockIndex >= 0 && this.blockIndex < this.table.blocks.length) {
+      const index = this.blockIndex;
+      this.blockIndex += this.reverse ? -1 : 1;
+      const block = this.table.readBlock(index);
+      let cursor: Cursor | undefined;
+      try {
+        if (!this.started && this.start !== undefined && !this.position(block, this.start)) {
+          this.started = true;
+          continue;
+        }
+        this.started = true;
+        if (!block.valid && !(this.reverse ? block.last() : block.first())) continue;
+        cursor = block.cursor(this.reverse);
+        const count = cursor.fill(run, Number.MAX_SAFE_INTEGER);
+        if (count > 0) return count;
+      } catch (error) {
+        throw locateCorruption(error, this.table.name, this.table.blocks[index]!.offset);
+      } finally {
+        cursor?.free();
+        block.free();
+      }
+    }
+    run.clear();
+    return 0;
+  }
+
+  /** Positions the first block at `start`; false if nothing in it is on the wanted side. */
+  private position(block: BlockReader, start: Uint8Array): boolean {
+    const found = block.seek(start);
+    if (!this.reverse) return found;
+    if (!found) return block.last();
+    if (compareInternalKeys(block.key(), start) > 0) return block.prev();
+    return true;
+  }
+}
+
+assert(DATA_BLOCK_BYTES_TARGET <= PAGE_SIZE, "data blocks target one page");
