@@ -144,13 +144,14 @@ export const VALUE_POINTER_BYTES = 12;
  *   28     8    filter offset          36 4 filter length
  *   40     8    entry count (u64 LE)
  *   48     4    data block count
- *   52     4    masked CRC32C of bytes [0, 52)
+ *   52     4    masked CRC32C of the filter bytes
+ *   56     4    masked CRC32C of bytes [0, 56)
  *
  * Index block: a core block whose keys are the last internal key of each data block and whose
  * values are the block's u64 offset and u32 length (12 bytes).
  */
 export const MAGIC_TABLE = "pgzTABL1";
-export const FOOTER_BYTES = 56;
+export const FOOTER_BYTES = 60;
 export const BLOCK_HANDLE_BYTES = 12;
 /** Data blocks are cut below this size so each fills one page. */
 export const DATA_BLOCK_BYTES_TARGET = PAGE_SIZE;

@@ -4,6 +4,7 @@
  * second open in this same process, gets PGZ_LOCKED.
  */
 import * as path from "node:path";
+import process from "node:process";
 import { PgzError } from "./errors.ts";
 import { FILE_LOCK } from "./format.ts";
 import type { Storage } from "./io.ts";

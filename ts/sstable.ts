@@ -71,7 +71,7 @@ function encodeBlockHandle(offset: number, length: number): Uint8Array {
   return bytes;
 }
 
-function encodeFooter(core: Core, fields: { index: [number, number]; filter: [number, number]; entries: number; blocks: number }): Uint8Array {
+function encodeFooter(core: Core, fields: { index: [number, number]; filter: [number, number]; filterChecksum: number; entries: number; blocks: number }): Uint8Array {
   const page = new Uint8Array(PAGE_SIZE);
   const view = viewOf(page);
   page.set(magicBytes(MAGIC_TABLE), 0);
@@ -82,7 +82,8 @@ function encodeFooter(core: Core, fields: { index: [number, number]; filter: [nu
   view.setUint32(36, fields.filter[1], true);
   setUint64(view, 40, fields.entries);
   view.setUint32(48, fields.blocks, true);
-  view.setUint32(52, core.crc32cMask(core.crc32c(page.subarray(0, 52))), true);
+  view.setUint32(52, fields.filterChecksum, true);
+  view.setUint32(56, core.crc32cMask(core.crc32c(page.subarray(0, 56))), true);
   return page;
 }
 
@@ -127,7 +128,8 @@ export function writeTable(core: Core, storage: Storage, fileNumber: number, fil
     const indexOffset = writer.append(index);
     const filter = bloom.finish(BLOOM_BITS_PER_KEY);
     const filterOffset = writer.append(filter);
-    writer.append(encodeFooter(core, { index: [indexOffset, index.length], filter: [filterOffset, filter.length], entries, blocks }));
+    const filterChecksum = core.crc32cMask(core.crc32c(filter));
+    writer.append(encodeFooter(core, { index: [indexOffset, index.length], filter: [filterOffset, filter.length], filterChecksum, entries, blocks }));
     const name = tableFileName(fileNumber);
     const file = storage.open(name, { create: true });
     try {
@@ -179,8 +181,8 @@ export class Table {
       const footerOffset = size - PAGE_SIZE;
       const footer = readExactly(file, footerOffset, FOOTER_BYTES);
       const view = viewOf(footer);
-      const stored = view.getUint32(52, true);
-      const actual = core.crc32cMask(core.crc32c(footer.subarray(0, 52)));
+      const stored = view.getUint32(56, true);
+      const actual = core.crc32cMask(core.crc32c(footer.subarray(0, 56)));
       if (stored !== actual) throw corruption("table footer checksum mismatch", { file: name, offset: footerOffset, expected: stored, actual });
       if (!bytesEqual(footer.subarray(0, 8), magicBytes(MAGIC_TABLE))) throw corruption("bad table magic", { file: name, offset: footerOffset });
       if (view.getUint32(8, true) !== FORMAT_VERSION) throw corruption("unsupported table format version", { file: name, offset: footerOffset + 8 });
@@ -193,9 +195,13 @@ export class Table {
         if (offset % PAGE_SIZE !== 0 || offset + length > footerOffset) throw corruption("table footer points outside the file", { file: name, offset: footerOffset });
       }
       const blocks = decodeIndex(core, readExactly(file, indexOffset, indexLength), name, indexOffset, indexOffset);
+      const filterBytes = readExactly(file, filterOffset, filterLength);
+      const filterStored = view.getUint32(52, true);
+      const filterActual = core.crc32cMask(core.crc32c(filterBytes));
+      if (filterStored !== filterActual) throw corruption("bloom filter checksum mismatch", { file: name, offset: filterOffset, expected: filterStored, actual: filterActual });
       let filter: BloomFilter;
       try {
-        filter = core.openBloom(readExactly(file, filterOffset, filterLength));
+        filter = core.openBloom(filterBytes);
       } catch (error) {
         throw locateCorruption(error, name, filterOffset);
       }

@@ -1,0 +1,129 @@
+/**
+ * `npm start`: a db_bench-style run on a temporary directory, for both cores in one process.
+ * Workloads: fillrandom (PGZ_BENCH_KEYS keys, default 1,000,000; 16 B keys, 100 B values,
+ * batches of 1,000), readrandom (the same count of random point reads), readseq (a full
+ * iteration), and fillrandom-large (PGZ_BENCH_LARGE_KEYS, default 100,000 x 4 KiB values,
+ * batches of 100). Default durability. Prints ops/s per core and the WASM/TS ratio.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import cliProgress from "cli-progress";
+import { DB } from "../ts/index.ts";
+
+const keyCount = Number(process.env.PGZ_BENCH_KEYS ?? 1_000_000);
+const largeKeyCount = Number(process.env.PGZ_BENCH_LARGE_KEYS ?? 100_000);
+const cores = (process.env.PGZ_BENCH_CORES ?? "wasm,ts").split(",") as ("wasm" | "ts")[];
+
+/** A permutation-like sequence of 16-byte keys (xorshift over the index, zero-padded decimal). */
+function keyFor(index: number): Uint8Array {
+  let x = (index + 1) * 2654435761;
+  x = (x ^ (x >>> 13)) >>> 0;
+  return new TextEncoder().encode(String(x % 10_000_000_000).padStart(10, "0") + String(index % 1_000_000).padStart(6, "0"));
+}
+
+function valueOf(length: number, seed: number): Uint8Array {
+  const value = new Uint8Array(length);
+  for (let i = 0; i < length; i++) value[i] = (seed + i * 31) & 0xff;
+  return value;
+}
+
+class Progress {
+  private bar: cliProgress.SingleBar | undefined;
+  constructor(label: string, total: number) {
+    if (!process.stdout.isTTY) return;
+    this.bar = new cliProgress.SingleBar({ format: `${label.padEnd(28)} [{bar}] {percentage}% {value}/{total} {rate} ops/s eta {eta}s`, hideCursor: true }, cliProgress.Presets.shades_classic);
+    this.bar.start(total, 0, { rate: 0 });
+  }
+  update(done: number, started: number): void {
+    this.bar?.update(done, { rate: Math.round(done / ((performance.now() - started) / 1000)) });
+  }
+  stop(): void {
+    this.bar?.stop();
+  }
+}
+
+function timed(label: string, total: number, work: (report: (done: number) => void) => void): number {
+  const progress = new Progress(label, total);
+  const started = performance.now();
+  work((done) => progress.update(done, started));
+  const seconds = (performance.now() - started) / 1000;
+  progress.stop();
+  return total / seconds;
+}
+
+function fill(db: DB, label: string, count: number, valueBytes: number, batchSize: number): number {
+  const value = valueOf(valueBytes, 7);
+  return timed(label, count, (report) => {
+    for (let start = 0; start < count; start += batchSize) {
+      const batch = [];
+      for (let i = start; i < Math.min(count, start + batchSize); i++) batch.push({ type: "put" as const, key: keyFor(i), value });
+      db.batch(batch);
+      if ((start / batchSize) % 16 === 0) report(start + batch.length);
+    }
+    report(count);
+  });
+}
+
+function readRandom(db: DB, label: string, count: number): number {
+  let found = 0;
+  const rate = timed(label, count, (report) => {
+    let x = 12345;
+    for (let i = 0; i < count; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      if (db.get(keyFor(x % count)) !== undefined) found++;
+      if (i % 16384 === 0) report(i);
+    }
+    report(count);
+  });
+  if (found !== count) throw new Error(`readrandom found ${found} of ${count} keys`);
+  return rate;
+}
+
+function readSequential(db: DB, label: string, count: number): number {
+  let seen = 0;
+  const rate = timed(label, count, (report) => {
+    for (const entry of db.iterate()) {
+      if (entry[1].length !== 100) throw new Error("readseq: wrong value length");
+      if (++seen % 65536 === 0) report(seen);
+    }
+    report(seen);
+  });
+  if (seen !== count) throw new Error(`readseq saw ${seen} of ${count} keys`);
+  return rate;
+}
+
+const results: Record<string, Record<string, number>> = {};
+for (const core of cores) {
+  const directory = mkdtempSync(join(tmpdir(), "pgz-bench-"));
+  try {
+    let db = DB.open(directory, { core });
+    const row: Record<string, number> = {};
+    row.fillrandom = fill(db, `${core} fillrandom`, keyCount, 100, 1000);
+    db.close();
+    const reopenStarted = performance.now();
+    db = DB.open(directory, { core });
+    row["reopen (ms)"] = performance.now() - reopenStarted;
+    row.readrandom = readRandom(db, `${core} readrandom`, keyCount);
+    row.readseq = readSequential(db, `${core} readseq`, keyCount);
+    db.close();
+    rmSync(directory, { recursive: true, force: true });
+    db = DB.open(directory, { core });
+    row["fillrandom-large 4 KiB"] = fill(db, `${core} fillrandom-large`, largeKeyCount, 4096, 100);
+    db.close();
+    results[core] = row;
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+const format = (value: number) => Math.round(value).toLocaleString("en-US");
+console.log(`\npgz db_bench: ${keyCount.toLocaleString("en-US")} x 16 B keys / 100 B values (batches of 1,000), ${largeKeyCount.toLocaleString("en-US")} x 4 KiB values (batches of 100); default durability; node ${process.version}\n`);
+console.log(`| workload | ${cores.join(" | ")} |${cores.length === 2 ? " wasm/ts |" : ""}`);
+console.log(`|---|${cores.map(() => "---:").join("|")}|${cores.length === 2 ? "---:|" : ""}`);
+for (const workload of Object.keys(results[cores[0]!]!)) {
+  const values = cores.map((core) => results[core]![workload]!);
+  const unit = workload.includes("(ms)") ? "" : " ops/s";
+  const ratio = cores.length === 2 ? ` ${(values[0]! / values[1]!).toFixed(2)}x |` : "";
+  console.log(`| ${workload} | ${values.map((value) => format(value) + unit).join(" | ")} |${ratio}`);
+}

@@ -1,0 +1,63 @@
+/**
+ * Torn tail: cut the value log at many offsets within its last pages and reopen. Every batch
+ * that lies wholly before the cut survives, nothing after it appears, and open reports no error.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DB } from "../ts/index.ts";
+import { createPureCore } from "../ts/core/pure/index.ts";
+import { NodeStorage } from "../ts/io.ts";
+import { replayLog } from "../ts/vlog.ts";
+import { PAGE_SIZE } from "../ts/format.ts";
+import { removeDirectory, temporaryDirectory, text } from "./helpers.ts";
+
+test("cutting the log anywhere in its last pages keeps exactly the batches before the cut", () => {
+  const directory = temporaryDirectory("pgz-torn");
+  try {
+    const db = DB.open(directory, { core: "ts" });
+    const batchCount = 80;
+    for (let i = 0; i < batchCount; i++) {
+      db.batch([
+        { type: "put", key: `key-${String(i).padStart(3, "0")}`, value: "v".repeat(i % 50) },
+        { type: "put", key: `pair-${String(i).padStart(3, "0")}`, value: String(i) },
+      ]);
+    }
+    db.close();
+    const segments = readdirSync(directory).filter((name) => name.endsWith(".vlog")).sort();
+    const dataSegment = segments[0]!;
+    const original = readFileSync(join(directory, dataSegment));
+    // Where each batch ends, from the log itself.
+    const batchEnds: number[] = [];
+    replayLog(createPureCore(), new NodeStorage(directory), { segment: 0, offset: 0 }, ({ records }) => {
+      const last = records[records.length - 1]!;
+      batchEnds.push(last.offset + last.length);
+    });
+    assert.is(batchEnds.length, batchCount);
+    const dataEnd = batchEnds[batchEnds.length - 1]!;
+    const firstCut = Math.max(0, Math.floor(dataEnd / PAGE_SIZE) * PAGE_SIZE - PAGE_SIZE);
+    let checked = 0;
+    for (let cut = firstCut; cut <= original.length; cut += cut > dataEnd - 64 ? 1 : 7) {
+      for (const name of readdirSync(directory)) if (name.endsWith(".vlog")) rmSync(join(directory, name));
+      writeFileSync(join(directory, dataSegment), original.subarray(0, cut));
+      const reopened = DB.open(directory, { core: "ts" });
+      try {
+        const survivors = batchEnds.filter((end) => end <= cut).length;
+        const keys = [...reopened.iterate({ prefix: "key-" })].map(([key]) => text(key));
+        const pairs = [...reopened.iterate({ prefix: "pair-" })].map(([key]) => text(key));
+        assert.is(keys.length, survivors, `cut at ${cut}`);
+        assert.is(pairs.length, survivors, `cut at ${cut}: a batch was split`);
+        if (survivors > 0) assert.is(text(reopened.get(`pair-${String(survivors - 1).padStart(3, "0")}`)), String(survivors - 1));
+      } finally {
+        reopened.close();
+      }
+      checked++;
+    }
+    assert.ok(checked > 500, `checked ${checked} cuts`);
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
+test.run();
