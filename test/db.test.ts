@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DB, PgzError } from "../ts/index.ts";
 import { engineCores, removeDirectory, temporaryDirectory, text, bytes } from "./helpers.ts";
+import { FaultyStorage } from "./fixtures/faulty-storage.ts";
 
 function expectCode(code: string, action: () => unknown): void {
   try {
@@ -188,6 +189,57 @@ test("durability modes: sync, os and buffered all read back after close", () => 
     assert.ok(db.stats().log.syncs >= 0);
     db.close();
     assert.ok(readdirSync(directory).some((name) => name.endsWith(".vlog")));
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
+test("group commit: concurrent sync writers share fdatasyncs", async () => {
+  const directory = temporaryDirectory();
+  try {
+    const db = DB.open(directory);
+    const before = db.stats().log.syncs;
+    await Promise.all(Array.from({ length: 100 }, (_, i) => db.putAsync(`key${i}`, `value${i}`, { sync: true })));
+    const syncs = db.stats().log.syncs - before;
+    assert.ok(syncs >= 1 && syncs <= 3, `100 concurrent sync writes took ${syncs} fdatasyncs`);
+    for (let i = 0; i < 100; i++) assert.is(text(db.get(`key${i}`)), `value${i}`);
+    await db.deleteAsync("key0");
+    assert.is(db.get("key0"), undefined);
+    db.close();
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
+test("a failed fdatasync is PGZ_IO, later writes are refused until reopen, and nothing acknowledged is lost", async () => {
+  const directory = temporaryDirectory();
+  try {
+    const storage = new FaultyStorage(directory);
+    let db = DB.open(directory, { storage });
+    db.put("before", "1", { sync: true });
+    storage.faults.set("sync", "EIO");
+    expectCode("PGZ_IO", () => db.put("during", "2", { sync: true }));
+    storage.faults.clear();
+    expectCode("PGZ_IO", () => db.put("after", "3"));
+    try {
+      await db.putAsync("after-async", "4", { sync: true });
+      assert.unreachable("the async write should be refused");
+    } catch (error) {
+      assert.is((error as PgzError).code, "PGZ_IO");
+    }
+    assert.is(text(db.get("before")), "1");
+    db.close();
+    db = DB.open(directory, { storage });
+    assert.is(text(db.get("before")), "1");
+    assert.is(db.get("after"), undefined);
+    storage.faults.set("write", "ENOSPC");
+    expectCode("PGZ_IO", () => db.put("full", "5"));
+    storage.faults.clear();
+    expectCode("PGZ_IO", () => db.put("full", "5"));
+    db.close();
+    db = DB.open(directory, { storage });
+    assert.is(text(db.get("before")), "1");
+    db.close();
   } finally {
     removeDirectory(directory);
   }

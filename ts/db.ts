@@ -319,6 +319,25 @@ export class DB {
     this.write(validated, options);
   }
 
+  /**
+   * The asynchronous writes: the write is applied (and visible) at once; the promise resolves
+   * when it is as durable as asked. With sync durability, concurrent callers share fdatasyncs
+   * (group commit) instead of each waiting for its own.
+   */
+  async batchAsync(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
+    const durability = durabilityOf(options, this.durability);
+    this.batch(operations, { durability: durability === "sync" ? "os" : durability });
+    if (durability === "sync") await this.log.requestSync();
+  }
+
+  putAsync(key: Uint8Array | string, value: Uint8Array | string, options?: WriteOptions): Promise<void> {
+    return this.batchAsync([{ type: "put", key, value }], options);
+  }
+
+  deleteAsync(key: Uint8Array | string, options?: WriteOptions): Promise<void> {
+    return this.batchAsync([{ type: "del", key }], options);
+  }
+
   /** The value of `key`, or undefined. */
   get(key: Uint8Array | string): Uint8Array | undefined {
     this.checkOpen();

@@ -19,6 +19,8 @@ export interface StorageFile {
   write(pages: Uint8Array, position: number): void;
   /** fdatasync: the file's data is durable when this returns. */
   sync(): void;
+  /** fdatasync off the main thread: durable when the promise resolves. */
+  syncAsync(): Promise<void>;
   truncate(size: number): void;
   close(): void;
 }
@@ -95,6 +97,12 @@ class NodeFile implements StorageFile {
     } catch (error) {
       throw ioError("fdatasync", this.name, error);
     }
+  }
+
+  syncAsync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(this.descriptor, (error) => (error ? reject(ioError("fdatasync", this.name, error)) : resolve()));
+    });
   }
 
   truncate(size: number): void {

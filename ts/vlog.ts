@@ -150,6 +150,10 @@ export class ValueLog {
   private writtenEnd = 0;
   private readonly readers = new Map<number, StorageFile>();
   private failed: PgzError | undefined;
+  /** Callers of requestSync() not yet covered by a sync that has started. */
+  private syncWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  /** Callers covered by the fdatasync in flight. */
+  private syncingWaiters: { resolve: () => void; reject: (error: unknown) => void }[] | undefined;
   bytesWritten = 0;
   syncs = 0;
 
@@ -295,6 +299,48 @@ export class ValueLog {
     }
   }
 
+  /**
+   * Group commit: resolves once everything appended so far is durable. Every caller that asks
+   * while one fdatasync is in flight shares the next one, so N concurrent callers cost about
+   * two fdatasyncs, not N.
+   */
+  requestSync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.syncWaiters.push({ resolve, reject });
+      this.startGroupSync();
+    });
+  }
+
+  private startGroupSync(): void {
+    if (this.syncingWaiters || this.syncWaiters.length === 0 || !this.file) return;
+    const waiters = this.syncWaiters;
+    this.syncWaiters = [];
+    this.syncingWaiters = waiters;
+    const settle = (error?: unknown) => {
+      if (this.syncingWaiters !== waiters) return; // close() settled them already
+      this.syncingWaiters = undefined;
+      for (const waiter of waiters) (error ? waiter.reject(error) : waiter.resolve());
+      this.startGroupSync();
+    };
+    try {
+      this.checkUsable();
+      this.padToPage();
+      this.write(false);
+      this.file.syncAsync().then(
+        () => {
+          this.syncs++;
+          settle();
+        },
+        (error) => {
+          this.failed ??= error as PgzError;
+          settle(error);
+        },
+      );
+    } catch (error) {
+      settle(error);
+    }
+  }
+
   private readerFor(segment: number): StorageFile {
     let reader = this.readers.get(segment);
     if (!reader) {
@@ -328,6 +374,11 @@ export class ValueLog {
   close(): void {
     try {
       if (this.file && !this.failed) this.write(true);
+      // The synchronous sync above covers every waiter, including one whose fdatasync is in flight.
+      const waiters = [...(this.syncingWaiters ?? []), ...this.syncWaiters];
+      this.syncingWaiters = undefined;
+      this.syncWaiters = [];
+      for (const waiter of waiters) this.failed ? waiter.reject(this.failed) : waiter.resolve();
     } finally {
       this.file?.close();
       this.file = undefined;
