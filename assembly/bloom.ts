@@ -1,2 +1,187 @@
-// Placeholder: replaced by the bloom implementation.
-export {};
+// Bloom filters in LevelDB's layout (ts/format.ts): the bit array, then one byte k. The builder
+// keeps only the 32-bit hash of each key; the filter's size is known once the count is.
+//
+//   +--------------------------------------+-------+
+//   | bit array (bytes * 8 bits, >= 64)     | k (1) |
+//   +--------------------------------------+-------+
+//
+// Probe i of a key tests bit (h + i * delta) mod bits, with delta = rotate-right(h, 17): double
+// hashing, so one hash gives all k probes. The host computes k and the byte count (one formula
+// for both cores) and validates every argument before calling in.
+import { BLOOM_HASH_SEED, TRAILER_BYTES } from "./format";
+import { Run } from "./run";
+
+const HASH_MULTIPLIER: u32 = 0xc6a4a793;
+const HASH_CAPACITY_INITIAL: u32 = 1024;
+
+// @unmanaged: allocated with heap.alloc, freed by bloomBuilderFree; never touched by a GC.
+// @ts-ignore: decorator
+@unmanaged class BloomBuilder {
+  hashes: usize;
+  hashCount: u32;
+  hashCapacity: u32;
+  /** The last user key added by addFromRun, so a user key split across two calls counts once. */
+  lastKey: usize;
+  lastKeyLength: u32;
+  lastKeyCapacity: u32;
+  hasLastKey: bool;
+  /** The finished filter, reused by the next finish. */
+  output: usize;
+  outputCapacity: u32;
+}
+
+/** LevelDB's Hash(data, n, seed) (util/hash.cc) with the bloom seed. */
+export function bloomHash(key: usize, length: u32): u32 {
+  let hash: u32 = BLOOM_HASH_SEED ^ (length * HASH_MULTIPLIER);
+  const end = key + length;
+  let at = key;
+  while (at + 4 <= end) {
+    hash = (hash + load<u32>(at)) * HASH_MULTIPLIER;
+    hash ^= hash >>> 16;
+    at += 4;
+  }
+  const tail = <u32>(end - at);
+  if (tail == 3) hash += <u32>load<u8>(at, 2) << 16;
+  if (tail >= 2) hash += <u32>load<u8>(at, 1) << 8;
+  if (tail >= 1) {
+    hash += <u32>load<u8>(at);
+    hash *= HASH_MULTIPLIER;
+    hash ^= hash >>> 24;
+  }
+  return hash;
+}
+
+export function bloomBuilderNew(): usize {
+  const builder = changetype<BloomBuilder>(heap.alloc(offsetof<BloomBuilder>()));
+  builder.hashes = heap.alloc(<usize>HASH_CAPACITY_INITIAL << 2);
+  builder.hashCount = 0;
+  builder.hashCapacity = HASH_CAPACITY_INITIAL;
+  builder.lastKey = 0;
+  builder.lastKeyLength = 0;
+  builder.lastKeyCapacity = 0;
+  builder.hasLastKey = false;
+  builder.output = 0;
+  builder.outputCapacity = 0;
+  return changetype<usize>(builder);
+}
+
+export function bloomBuilderFree(pointer: usize): void {
+  const builder = changetype<BloomBuilder>(pointer);
+  heap.free(builder.hashes);
+  if (builder.lastKey != 0) heap.free(builder.lastKey);
+  if (builder.output != 0) heap.free(builder.output);
+  heap.free(pointer);
+}
+
+export function bloomBuilderCount(pointer: usize): u32 {
+  return changetype<BloomBuilder>(pointer).hashCount;
+}
+
+// @ts-ignore: decorator
+@inline function appendHash(builder: BloomBuilder, hash: u32): void {
+  if (builder.hashCount == builder.hashCapacity) {
+    builder.hashCapacity <<= 1;
+    builder.hashes = heap.realloc(builder.hashes, <usize>builder.hashCapacity << 2);
+  }
+  store<u32>(builder.hashes + (<usize>builder.hashCount << 2), hash);
+  builder.hashCount++;
+}
+
+/** Adds one user key; it does not take part in addFromRun's merging of equal neighbours. */
+export function bloomBuilderAdd(pointer: usize, key: usize, length: u32): void {
+  const builder = changetype<BloomBuilder>(pointer);
+  appendHash(builder, bloomHash(key, length));
+  builder.hasLastKey = false;
+}
+
+// @ts-ignore: decorator
+@inline function sameBytes(a: usize, aLength: u32, b: usize, bLength: u32): bool {
+  return aLength == bLength && memory.compare(a, b, aLength) == 0;
+}
+
+/** Adds the user keys of entries [from, to) of `run`, reading it in place (host checked bounds). */
+export function bloomBuilderAddFromRun(pointer: usize, run: Run, from: u32, to: u32): void {
+  const builder = changetype<BloomBuilder>(pointer);
+  assert(from <= to && to <= run.count);
+  if (from == to) return;
+  let at = run.pointer;
+  for (let skipped: u32 = 0; skipped < from; skipped++) at += 8 + <usize>load<u32>(at) + <usize>load<u32>(at, 4);
+  let previousKey: usize = builder.lastKey;
+  let previousLength: u32 = builder.lastKeyLength;
+  let hasPrevious = builder.hasLastKey;
+  for (let index = from; index < to; index++) {
+    const keyLength = load<u32>(at);
+    assert(keyLength >= TRAILER_BYTES);
+    const userKey = at + 8;
+    const userKeyLength = keyLength - TRAILER_BYTES;
+    if (!hasPrevious || !sameBytes(userKey, userKeyLength, previousKey, previousLength)) {
+      appendHash(builder, bloomHash(userKey, userKeyLength));
+    }
+    previousKey = userKey;
+    previousLength = userKeyLength;
+    hasPrevious = true;
+    at += 8 + <usize>keyLength + <usize>load<u32>(at, 4);
+  }
+  // Remember the last user key: the next call may continue with more versions of it.
+  if (previousLength > builder.lastKeyCapacity || builder.lastKey == 0) {
+    if (builder.lastKey != 0) heap.free(builder.lastKey);
+    builder.lastKeyCapacity = previousLength < 64 ? 64 : previousLength;
+    builder.lastKey = heap.alloc(builder.lastKeyCapacity);
+  }
+  memory.copy(builder.lastKey, previousKey, previousLength);
+  builder.lastKeyLength = previousLength;
+  builder.hasLastKey = true;
+}
+
+/**
+ * Writes the filter of every hash added (`bytes` bytes of bits, then k) into the builder's
+ * output buffer, resets the builder, and returns the output's pointer (valid until the next
+ * finish or free).
+ */
+export function bloomBuilderFinish(pointer: usize, k: u32, bytes: u32): usize {
+  const builder = changetype<BloomBuilder>(pointer);
+  assert(k >= 1 && k <= 30);
+  assert(bytes >= 8);
+  if (bytes + 1 > builder.outputCapacity) {
+    if (builder.output != 0) heap.free(builder.output);
+    builder.output = heap.alloc(bytes + 1);
+    builder.outputCapacity = bytes + 1;
+  }
+  const output = builder.output;
+  memory.fill(output, 0, bytes);
+  const bits = bytes << 3;
+  const hashes = builder.hashes;
+  const end = hashes + (<usize>builder.hashCount << 2);
+  for (let at = hashes; at < end; at += 4) {
+    let hash = load<u32>(at);
+    const delta = rotr<u32>(hash, 17);
+    for (let probe: u32 = 0; probe < k; probe++) {
+      const bit = hash % bits;
+      const byte = output + (bit >>> 3);
+      store<u8>(byte, load<u8>(byte) | (<u8>1 << <u8>(bit & 7)));
+      hash += delta;
+    }
+  }
+  store<u8>(output + bytes, <u8>k);
+  builder.hashCount = 0;
+  builder.hasLastKey = false;
+  return output;
+}
+
+/**
+ * Whether the filter [filter, filter + length) may contain the key. The host validated the
+ * filter: length >= 2 and k in 1..30 (a larger k matches everything and never gets here).
+ */
+export function bloomMayContain(filter: usize, length: u32, key: usize, keyLength: u32): bool {
+  const k = <u32>load<u8>(filter + length - 1);
+  assert(length >= 2 && k >= 1 && k <= 30);
+  const bits = (length - 1) << 3;
+  let hash = bloomHash(key, keyLength);
+  const delta = rotr<u32>(hash, 17);
+  for (let probe: u32 = 0; probe < k; probe++) {
+    const bit = hash % bits;
+    if ((load<u8>(filter + (bit >>> 3)) & (1 << (bit & 7))) == 0) return false;
+    hash += delta;
+  }
+  return true;
+}

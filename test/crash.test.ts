@@ -79,7 +79,7 @@ for (const core of ["ts", "wasm"] as const) {
             applyBatch(model, crashBatch(seed, inFlight));
             start = inFlight + 1;
           } else {
-            const missing = [...model].filter(([key, value]) => actual.get(key) !== value).slice(0, 3);
+            const missing = [...model].filter(([key, value]) => actual.get(key) !== value).slice(0, 3).map(([key, value]) => [key, value.slice(0, 20), actual.get(key)?.slice(0, 20)]);
             assert.unreachable(`kill ${kill} (${durability}): state matches neither acknowledged nor acknowledged + in-flight; e.g. ${JSON.stringify(missing)}`);
           }
           const report = db.check();

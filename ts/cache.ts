@@ -5,14 +5,14 @@
 import type { Freeable } from "./core/types.ts";
 
 export class BlockCache<T extends Freeable> {
-  private readonly entries = new Map<string, { value: T; bytes: number }>();
+  private readonly entries = new Map<number, { value: T; bytes: number }>();
   private bytesUsed = 0;
   hits = 0;
   misses = 0;
 
   constructor(readonly bytesMax: number) {}
 
-  get(key: string): T | undefined {
+  get(key: number): T | undefined {
     const entry = this.entries.get(key);
     if (!entry) {
       this.misses++;
@@ -25,7 +25,7 @@ export class BlockCache<T extends Freeable> {
     return entry.value;
   }
 
-  set(key: string, value: T, bytes: number): void {
+  set(key: number, value: T, bytes: number): void {
     const existing = this.entries.get(key);
     if (existing) this.remove(key, existing);
     this.entries.set(key, { value, bytes });
@@ -36,15 +36,15 @@ export class BlockCache<T extends Freeable> {
     }
   }
 
-  private remove(key: string, entry: { value: T; bytes: number }): void {
+  private remove(key: number, entry: { value: T; bytes: number }): void {
     this.entries.delete(key);
     this.bytesUsed -= entry.bytes;
     entry.value.free();
   }
 
-  /** Drops every entry whose key starts with `prefix` (a deleted table's blocks). */
-  dropPrefix(prefix: string): void {
-    for (const [key, entry] of this.entries) if (key.startsWith(prefix)) this.remove(key, entry);
+  /** Drops every entry whose key satisfies `matches` (a deleted table's blocks). */
+  dropWhere(matches: (key: number) => boolean): void {
+    for (const [key, entry] of this.entries) if (matches(key)) this.remove(key, entry);
   }
 
   get bytes(): number {

@@ -154,6 +154,11 @@ function firstKeyOfRun(run: Run): Uint8Array {
   return bytes.slice(8, 8 + keyLength);
 }
 
+/** A block's cache key: file number and block index in one number (2^32 blocks per table). */
+export function blockCacheKey(fileNumber: number, blockIndex: number): number {
+  return fileNumber * 0x1_0000_0000 + blockIndex;
+}
+
 export interface TableHit {
   kind: number;
   sequence: number;
@@ -229,7 +234,7 @@ export class Table {
   }
 
   private cachedBlock(index: number, cache: BlockCache<BlockReader>): BlockReader {
-    const key = `${this.meta.fileNumber}:${index}`;
+    const key = blockCacheKey(this.meta.fileNumber, index);
     let block = cache.get(key);
     if (!block) {
       block = this.readBlock(index);
@@ -346,7 +351,7 @@ export class TableSource {
         this.started = true;
         if (!block.valid && !(this.reverse ? block.last() : block.first())) continue;
         cursor = block.cursor(this.reverse);
-        const count = cursor.fill(run, Number.MAX_SAFE_INTEGER);
+        const count = cursor.fill(run, 0xffff_ffff); // the whole rest of the block
         if (count > 0) return count;
       } catch (error) {
         throw locateCorruption(error, this.table.name, this.table.blocks[index]!.offset);

@@ -51,23 +51,34 @@ export function sequenceOf(internalKey: Uint8Array): number {
   return high * TWO_POW_32 + low;
 }
 
-/** Bytewise comparison of two byte strings: negative, zero or positive. */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const length = a.length < b.length ? a.length : b.length;
+/** Bytewise comparison of a[0, aLength) and b[0, bLength): negative, zero or positive. */
+function compareRanges(a: Uint8Array, aLength: number, b: Uint8Array, bLength: number): number {
+  const length = aLength < bLength ? aLength : bLength;
   for (let i = 0; i < length; i++) {
     const difference = a[i]! - b[i]!;
     if (difference !== 0) return difference;
   }
-  return a.length - b.length;
+  return aLength - bLength;
 }
 
-/** Internal-key order: user key ascending, then sequence descending, then kind descending. */
+/** Bytewise comparison of two byte strings: negative, zero or positive. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return compareRanges(a, a.length, b, b.length);
+}
+
+/**
+ * Internal-key order: user key ascending, then sequence descending, then kind descending.
+ * Allocation-free: it runs on every index search of every point read.
+ */
 export function compareInternalKeys(a: Uint8Array, b: Uint8Array): number {
-  const byUser = compareBytes(userKeyOf(a), userKeyOf(b));
+  const byUser = compareRanges(a, a.length - TRAILER_BYTES, b, b.length - TRAILER_BYTES);
   if (byUser !== 0) return byUser;
-  const bySequence = sequenceOf(b) - sequenceOf(a);
-  if (bySequence !== 0) return bySequence;
-  return kindOf(b) - kindOf(a);
+  // The trailer is a little-endian u64 (sequence << 8 | kind): compare it from its top byte.
+  for (let i = TRAILER_BYTES - 1; i >= 0; i--) {
+    const difference = b[b.length - TRAILER_BYTES + i]! - a[a.length - TRAILER_BYTES + i]!;
+    if (difference !== 0) return difference;
+  }
+  return 0;
 }
 
 export interface RunEntry {

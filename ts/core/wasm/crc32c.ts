@@ -1,5 +1,67 @@
+/**
+ * CRC32C on the WebAssembly core (assembly/crc32c.ts). Input from JS memory must be copied into
+ * WebAssembly memory first: large inputs go through staging one chunk at a time, each chunk
+ * extending the previous CRC, so staging stays small and the copy of one chunk overlaps nothing
+ * but stays in cache for the CRC that reads it. Masking is plain arithmetic, shared with the
+ * TS core (a boundary crossing would cost more than it does).
+ */
+import { checkCrc, checkRanges, crc32cMask, crc32cUnmask } from "../pure/crc32c.ts";
+import { invalidArgument } from "../../errors.ts";
 import type { WasmRuntime } from "./runtime.ts";
-// Placeholder: replaced by the crc32c implementation.
-export function wasmCrc32c(_runtime: WasmRuntime) {
-  return {};
+
+interface Crc32cExports {
+  crc32cCompute(pointer: number, length: number, crc: number): number;
+  crc32cEachCompute(data: number, starts: number, ends: number, count: number, out: number): void;
+}
+
+/** Bytes copied and checksummed per call: large enough to amortise the call, small enough for L2. */
+const CHUNK_BYTES = 256 * 1024;
+/** crc32cEach stages the whole input up to this size; beyond it, each range goes by chunks. */
+const EACH_STAGED_BYTES_MAX = 8 * 1024 * 1024;
+
+const align8 = (bytes: number): number => (bytes + 7) & ~7;
+
+export function wasmCrc32c(runtime: WasmRuntime) {
+  const exports = runtime.exports as unknown as Crc32cExports;
+
+  function crc32c(data: Uint8Array, crc = 0): number {
+    if (!(data instanceof Uint8Array)) throw invalidArgument("crc32c data must be a Uint8Array");
+    checkCrc(crc, "crc");
+    runtime.checkUsable();
+    if (data.length <= CHUNK_BYTES) return exports.crc32cCompute(runtime.stage(data), data.length, crc) >>> 0;
+    // Staging does not move between the calls of this loop: nothing in between allocates.
+    const pointer = runtime.exports.stagingReserve(CHUNK_BYTES);
+    let result = crc;
+    for (let offset = 0; offset < data.length; offset += CHUNK_BYTES) {
+      const chunk = data.subarray(offset, offset + CHUNK_BYTES);
+      runtime.u8.set(chunk, pointer);
+      result = exports.crc32cCompute(pointer, chunk.length, result) >>> 0;
+    }
+    return result;
+  }
+
+  function crc32cEach(data: Uint8Array, starts: Uint32Array, ends: Uint32Array, out: Uint32Array): void {
+    checkRanges(data, starts, ends, out);
+    runtime.checkUsable();
+    const count = starts.length;
+    if (count === 0) return;
+    if (data.length > EACH_STAGED_BYTES_MAX) {
+      for (let i = 0; i < count; i++) out[i] = crc32c(data.subarray(starts[i]!, ends[i]!));
+      return;
+    }
+    // One staging reservation: data | starts | ends | out, each 8-byte aligned.
+    const listBytes = align8(count * 4);
+    const dataPointer = runtime.exports.stagingReserve(align8(data.length) + 3 * listBytes);
+    const startsPointer = dataPointer + align8(data.length);
+    const endsPointer = startsPointer + listBytes;
+    const outPointer = endsPointer + listBytes;
+    const memory = runtime.u8;
+    memory.set(data, dataPointer);
+    new Uint32Array(memory.buffer, startsPointer, count).set(starts);
+    new Uint32Array(memory.buffer, endsPointer, count).set(ends);
+    exports.crc32cEachCompute(dataPointer, startsPointer, endsPointer, count, outPointer);
+    out.set(new Uint32Array(runtime.u8.buffer, outPointer, count));
+  }
+
+  return { crc32c, crc32cEach, crc32cMask, crc32cUnmask };
 }
