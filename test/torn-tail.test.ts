@@ -4,7 +4,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DB } from "../ts/index.ts";
 import { createPureCore } from "../ts/core/pure/index.ts";
@@ -12,11 +12,13 @@ import { NodeStorage } from "../ts/io.ts";
 import { replayLog } from "../ts/vlog.ts";
 import { PAGE_SIZE } from "../ts/format.ts";
 import { removeDirectory, temporaryDirectory, text } from "./helpers.ts";
+import { FaultyStorage } from "./fixtures/faulty-storage.ts";
 
 test("cutting the log anywhere in its last pages keeps exactly the batches before the cut", () => {
+  const written = temporaryDirectory("pgz-torn-source");
   const directory = temporaryDirectory("pgz-torn");
   try {
-    const db = DB.open(directory, { core: "ts" });
+    const db = DB.open(written, { core: "ts" });
     const batchCount = 80;
     for (let i = 0; i < batchCount; i++) {
       db.batch([
@@ -24,7 +26,11 @@ test("cutting the log anywhere in its last pages keeps exactly the batches befor
         { type: "put", key: `pair-${String(i).padStart(3, "0")}`, value: String(i) },
       ]);
     }
+    // Keep the files as a crash would leave them (close() would flush the memtable to a table).
+    cpSync(written, directory, { recursive: true });
     db.close();
+    rmSync(written, { recursive: true, force: true });
+    cpSync(directory, written, { recursive: true });
     const segments = readdirSync(directory).filter((name) => name.endsWith(".vlog")).sort();
     const dataSegment = segments[0]!;
     const original = readFileSync(join(directory, dataSegment));
@@ -37,11 +43,21 @@ test("cutting the log anywhere in its last pages keeps exactly the batches befor
     assert.is(batchEnds.length, batchCount);
     const dataEnd = batchEnds[batchEnds.length - 1]!;
     const firstCut = Math.max(0, Math.floor(dataEnd / PAGE_SIZE) * PAGE_SIZE - PAGE_SIZE);
+    // Every batch boundary and its neighbours, plus a stride through everything in between.
+    const cuts = new Set<number>();
+    for (let cut = firstCut; cut <= original.length; cut += 17) cuts.add(cut);
+    for (const end of batchEnds) for (const cut of [end - 1, end, end + 1]) if (cut >= firstCut && cut <= original.length) cuts.add(cut);
+    cuts.add(original.length);
     let checked = 0;
-    for (let cut = firstCut; cut <= original.length; cut += cut > dataEnd - 64 ? 1 : 7) {
-      for (const name of readdirSync(directory)) if (name.endsWith(".vlog")) rmSync(join(directory, name));
+    for (const cut of [...cuts].sort((a, b) => a - b)) {
+      // Each cut starts from the crash image (an open writes: it flushes at close, new segments).
+      rmSync(directory, { recursive: true, force: true });
+      cpSync(written, directory, { recursive: true });
       writeFileSync(join(directory, dataSegment), original.subarray(0, cut));
-      const reopened = DB.open(directory, { core: "ts" });
+      // Recovery logic, not power loss, is under test here: skip the fsyncs to keep it quick.
+      const storage = new FaultyStorage(directory);
+      storage.skipSyncs = true;
+      const reopened = DB.open(directory, { core: "ts", storage });
       try {
         const survivors = batchEnds.filter((end) => end <= cut).length;
         const keys = [...reopened.iterate({ prefix: "key-" })].map(([key]) => text(key));
@@ -54,8 +70,9 @@ test("cutting the log anywhere in its last pages keeps exactly the batches befor
       }
       checked++;
     }
-    assert.ok(checked > 500, `checked ${checked} cuts`);
+    assert.ok(checked > 300, `checked ${checked} cuts`);
   } finally {
+    removeDirectory(written);
     removeDirectory(directory);
   }
 });

@@ -435,11 +435,15 @@ export class DB {
     return { ok: problems.length === 0, tables: this.tree.tables.size, segments: listSegments(this.storage).length, problems };
   }
 
-  /** Makes every write durable, releases memory, files and the lock. Idempotent. */
+  /**
+   * Makes every write durable, writes the memtable to a table (as RocksDB does by default, so
+   * the next open has no log to replay), and releases memory, files and the lock. Idempotent.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     try {
+      if (!this.log.hasFailed && this.tree.memtable.memtable.count > 0) this.rotateAndFlush();
       this.log.close();
     } finally {
       this.cache.clear();

@@ -198,6 +198,10 @@ export class ValueLog {
     this.pending = grown;
   }
 
+  get hasFailed(): boolean {
+    return this.failed !== undefined;
+  }
+
   /** Fails every later write after a failed write or fsync, until the database is reopened. */
   private checkUsable(): void {
     if (this.failed) throw new PgzError("PGZ_IO", `the value log failed earlier (${this.failed.message}); reopen the database`, { cause: this.failed });
