@@ -21,7 +21,8 @@ export const TRAILER_BYTES = 8;
  *
  * entry := varint shared | varint unshared | varint valueLength | key[shared..] | value
  * (LEB128 varints; `shared` bytes of the key are taken from the previous key, 0 at a restart).
- * The CRC covers every byte before it and is masked (crc32cMask).
+ * The CRC covers every byte before it and is masked (crc32cMask). An empty block is only the
+ * trailer (restart count 0, entry count 0).
  */
 export const BLOCK_RESTART_INTERVAL = 16;
 export const BLOCK_TRAILER_BYTES = 12;

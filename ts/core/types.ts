@@ -107,7 +107,8 @@ export interface BlockBuilder extends Freeable {
   /**
    * Appends entries of `run` (ascending) starting at entry index `from`, stopping before the
    * entry that would take the block's size estimate past `blockBytesTarget` (at least one entry
-   * is always taken). Returns the index of the first entry not taken.
+   * is always taken per call). Returns the index of the first entry not taken. On an
+   * out-of-order key it throws and leaves the builder as it was before the call.
    */
   addFromRun(run: Run, from: number, blockBytesTarget: number): number;
   readonly count: number;
@@ -205,7 +206,10 @@ export interface Core {
   newRun(capacityBytes?: number): Run;
   newMemtable(): Memtable;
   newBlockBuilder(restartInterval?: number): BlockBuilder;
-  /** Verifies the block's trailer CRC and structure; PGZ_CORRUPTION if malformed. */
+  /**
+   * Verifies the block's trailer CRC and structure (PGZ_CORRUPTION if malformed) and keeps its
+   * own copy, so the caller may reuse `block`. Each cursor has its own position.
+   */
   openBlock(block: Uint8Array): BlockReader;
   newBloomBuilder(): BloomBuilder;
   /** PGZ_CORRUPTION if `filter` is malformed. */
