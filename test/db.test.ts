@@ -104,6 +104,30 @@ for (const core of engineCores) {
     }
   });
 
+  test(`${core}: a snapshot keeps reading its versions through overwrites, deletes and flushes`, () => {
+    const directory = temporaryDirectory();
+    try {
+      const db = DB.open(directory, { core, memtableBytes: 8192 });
+      for (let i = 0; i < 50; i++) db.put(`k${i}`, `old${i}`);
+      const snapshot = db.snapshot();
+      for (let i = 0; i < 50; i++) db.put(`k${i}`, `new${i}`);
+      db.delete("k7");
+      db.put("added", "later");
+      db.flush();
+      assert.is(text(snapshot.get("k7")), "old7");
+      assert.is(snapshot.get("added"), undefined);
+      assert.is(text(db.get("k3")), "new3");
+      assert.equal([...snapshot.iterate({ limit: 2 })].map(([k, v]) => `${text(k)}=${text(v)}`), ["k0=old0", "k1=old1"]);
+      assert.is(db.stats().snapshots, 1);
+      snapshot.release();
+      assert.is(db.stats().snapshots, 0);
+      expectCode("PGZ_CLOSED", () => snapshot.get("k1"));
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
   test(`${core}: an iterator does not see writes made while it runs`, () => {
     const directory = temporaryDirectory();
     try {

@@ -24,6 +24,7 @@ import { NodeStorage, type Storage } from "./io.ts";
 import { acquireLock } from "./lock.ts";
 import { Tree } from "./lsm.ts";
 import { Manifest } from "./manifest.ts";
+import { Snapshot } from "./txn.ts";
 import { ValueLog, decodeValuePointer, encodeValuePointer, listSegments, replayLog, verifyLog, type Durability, type LogOperation } from "./vlog.ts";
 
 export type { Durability };
@@ -167,6 +168,7 @@ export class DB {
   private readonly log: ValueLog;
   private readonly tree: Tree;
   private userBytesWritten = 0;
+  private readonly liveSnapshots = new Map<Snapshot, number>();
 
   private constructor(
     readonly directory: string,
@@ -340,17 +342,54 @@ export class DB {
 
   /** The value of `key`, or undefined. */
   get(key: Uint8Array | string): Uint8Array | undefined {
+    return this.getAt(key, this.lastSequence);
+  }
+
+  /** The value of `key` as of `sequence` (for snapshots and transactions). */
+  getAt(key: Uint8Array | string, sequence: number): Uint8Array | undefined {
     this.checkOpen();
-    const hit = this.tree.get(checkKey(key), this.lastSequence);
+    const hit = this.tree.get(checkKey(key), sequence);
     if (!hit || hit.kind === KIND_DELETE) return undefined;
     return hit.kind === KIND_POINTER ? this.log.readValue(decodeValuePointer(hit.value)) : hit.value;
   }
 
   /** [key, value] pairs in key order (or reverse), within the bounds, as of the call. */
-  *iterate(options: IterateOptions = {}): Generator<[Uint8Array, Uint8Array], void, undefined> {
+  iterate(options: IterateOptions = {}): Generator<[Uint8Array, Uint8Array], void, undefined> {
+    this.checkOpen();
+    return this.iterateAt(options, this.lastSequence);
+  }
+
+  /** The sequence of the newest write: what a read made now sees. */
+  get sequence(): number {
+    return this.lastSequence;
+  }
+
+  /**
+   * A read-only view fixed at the current sequence. Release it (or `using`) so the versions it
+   * pins can be reclaimed; snapshots do not survive a restart.
+   */
+  snapshot(): Snapshot {
+    this.checkOpen();
+    const snapshot = new Snapshot(this, this.lastSequence, () => this.releaseSnapshot(snapshot));
+    this.liveSnapshots.set(snapshot, snapshot.sequence);
+    return snapshot;
+  }
+
+  private releaseSnapshot(snapshot: Snapshot): void {
+    this.liveSnapshots.delete(snapshot);
+  }
+
+  /** The oldest sequence a live snapshot can still read (compaction keeps what it needs). */
+  get oldestSnapshotSequence(): number {
+    let oldest = this.lastSequence;
+    for (const sequence of this.liveSnapshots.values()) if (sequence < oldest) oldest = sequence;
+    return oldest;
+  }
+
+  /** [key, value] pairs as of `sequence`; the generator pins what it reads until it ends. */
+  *iterateAt(options: IterateOptions, sequence: number): Generator<[Uint8Array, Uint8Array], void, undefined> {
     this.checkOpen();
     const bounds = iterationBounds(options);
-    const sequence = this.lastSequence;
     const core = this.core;
     const sources = this.tree.sources(bounds.reverse, bounds.start);
     const runs = sources.map(() => core.newRun(64 * 1024));
@@ -419,6 +458,7 @@ export class DB {
       userBytesWritten: this.userBytesWritten,
       diskBytesWritten: this.log.bytesWritten + this.tree.bytesFlushed,
       flushes: this.tree.flushes,
+      snapshots: this.liveSnapshots.size,
       blockCache: { bytes: this.cache.bytes, bytesMax: this.cache.bytesMax, hits: this.cache.hits, misses: this.cache.misses },
     };
   }
