@@ -7,7 +7,7 @@ import { assert } from "./assert.ts";
 import { bytesEqual, getUint64, magicBytes, setUint64, viewOf } from "./bytes.ts";
 import type { BlockCache } from "./cache.ts";
 import { compareInternalKeys, seekKey, userKeyOf, kindOf, sequenceOf, compareBytes } from "./core/entry.ts";
-import type { BlockReader, BloomFilter, Core, Cursor, Run } from "./core/types.ts";
+import type { BlockBuilder, BlockReader, BloomBuilder, BloomFilter, Core, Cursor, Run } from "./core/types.ts";
 import { corruption, locateCorruption } from "./errors.ts";
 import {
   BLOCK_HANDLE_BYTES,
@@ -88,70 +88,115 @@ function encodeFooter(core: Core, fields: { index: [number, number]; filter: [nu
 }
 
 /**
- * Builds a table from runs in ascending internal-key order (`fill` clears and refills `run`,
- * returning 0 at the end) and writes it durably as file `fileNumber`. Returns undefined if the
- * source was empty (no file is written).
+ * Builds one table from runs pushed in ascending internal-key order, in memory, then writes it
+ * durably as file `fileNumber` on finish(). free() must follow either way.
  */
-export function writeTable(core: Core, storage: Storage, fileNumber: number, fill: (run: Run) => number): TableMeta | undefined {
-  const run = core.newRun(256 * 1024);
-  const dataBuilder = core.newBlockBuilder();
-  const indexBuilder = core.newBlockBuilder(1);
-  const bloom = core.newBloomBuilder();
-  const writer = new PageWriter();
-  let entries = 0;
-  let blocks = 0;
-  let smallest: Uint8Array | undefined;
-  let largest: Uint8Array | undefined;
-  const finishBlock = () => {
-    largest = dataBuilder.lastKey();
-    const block = dataBuilder.finish();
-    const offset = writer.append(block);
-    indexBuilder.add(largest, encodeBlockHandle(offset, block.length));
-    blocks++;
-  };
-  try {
-    while (fill(run) > 0) {
-      if (!smallest) smallest = firstKeyOfRun(run);
-      const count = run.count;
-      let from = 0;
-      while (from < count) {
-        const to = dataBuilder.addFromRun(run, from, DATA_BLOCK_BYTES_TARGET);
-        bloom.addFromRun(run, from, to);
-        entries += to - from;
-        if (to < count) finishBlock();
-        from = to;
-      }
+export class TableBuilder {
+  private readonly dataBuilder: BlockBuilder;
+  private readonly indexBuilder: BlockBuilder;
+  private readonly bloom: BloomBuilder;
+  private readonly writer = new PageWriter();
+  private entries = 0;
+  private blocks = 0;
+  private smallest: Uint8Array | undefined;
+  private largest: Uint8Array | undefined;
+
+  constructor(
+    private readonly core: Core,
+    private readonly storage: Storage,
+    readonly fileNumber: number,
+  ) {
+    this.dataBuilder = core.newBlockBuilder();
+    this.indexBuilder = core.newBlockBuilder(1);
+    this.bloom = core.newBloomBuilder();
+  }
+
+  /** Bytes the table would have if finished now (data so far; index and filter are small). */
+  get estimatedBytes(): number {
+    return this.writer.size + this.dataBuilder.sizeEstimate;
+  }
+
+  get entryCount(): number {
+    return this.entries;
+  }
+
+  private finishBlock(): void {
+    this.largest = this.dataBuilder.lastKey();
+    const block = this.dataBuilder.finish();
+    const offset = this.writer.append(block);
+    this.indexBuilder.add(this.largest, encodeBlockHandle(offset, block.length));
+    this.blocks++;
+  }
+
+  /** Adds every entry of `run` (ascending, after everything added before). */
+  addRun(run: Run): void {
+    const count = run.count;
+    if (count === 0) return;
+    const bytes = run.bytes();
+    const view = viewOf(bytes);
+    const keyLength = view.getUint32(0, true);
+    const entryBytes = keyLength + view.getUint32(4, true);
+    this.smallest ??= bytes.slice(8, 8 + keyLength);
+    // A block takes at least one entry per addFromRun call: close a nearly full block first so
+    // the run's first entry does not push it past one page.
+    if (this.dataBuilder.count > 0 && this.dataBuilder.sizeEstimate + entryBytes + ENTRY_OVERHEAD_BYTES_MAX > DATA_BLOCK_BYTES_TARGET) this.finishBlock();
+    let from = 0;
+    while (from < count) {
+      const to = this.dataBuilder.addFromRun(run, from, DATA_BLOCK_BYTES_TARGET);
+      this.bloom.addFromRun(run, from, to);
+      this.entries += to - from;
+      if (to < count) this.finishBlock();
+      from = to;
     }
-    if (dataBuilder.count > 0) finishBlock();
-    if (!smallest || !largest) return undefined;
-    const index = indexBuilder.finish();
-    const indexOffset = writer.append(index);
-    const filter = bloom.finish(BLOOM_BITS_PER_KEY);
-    const filterOffset = writer.append(filter);
-    const filterChecksum = core.crc32cMask(core.crc32c(filter));
-    writer.append(encodeFooter(core, { index: [indexOffset, index.length], filter: [filterOffset, filter.length], filterChecksum, entries, blocks }));
-    const name = tableFileName(fileNumber);
-    const file = storage.open(name, { create: true });
+  }
+
+  /** Writes the table (data, index, filter, footer) and syncs it; undefined if it is empty. */
+  finish(): TableMeta | undefined {
+    if (this.dataBuilder.count > 0) this.finishBlock();
+    if (!this.smallest || !this.largest) return undefined;
+    const index = this.indexBuilder.finish();
+    const indexOffset = this.writer.append(index);
+    const filter = this.bloom.finish(BLOOM_BITS_PER_KEY);
+    const filterOffset = this.writer.append(filter);
+    const filterChecksum = this.core.crc32cMask(this.core.crc32c(filter));
+    this.writer.append(
+      encodeFooter(this.core, { index: [indexOffset, index.length], filter: [filterOffset, filter.length], filterChecksum, entries: this.entries, blocks: this.blocks }),
+    );
+    const file = this.storage.open(tableFileName(this.fileNumber), { create: true });
     try {
       file.truncate(0);
-      file.write(writer.concat(), 0);
+      file.write(this.writer.concat(), 0);
       file.sync();
     } finally {
       file.close();
     }
-    return { fileNumber, size: writer.size, entries, smallest, largest };
-  } finally {
-    run.free();
-    dataBuilder.free();
-    indexBuilder.free();
-    bloom.free();
+    return { fileNumber: this.fileNumber, size: this.writer.size, entries: this.entries, smallest: this.smallest, largest: this.largest };
+  }
+
+  free(): void {
+    this.dataBuilder.free();
+    this.indexBuilder.free();
+    this.bloom.free();
   }
 }
 
-function firstKeyOfRun(run: Run): Uint8Array {
-  const bytes = run.bytes();
-  const keyLength = viewOf(bytes).getUint32(0, true);
-  return bytes.slice(8, 8 + keyLength);
+/** Room for an entry's three varints and its restart slot beyond its key and value bytes. */
+const ENTRY_OVERHEAD_BYTES_MAX = 20;
+
+/**
+ * Builds a table from runs (`fill` clears and refills `run`, returning 0 at the end) and
+ * writes it durably. Returns undefined if the source was empty (no file is written).
+ */
+export function writeTable(core: Core, storage: Storage, fileNumber: number, fill: (run: Run) => number): TableMeta | undefined {
+  const run = core.newRun(256 * 1024);
+  const builder = new TableBuilder(core, storage, fileNumber);
+  try {
+    while (fill(run) > 0) builder.addRun(run);
+    return builder.finish();
+  } finally {
+    run.free();
+    builder.free();
+  }
 }
 
 /** A block's cache key: file number and block index in one number (2^32 blocks per table). */
