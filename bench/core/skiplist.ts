@@ -1,3 +1,95 @@
+/**
+ * Memtable benchmarks: insert of 1,000,000 random 16-byte keys with 100-byte values, in batches
+ * of 1,000 run entries (as the engine inserts write batches), and get of all of them in random
+ * order. Inputs come from a seeded PRNG, so both cores see the same bytes.
+ */
+import { encodeInternalKey, encodeRun, type RunEntry } from "../../ts/core/entry.ts";
+import { KIND_VALUE, SEQUENCE_MAX } from "../../ts/core/types.ts";
 import type { BenchCase } from "./harness.ts";
-// Placeholder: replaced by the skiplist benchmarks.
-export const cases: BenchCase[] = [];
+
+const ENTRY_COUNT = 1_000_000;
+const BATCH_ENTRIES = 1_000;
+const KEY_BYTES = 16;
+const VALUE_BYTES = 100;
+
+/** xorshift32 bytes: cheap, deterministic test data. */
+function randomBytes(state: { x: number }, length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) {
+    let x = state.x;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    state.x = x >>> 0;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+/**
+ * The 1,000 insert batches and every user key, back to back in a shuffled order (one buffer:
+ * a million small Uint8Arrays kept alive would slow every later garbage collection).
+ */
+let cached: { batches: Uint8Array[]; userKeys: Uint8Array } | undefined;
+
+function workload(): { batches: Uint8Array[]; userKeys: Uint8Array } {
+  if (cached) return cached;
+  const state = { x: 0x1234567 };
+  const batches: Uint8Array[] = [];
+  const userKeys: Uint8Array[] = [];
+  for (let batch = 0; batch < ENTRY_COUNT / BATCH_ENTRIES; batch++) {
+    const entries: RunEntry[] = [];
+    for (let i = 0; i < BATCH_ENTRIES; i++) {
+      const userKey = randomBytes(state, KEY_BYTES);
+      userKeys.push(userKey);
+      entries.push({ key: encodeInternalKey(userKey, batch * BATCH_ENTRIES + i + 1, KIND_VALUE), value: randomBytes(state, VALUE_BYTES) });
+    }
+    batches.push(encodeRun(entries));
+  }
+  for (let i = userKeys.length - 1; i > 0; i--) {
+    state.x ^= state.x << 13;
+    state.x ^= state.x >>> 17;
+    state.x = (state.x ^ (state.x << 5)) >>> 0;
+    const j = state.x % (i + 1);
+    [userKeys[i], userKeys[j]] = [userKeys[j]!, userKeys[i]!];
+  }
+  const flat = new Uint8Array(ENTRY_COUNT * KEY_BYTES);
+  userKeys.forEach((userKey, i) => flat.set(userKey, i * KEY_BYTES));
+  cached = { batches, userKeys: flat };
+  return cached;
+}
+
+export const cases: BenchCase[] = [
+  {
+    hotPath: "skiplist",
+    workload: "insert 1,000,000 16 B keys, 100 B values (batches of 1,000)",
+    unit: "ops/s",
+    prepare(core) {
+      const { batches } = workload();
+      return () => {
+        const memtable = core.newMemtable();
+        for (const batch of batches) memtable.insert(batch);
+        if (memtable.count !== ENTRY_COUNT) throw new Error("memtable lost entries");
+        return ENTRY_COUNT;
+      };
+    },
+  },
+  {
+    hotPath: "skiplist",
+    workload: "get 1,000,000 16 B keys (random order) from 1,000,000",
+    unit: "ops/s",
+    prepare(core) {
+      const { batches, userKeys } = workload();
+      const memtable = core.newMemtable();
+      for (const batch of batches) memtable.insert(batch);
+      return () => {
+        let found = 0;
+        for (let at = 0; at < userKeys.length; at += KEY_BYTES) {
+          if (memtable.get(userKeys.subarray(at, at + KEY_BYTES), SEQUENCE_MAX) !== undefined) found++;
+        }
+        if (found !== ENTRY_COUNT) throw new Error("get missed keys");
+        return ENTRY_COUNT;
+      };
+    },
+  },
+];

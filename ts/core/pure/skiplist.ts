@@ -1,4 +1,407 @@
-// Placeholder: replaced by the skiplist implementation.
+/**
+ * The memtable of the pure core: the twin of assembly/skiplist.ts, a skiplist of internal keys
+ * -> value bytes laid out as structs of arrays, so that V8 sees only typed arrays and small
+ * integers (no object per node, nothing for the GC to trace).
+ *
+ * Nodes are records in one growing Int32Array; a node's id is the index of its record, and the
+ * head is the record at 0, so 0 doubles as "no node" (nothing links to the head):
+ *
+ *   +------+-----------+-----------+-------------+---------+-----+-------------------+
+ *   | prev | keyOffset | keyLength | valueLength | link[0] | ... | link[height - 1]  |
+ *   +------+-----------+-----------+-------------+---------+-----+-------------------+
+ *   link := next | prefix high | prefix low
+ *
+ * As in the WASM core, a link carries the first 8 bytes of the next node's user key (big-endian,
+ * zero-padded, as two u32 halves): when it differs from the searched key's prefix it decides the
+ * order without touching the next node's record or its key bytes in the arena.
+ * Keys and values sit back to back in one growing byte arena (key at keyOffset, value right
+ * after it). arenaBytes is not the size of these arrays: it counts every node as the WASM core
+ * lays it out (links, 16-byte header and key rounded up to 4 bytes, then the value), plus the head,
+ * so both cores report the same number. Heights come from the same seeded xorshift32, so both
+ * cores build the same list.
+ *
+ * Duplicate internal keys are rejected (PGZ_INVALID_ARGUMENT): sequences are unique per write,
+ * so a duplicate is a caller bug. Entries of the run before the duplicate stay inserted.
+ */
+import { invalidArgument } from "../../errors.ts";
+import { KIND_SEEK, SEQUENCE_MAX, TRAILER_BYTES, type Cursor, type Memtable, type MemtableHit, type Run } from "../types.ts";
+import { asPureRun, countRunEntries } from "./run.ts";
+
+export const HEIGHT_MAX = 16;
+export const RANDOM_SEED = 0x9e3779b9;
+/** Bytes of a node header in the WASM layout: prev, keyLength, valueLength, value (u32 each). */
+const NODE_HEADER_BYTES = 16;
+/** Bytes of one level of a node in the WASM layout: u32 next, u64 key prefix of next. */
+const LINK_BYTES = 12;
+/** Default bytes a cursor fill aims for. */
+export const CURSOR_BYTES_TARGET = 64 * 1024;
+/** The TS arena is one Uint8Array indexed by int32 offsets. */
+const ARENA_BYTES_MAX = 0x7fff_ffff;
+
+const PREV = 0;
+const KEY_OFFSET = 1;
+const KEY_LENGTH = 2;
+const VALUE_LENGTH = 3;
+const LINKS = 4;
+/** Int32 slots per level: next, prefix high, prefix low. */
+const LINK_SLOTS = 3;
+
+const TWO_POW_24 = 0x100_0000;
+
+/** Bytes the WASM arena spends on a node and its value: the number both cores report in arenaBytes. */
+export function nodeBytes(height: number, keyLength: number, valueLength: number): number {
+  return ((height * LINK_BYTES + NODE_HEADER_BYTES + keyLength + 3) & ~3) + valueLength;
+}
+
+/** Copies `length` bytes; a loop for small copies, where subarray() would cost more. */
+export function copyBytes(source: Uint8Array, sourceOffset: number, target: Uint8Array, targetOffset: number, length: number): void {
+  if (length <= 48) {
+    for (let i = 0; i < length; i++) target[targetOffset + i] = source[sourceOffset + i]!;
+  } else {
+    target.set(source.subarray(sourceOffset, sourceOffset + length), targetOffset);
+  }
+}
+
+/** Checks get()'s arguments (shared with the WASM wrapper so both cores reject alike). */
+export function checkGetArguments(userKey: Uint8Array, sequence: number): void {
+  if (!(userKey instanceof Uint8Array)) throw invalidArgument("userKey must be a Uint8Array");
+  if (!Number.isSafeInteger(sequence) || sequence < 0 || sequence > SEQUENCE_MAX) {
+    throw invalidArgument(`sequence ${sequence} is not an integer in [0, 2^53)`);
+  }
+}
+
+/** Checks a cursor's start key (an internal key, or undefined). */
+export function checkCursorStart(start: Uint8Array | undefined): void {
+  if (start === undefined) return;
+  if (!(start instanceof Uint8Array) || start.length < TRAILER_BYTES) {
+    throw invalidArgument("cursor start must be an internal key (at least 8 bytes)");
+  }
+}
+
+/** Checks a fill's bytesTarget; returns it clamped to u32 for the WASM core. */
+export function checkBytesTarget(bytesTarget: number): number {
+  if (!Number.isInteger(bytesTarget) || bytesTarget < 0) throw invalidArgument(`bytesTarget ${bytesTarget} is not a non-negative integer`);
+  return bytesTarget > 0xffff_ffff ? 0xffff_ffff : bytesTarget;
+}
+
+/** The high (bits 32..63) and low halves of a trailer, as unsigned numbers. */
+function readTrailerHigh(bytes: Uint8Array, at: number): number {
+  return (bytes[at + 4]! | (bytes[at + 5]! << 8) | (bytes[at + 6]! << 16) | (bytes[at + 7]! << 24)) >>> 0;
+}
+
+function readTrailerLow(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
+/** The first 4 bytes of a user key (big-endian, zero-padded) as an unsigned number. */
+function prefixHalf(bytes: Uint8Array, at: number, available: number): number {
+  if (available >= 4) return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+  let half = 0;
+  for (let i = 0; i < 4; i++) half = (half << 8) | (i < available ? bytes[at + i]! : 0);
+  return half >>> 0;
+}
+
+/**
+ * Internal-key order of the key at arena[at, at + length) against a target given as its user
+ * key target[targetAt, targetAt + targetUserLength) and trailer halves.
+ */
+function compareToTarget(
+  arena: Uint8Array,
+  at: number,
+  length: number,
+  target: Uint8Array,
+  targetAt: number,
+  targetUserLength: number,
+  targetHigh: number,
+  targetLow: number,
+): number {
+  const userLength = length - TRAILER_BYTES;
+  const shorter = userLength < targetUserLength ? userLength : targetUserLength;
+  for (let i = 0; i < shorter; i++) {
+    const difference = arena[at + i]! - target[targetAt + i]!;
+    if (difference !== 0) return difference;
+  }
+  if (userLength !== targetUserLength) return userLength - targetUserLength;
+  // Trailers sort descending: the newest version first.
+  const high = readTrailerHigh(arena, at + userLength);
+  if (high !== targetHigh) return high > targetHigh ? -1 : 1;
+  const low = readTrailerLow(arena, at + userLength);
+  if (low !== targetLow) return low > targetLow ? -1 : 1;
+  return 0;
+}
+
+class PureMemtable implements Memtable {
+  nodes = new Int32Array(4096);
+  /** The same memory as `nodes`, read as unsigned for the key prefixes. */
+  prefixes = new Uint32Array(this.nodes.buffer);
+  nodesLength = LINKS + HEIGHT_MAX * LINK_SLOTS;
+  arena = new Uint8Array(1 << 20);
+  arenaLength = 0;
+  height = 1;
+  entryCount = 0;
+  arenaBytesUsed = nodeBytes(HEIGHT_MAX, 0, 0);
+  freed = false;
+  private random = RANDOM_SEED;
+  private readonly splice = new Int32Array(HEIGHT_MAX);
+
+  checkLive(): void {
+    if (this.freed) throw invalidArgument("memtable used after free()");
+  }
+
+  get count(): number {
+    this.checkLive();
+    return this.entryCount;
+  }
+
+  get arenaBytes(): number {
+    this.checkLive();
+    return this.arenaBytesUsed;
+  }
+
+  free(): void {
+    this.freed = true;
+    this.nodes = new Int32Array(0);
+    this.prefixes = new Uint32Array(0);
+    this.arena = new Uint8Array(0);
+  }
+
+  /**
+   * The first node >= the target key, or 0; with `recordSplice`, splice[level] gets the last
+   * node < target at every level below the list's height.
+   */
+  findGreaterOrEqual(target: Uint8Array, targetAt: number, targetUserLength: number, targetHigh: number, targetLow: number, recordSplice: boolean): number {
+    const nodes = this.nodes;
+    const prefixes = this.prefixes;
+    const arena = this.arena;
+    const splice = this.splice;
+    const prefixHigh = prefixHalf(target, targetAt, targetUserLength);
+    const prefixLow = prefixHalf(target, targetAt + 4, targetUserLength - 4);
+    let node = 0;
+    let level = this.height - 1;
+    // A node already found >= target on a higher level need not be compared again.
+    let knownNotLess = 0;
+    for (;;) {
+      const link = node + LINKS + level * LINK_SLOTS;
+      const next = nodes[link]!;
+      let less = false;
+      if (next !== 0 && next !== knownNotLess) {
+        const high = prefixes[link + 1]!;
+        const low = prefixes[link + 2]!;
+        if (high !== prefixHigh) less = high < prefixHigh;
+        else if (low !== prefixLow) less = low < prefixLow;
+        else less = compareToTarget(arena, nodes[next + KEY_OFFSET]!, nodes[next + KEY_LENGTH]!, target, targetAt, targetUserLength, targetHigh, targetLow) < 0;
+      }
+      if (less) {
+        node = next;
+      } else {
+        knownNotLess = next;
+        if (recordSplice) splice[level] = node;
+        if (level === 0) return next;
+        level--;
+      }
+    }
+  }
+
+  findLast(): number {
+    const nodes = this.nodes;
+    let node = 0;
+    let level = this.height - 1;
+    for (;;) {
+      const next = nodes[node + LINKS + level * LINK_SLOTS]!;
+      if (next !== 0) {
+        node = next;
+      } else {
+        if (level === 0) return node;
+        level--;
+      }
+    }
+  }
+
+  private randomHeight(): number {
+    let x = this.random;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    this.random = x;
+    // Branching 1/4: two fresh bits per level, all from one draw (as the WASM core).
+    let height = 1;
+    while (height < HEIGHT_MAX && (x & 3) === 0) {
+      height++;
+      x >>>= 2;
+    }
+    return height;
+  }
+
+  private allocateNode(height: number, keyValueBytes: number): number {
+    const node = this.nodesLength;
+    const needed = node + LINKS + height * LINK_SLOTS;
+    if (needed > this.nodes.length) {
+      const grown = new Int32Array(Math.max(needed, this.nodes.length * 2));
+      grown.set(this.nodes);
+      this.nodes = grown;
+      this.prefixes = new Uint32Array(grown.buffer);
+    }
+    this.nodesLength = needed;
+    const at = this.arenaLength;
+    const arenaNeeded = at + keyValueBytes;
+    if (arenaNeeded > this.arena.length) {
+      if (arenaNeeded > ARENA_BYTES_MAX) throw invalidArgument("memtable arena is over 2 GiB");
+      const grown = new Uint8Array(Math.min(ARENA_BYTES_MAX, Math.max(arenaNeeded, this.arena.length * 2)));
+      grown.set(this.arena.subarray(0, at));
+      this.arena = grown;
+    }
+    this.arenaLength = arenaNeeded;
+    this.nodes[node + KEY_OFFSET] = at;
+    return node;
+  }
+
+  insert(run: Uint8Array): void {
+    this.checkLive();
+    if (!(run instanceof Uint8Array)) throw invalidArgument("run must be a Uint8Array");
+    countRunEntries(run);
+    let offset = 0;
+    let index = 0;
+    while (offset < run.length) {
+      const keyLength = readTrailerLow(run, offset);
+      const valueLength = readTrailerLow(run, offset + 4);
+      const keyAt = offset + 8;
+      const userLength = keyLength - TRAILER_BYTES;
+      const high = readTrailerHigh(run, keyAt + userLength);
+      const low = readTrailerLow(run, keyAt + userLength);
+      const found = this.findGreaterOrEqual(run, keyAt, userLength, high, low, true);
+      if (found !== 0 && compareToTarget(this.arena, this.nodes[found + KEY_OFFSET]!, this.nodes[found + KEY_LENGTH]!, run, keyAt, userLength, high, low) === 0) {
+        throw invalidArgument(`run entry ${index} repeats an internal key already in the memtable`);
+      }
+      const height = this.randomHeight();
+      const node = this.insertNode(run, keyAt, keyLength, valueLength, height);
+      this.link(found, node, height, prefixHalf(run, keyAt, userLength), prefixHalf(run, keyAt + 4, userLength - 4));
+      offset = keyAt + keyLength + valueLength;
+      index++;
+    }
+  }
+
+  /** Allocates a node for the entry and copies its key and value into the arena. */
+  private insertNode(run: Uint8Array, keyAt: number, keyLength: number, valueLength: number, height: number): number {
+    if (height > this.height) {
+      this.splice.fill(0, this.height, height);
+      this.height = height;
+    }
+    const node = this.allocateNode(height, keyLength + valueLength);
+    const nodes = this.nodes;
+    nodes[node + KEY_LENGTH] = keyLength;
+    nodes[node + VALUE_LENGTH] = valueLength;
+    copyBytes(run, keyAt, this.arena, nodes[node + KEY_OFFSET]!, keyLength + valueLength);
+    this.arenaBytesUsed += nodeBytes(height, keyLength, valueLength);
+    this.entryCount++;
+    return node;
+  }
+
+  /** Links a node after the spliced predecessors at each of its levels; `found` follows it. */
+  private link(found: number, node: number, height: number, prefixHigh: number, prefixLow: number): void {
+    const nodes = this.nodes;
+    const splice = this.splice;
+    for (let level = 0; level < height; level++) {
+      const before = splice[level]! + LINKS + level * LINK_SLOTS;
+      const link = node + LINKS + level * LINK_SLOTS;
+      nodes[link] = nodes[before]!;
+      nodes[link + 1] = nodes[before + 1]!;
+      nodes[link + 2] = nodes[before + 2]!;
+      nodes[before] = node;
+      nodes[before + 1] = prefixHigh;
+      nodes[before + 2] = prefixLow;
+    }
+    nodes[node + PREV] = splice[0]!;
+    if (found !== 0) nodes[found + PREV] = node;
+  }
+
+  get(userKey: Uint8Array, sequence: number): MemtableHit | undefined {
+    this.checkLive();
+    checkGetArguments(userKey, sequence);
+    const low24 = sequence % TWO_POW_24;
+    const high = (sequence - low24) / TWO_POW_24;
+    const low = (low24 * 256 + KIND_SEEK) >>> 0;
+    const found = this.findGreaterOrEqual(userKey, 0, userKey.length, high, low, false);
+    if (found === 0) return undefined;
+    const nodes = this.nodes;
+    const keyLength = nodes[found + KEY_LENGTH]!;
+    if (keyLength !== userKey.length + TRAILER_BYTES) return undefined;
+    const arena = this.arena;
+    const keyOffset = nodes[found + KEY_OFFSET]!;
+    for (let i = 0; i < userKey.length; i++) if (arena[keyOffset + i] !== userKey[i]) return undefined;
+    const trailerAt = keyOffset + userKey.length;
+    const trailerLow = readTrailerLow(arena, trailerAt);
+    const valueAt = keyOffset + keyLength;
+    return {
+      kind: trailerLow & 0xff,
+      sequence: readTrailerHigh(arena, trailerAt) * TWO_POW_24 + (trailerLow >>> 8),
+      value: arena.slice(valueAt, valueAt + nodes[found + VALUE_LENGTH]!),
+    };
+  }
+
+  /** The first node >= start, the last node <= start (reverse), or the ends without start. */
+  position(reverse: boolean, start: Uint8Array | undefined): number {
+    if (start === undefined) return reverse ? this.findLast() : this.nodes[LINKS]!;
+    const userLength = start.length - TRAILER_BYTES;
+    const high = readTrailerHigh(start, userLength);
+    const low = readTrailerLow(start, userLength);
+    const found = this.findGreaterOrEqual(start, 0, userLength, high, low, false);
+    if (!reverse) return found;
+    if (found === 0) return this.findLast();
+    const nodes = this.nodes;
+    const order = compareToTarget(this.arena, nodes[found + KEY_OFFSET]!, nodes[found + KEY_LENGTH]!, start, 0, userLength, high, low);
+    return order === 0 ? found : nodes[found + PREV]!;
+  }
+
+  cursor(reverse: boolean, start?: Uint8Array): Cursor {
+    this.checkLive();
+    checkCursorStart(start);
+    return new PureMemtableCursor(this, reverse === true, this.position(reverse === true, start));
+  }
+}
+
+class PureMemtableCursor implements Cursor {
+  private freed = false;
+
+  constructor(
+    private readonly memtable: PureMemtable,
+    private readonly reverse: boolean,
+    private node: number,
+  ) {}
+
+  free(): void {
+    this.freed = true;
+  }
+
+  fill(run: Run, bytesTarget = CURSOR_BYTES_TARGET): number {
+    if (this.freed) throw invalidArgument("cursor used after free()");
+    this.memtable.checkLive();
+    const out = asPureRun(run);
+    checkBytesTarget(bytesTarget);
+    out.clear();
+    const { nodes, arena } = this.memtable;
+    const nextSlot = this.reverse ? PREV : LINKS;
+    let node = this.node;
+    let count = 0;
+    while (node !== 0) {
+      const keyLength = nodes[node + KEY_LENGTH]!;
+      const valueLength = nodes[node + VALUE_LENGTH]!;
+      const at = out.reserve(8 + keyLength + valueLength);
+      const view = out.view;
+      view.setUint32(at, keyLength, true);
+      view.setUint32(at + 4, valueLength, true);
+      copyBytes(arena, nodes[node + KEY_OFFSET]!, out.buffer, at + 8, keyLength + valueLength);
+      out.byteLength = at + 8 + keyLength + valueLength;
+      count++;
+      node = nodes[node + nextSlot]!;
+      if (out.byteLength >= bytesTarget) break;
+    }
+    out.count = count;
+    this.node = node;
+    return count;
+  }
+}
+
 export function pureSkiplist() {
-  return {};
+  return { newMemtable: (): Memtable => new PureMemtable() };
 }
