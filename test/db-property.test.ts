@@ -1,7 +1,8 @@
 /**
- * Model-based property test: random puts, deletes, batches, gets, bounded iterations, flushes
- * and reopens against a plain Map, on both cores, with a small memtable so flushes happen often
- * and a low value threshold so value pointers are exercised. fast-check prints the seed and the
+ * Model-based property test: random puts, deletes, batches, gets, bounded iterations, flushes,
+ * compactions and reopens against a plain Map, on both cores, with tiny memtables, tables and
+ * levels so flushes and compactions happen often, and a low value threshold so value pointers
+ * are exercised. fast-check prints the seed and the
  * shrunk command list on failure.
  */
 import { test } from "uvu";
@@ -22,6 +23,7 @@ type Command =
   | { type: "get"; key: string }
   | { type: "iterate"; gte?: string; lt?: string; prefix?: string; reverse: boolean; limit?: number }
   | { type: "flush" }
+  | { type: "compact" }
   | { type: "reopen" };
 
 const putArbitrary = fc.record({ type: fc.constant("put" as const), key: keyArbitrary, value: valueArbitrary });
@@ -43,6 +45,7 @@ const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ type: "flush" as const }) },
+  { weight: 1, arbitrary: fc.constant({ type: "compact" as const }) },
   { weight: 1, arbitrary: fc.constant({ type: "reopen" as const }) },
 );
 
@@ -64,7 +67,8 @@ function modelIterate(model: Map<string, string>, command: Extract<Command, { ty
 
 function runCommands(core: "ts" | "wasm", commands: Command[]): void {
   const directory = temporaryDirectory();
-  const options = { core, memtableBytes: 4096, valueThreshold: 32, segmentBytes: 64 * 1024 };
+  // Tiny memtables, tables and levels: flushes and compactions happen every few commands.
+  const options = { core, memtableBytes: 4096, valueThreshold: 32, segmentBytes: 64 * 1024, l0Files: 2, levelRatio: 2, level1Bytes: 8192, tableBytes: 4096 };
   let db = DB.open(directory, options);
   const model = new Map<string, string>();
   try {
@@ -95,6 +99,9 @@ function runCommands(core: "ts" | "wasm", commands: Command[]): void {
         }
         case "flush":
           db.flush();
+          break;
+        case "compact":
+          db.compact();
           break;
         case "reopen":
           db.close();

@@ -9,6 +9,7 @@ import { compareBytes, seekKey, encodeInternalKey, kindOf, userKeyOf, writeTrail
 import {
   KIND_DELETE,
   KIND_POINTER,
+  KIND_SEEK,
   KIND_VALUE,
   MERGE_DONE,
   SEQUENCE_MAX,
@@ -49,6 +50,14 @@ export interface OpenOptions {
   blockCacheBytes?: number;
   /** In "buffered" durability, bytes kept in user space before a write. */
   bufferedBytes?: number;
+  /** Level 0 is compacted into level 1 once it holds this many tables. */
+  l0Files?: number;
+  /** Each level below 1 may hold this many times the bytes of the one above. */
+  levelRatio?: number;
+  /** Bytes level 1 may hold before it is compacted into level 2. */
+  level1Bytes?: number;
+  /** Compaction output tables are cut near this size. */
+  tableBytes?: number;
   /** A Storage backend other than node:fs (tests inject faults this way). */
   storage?: Storage;
 }
@@ -91,9 +100,19 @@ const DEFAULTS = {
   segmentBytes: SEGMENT_BYTES_DEFAULT,
   blockCacheBytes: 32 * 1024 * 1024,
   bufferedBytes: 4 * 1024 * 1024,
+  l0Files: 4,
+  levelRatio: 10,
+  level1Bytes: 64 * 1024 * 1024,
+  tableBytes: 8 * 1024 * 1024,
 };
+/** Bytes of compaction input merged per byte written, while level 0 is within l0Files. */
+const COMPACTION_PACE = 16;
+/** Past l0Files * this many level-0 tables a write finishes the compaction (a full stall). */
+const L0_STOP_MULTIPLIER = 3;
 const OPTION_NAMES = new Set(["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", ...Object.keys(DEFAULTS)]);
 const DURABILITIES = new Set(["sync", "os", "buffered"]);
+/** Bytes of compaction input one idle slice merges. */
+const IDLE_SLICE_BYTES = 1024 * 1024;
 
 function sizeOption(options: OpenOptions, name: keyof typeof DEFAULTS, minimum: number): number {
   const value = options[name] ?? DEFAULTS[name];
@@ -119,6 +138,10 @@ function resolveOptions(options: OpenOptions): Settings {
     segmentBytes: sizeOption(options, "segmentBytes", 64 * 1024),
     blockCacheBytes: sizeOption(options, "blockCacheBytes", 0),
     bufferedBytes: sizeOption(options, "bufferedBytes", 4096),
+    l0Files: sizeOption(options, "l0Files", 2),
+    levelRatio: sizeOption(options, "levelRatio", 2),
+    level1Bytes: sizeOption(options, "level1Bytes", 4096),
+    tableBytes: sizeOption(options, "tableBytes", 4096),
   };
 }
 
@@ -168,6 +191,8 @@ export class DB {
   private readonly log: ValueLog;
   private readonly tree: Tree;
   private userBytesWritten = 0;
+  private compactionMilliseconds = 0;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly liveSnapshots = new Map<Snapshot, number>();
 
   private constructor(
@@ -186,7 +211,8 @@ export class DB {
     this.nextFileNumber = Math.max(manifest.state.nextFileNumber, highestFileNumber(storage) + 1);
     const allocateFileNumber = () => this.nextFileNumber++;
     this.log = new ValueLog(core, storage, { segmentBytes: settings.segmentBytes, bufferedBytes: settings.bufferedBytes, allocateFileNumber });
-    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber);
+    const { l0Files, levelRatio, level1Bytes, tableBytes } = settings;
+    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes });
   }
 
   /** Opens (or creates) the database in `directory`: superblock, manifest, then log replay. */
@@ -285,10 +311,61 @@ export class DB {
         ? encodeValuePointer({ segment: appended.segment, offset: appended.offsets[i]!, length: appended.lengths[i]! })
         : undefined,
     );
-    this.tree.memtable.memtable.insert(this.encodeMemtableRun(operations, first, pointers));
+    const run = this.encodeMemtableRun(operations, first, pointers);
+    this.tree.memtable.memtable.insert(run);
     this.lastSequence = first + operations.length - 1;
     for (const operation of operations) this.userBytesWritten += operation.key.length + operation.value.length;
     if (this.tree.memtable.memtable.arenaBytes >= this.memtableBytes) this.rotateAndFlush();
+    this.payCompactionDebt(run.length);
+  }
+
+  /**
+   * The stall policy: a write that added `bytes` to the LSM merges COMPACTION_PACE times as
+   * many bytes of compaction input, doubling per level-0 table beyond l0Files, and finishes
+   * the compaction outright once level 0 reaches l0Files * L0_STOP_MULTIPLIER. So writes slow
+   * down gradually as compaction falls behind, and no write waits for more than one job.
+   */
+  private payCompactionDebt(bytes: number): void {
+    if (!this.tree.compactionDue) return;
+    const started = performance.now();
+    const level0 = this.tree.levels[0]!.length;
+    const { l0Files } = this.tree.compactionSettings;
+    const budget = level0 >= l0Files * L0_STOP_MULTIPLIER ? Number.MAX_SAFE_INTEGER : bytes * COMPACTION_PACE * 2 ** Math.max(0, level0 - l0Files);
+    this.tree.backgroundWork(budget, this.oldestSnapshotSequence);
+    this.compactionMilliseconds += performance.now() - started;
+    this.scheduleIdleCompaction();
+  }
+
+  /** Between foreground work (an idle event loop), compaction goes on in slices. */
+  private scheduleIdleCompaction(): void {
+    if (this.idleTimer !== undefined || this.closed || !this.tree.compactionDue) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.closed) return;
+      this.tree.backgroundWork(IDLE_SLICE_BYTES, this.oldestSnapshotSequence);
+      this.scheduleIdleCompaction();
+    }, 0);
+    // Do not keep the process alive for compaction alone (Node and Bun have unref; Deno's
+    // setTimeout returns a number).
+    (this.idleTimer as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * Compacts every table overlapping [gte, lt) (everything when no range is given) down through
+   * the levels, dropping versions nobody can read and tombstones at the bottom.
+   */
+  compact(range: { gte?: Uint8Array | string; lt?: Uint8Array | string } = {}): void {
+    this.checkOpen();
+    if (typeof range !== "object" || range === null) throw invalidArgument("compact range must be an object");
+    const gte = range.gte === undefined ? undefined : checkKey(range.gte, "gte");
+    const lt = range.lt === undefined ? undefined : checkKey(range.lt, "lt");
+    this.rotateAndFlush();
+    const bounds = gte === undefined && lt === undefined ? undefined : {
+      smallest: encodeInternalKey(gte ?? new Uint8Array(0), SEQUENCE_MAX, KIND_SEEK),
+      // lt is exclusive; as a user-key range bound it only widens the set of tables picked.
+      largest: encodeInternalKey(lt ?? new Uint8Array(KEY_BYTES_MAX + 1).fill(0xff), 0, 0),
+    };
+    this.tree.compactRange(bounds, this.oldestSnapshotSequence);
   }
 
   private rotateAndFlush(): void {
@@ -456,8 +533,16 @@ export class DB {
       memtable: { bytes: this.tree.memtable.memtable.arenaBytes, entries: this.tree.memtable.memtable.count, immutables: this.tree.immutables.length },
       log: { segments: listSegments(this.storage).length, bytesWritten: this.log.bytesWritten, syncs: this.log.syncs },
       userBytesWritten: this.userBytesWritten,
-      diskBytesWritten: this.log.bytesWritten + this.tree.bytesFlushed,
+      diskBytesWritten: this.log.bytesWritten + this.tree.bytesFlushed + this.tree.compactionBytesWritten,
       flushes: this.tree.flushes,
+      compaction: {
+        done: this.tree.compactions,
+        bytesRead: this.tree.compactionBytesRead,
+        bytesWritten: this.tree.compactionBytesWritten,
+        pending: this.tree.compactionDue,
+        /** Time writes spent compacting (the stall policy), in milliseconds. */
+        stallMilliseconds: Math.round(this.compactionMilliseconds),
+      },
       snapshots: this.liveSnapshots.size,
       blockCache: { bytes: this.cache.bytes, bytesMax: this.cache.bytesMax, hits: this.cache.hits, misses: this.cache.misses },
     };
@@ -482,6 +567,7 @@ export class DB {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     try {
       if (!this.log.hasFailed && this.tree.memtable.memtable.count > 0) this.rotateAndFlush();
       this.log.close();

@@ -8,10 +8,11 @@ import { assert } from "./assert.ts";
 import type { BlockCache } from "./cache.ts";
 import { type BlockReader, type Core, type Cursor, type Memtable, type Run } from "./core/types.ts";
 import { compareBytes, userKeyOf } from "./core/entry.ts";
+import { CompactionJob, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { tableFileName } from "./format.ts";
 import type { Storage } from "./io.ts";
 import type { Manifest } from "./manifest.ts";
-import { Table, TableSource, writeTable, type TableHit } from "./sstable.ts";
+import { Table, TableSource, writeTable, type TableHit, type TableMeta } from "./sstable.ts";
 import type { LogPosition } from "./vlog.ts";
 
 /** A memtable and the value-log position its first record was written at. */
@@ -48,6 +49,14 @@ export class Tree {
   readonly tables = new Map<number, Table>();
   flushes = 0;
   bytesFlushed = 0;
+  private job: CompactionJob | undefined;
+  /** Per level, the largest key of the last table compacted out of it (round-robin). */
+  private readonly compactPointers: (Uint8Array | undefined)[] = [];
+  compactions = 0;
+  compactionBytesRead = 0;
+  compactionBytesWritten = 0;
+  /** Value-log bytes per segment that compaction found no longer referenced. */
+  readonly discardedLogBytes = new Map<number, number>();
 
   constructor(
     private readonly core: Core,
@@ -55,6 +64,7 @@ export class Tree {
     private readonly manifest: Manifest,
     private readonly cache: BlockCache<BlockReader>,
     private readonly allocateFileNumber: () => number,
+    readonly compactionSettings: CompactionSettings,
   ) {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
     for (const level of manifest.state.levels) {
@@ -124,6 +134,7 @@ export class Tree {
       slot.flushed = true;
       slot.freeIfDone();
       this.flushes++;
+      this.versionChanged = true;
       this.bytesFlushed += meta.size;
     }
   }
@@ -146,23 +157,141 @@ export class Tree {
       });
     }
     for (let level = 0; level < this.levels.length; level++) {
-      const tables = this.levels[level]!;
+      const tables = this.levels[level]!.map((meta) => this.pin(meta));
       if (level === 0) {
-        for (const meta of tables) sources.push(tableSource(this.tables.get(meta.fileNumber)!, reverse, start));
+        for (const table of tables) sources.push(tableSource(table, reverse, start, () => this.unpin(table)));
       } else if (tables.length > 0) {
-        sources.push(levelSource(tables.map((meta) => this.tables.get(meta.fileNumber)!), reverse, start));
+        sources.push(levelSource(tables, reverse, start, () => tables.forEach((table) => this.unpin(table))));
       }
     }
     return sources;
   }
 
+  private pin(meta: TableMeta): Table {
+    const table = this.tables.get(meta.fileNumber)!;
+    table.readers++;
+    return table;
+  }
+
+  private unpin(table: Table): void {
+    table.readers--;
+    this.deleteIfUnused(table);
+  }
+
+  private deleteIfUnused(table: Table): void {
+    if (!table.obsolete || table.readers > 0) return;
+    this.retired.delete(table);
+    const fileNumber = table.meta.fileNumber;
+    this.cache.dropWhere((key) => Math.floor(key / 0x1_0000_0000) === fileNumber);
+    table.close();
+    this.storage.remove(tableFileName(fileNumber));
+  }
+
+  /** Set when the version changed (a flush, a compaction) and the tree may need compacting. */
+  private versionChanged = true;
+
+  /** Whether a compaction is running or due. */
+  get compactionDue(): boolean {
+    if (this.job) return true;
+    if (!this.versionChanged) return false;
+    if (pickCompaction(this.levels, this.compactionSettings, this.compactPointers)) return true;
+    this.versionChanged = false;
+    return false;
+  }
+
+  /**
+   * Advances compaction by about `budgetBytes` of merged input, starting one if one is due.
+   * Returns true if work remains.
+   */
+  backgroundWork(budgetBytes: number, oldestSnapshotSequence: number): boolean {
+    let budget = budgetBytes;
+    while (budget > 0) {
+      if (!this.job) {
+        const plan = pickCompaction(this.levels, this.compactionSettings, this.compactPointers);
+        if (!plan) return false;
+        this.startJob(plan, oldestSnapshotSequence);
+      }
+      const before = this.job!.bytesRead;
+      if (this.job!.step(budget)) this.commitJob();
+      else budget = 0;
+      budget -= Math.max(1, (this.job?.bytesRead ?? before) - before);
+    }
+    return this.compactionDue;
+  }
+
+  private startJob(plan: NonNullable<ReturnType<typeof pickCompaction>>, oldestSnapshotSequence: number): void {
+    const pinned = [...plan.inputs, ...plan.overlapping].map((meta) => this.pin(meta));
+    this.job = new CompactionJob(this.core, this.storage, plan, (meta) => this.tables.get(meta.fileNumber)!, oldestSnapshotSequence, this.allocateFileNumber, this.compactionSettings);
+    this.jobPins = pinned;
+  }
+
+  private jobPins: Table[] = [];
+  /** Tables compacted away but still read by an iterator. */
+  private readonly retired = new Set<Table>();
+
+  /** Applies a finished compaction: one manifest edit, then the inputs are retired. */
+  private commitJob(): void {
+    const job = this.job!;
+    this.job = undefined;
+    try {
+      const added = job.result(0).added;
+      this.storage.syncDirectory();
+      const nextFileNumber = added.reduce((highest, table) => Math.max(highest, table.fileNumber + 1), 0);
+      const result = job.result(nextFileNumber);
+      this.manifest.apply(result.edit);
+      for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta));
+      for (const fileNumber of result.removed) {
+        const table = this.tables.get(fileNumber)!;
+        this.tables.delete(fileNumber);
+        table.obsolete = true;
+        this.retired.add(table);
+      }
+      const plan = job.plan;
+      this.compactPointers[plan.level] = plan.inputs[plan.inputs.length - 1]!.largest;
+      this.compactions++;
+      this.versionChanged = true;
+      this.compactionBytesRead += result.bytesRead;
+      this.compactionBytesWritten += result.bytesWritten;
+      for (const [segment, bytes] of result.discardedLogBytes) this.discardedLogBytes.set(segment, (this.discardedLogBytes.get(segment) ?? 0) + bytes);
+    } finally {
+      job.free();
+      for (const table of this.jobPins) this.unpin(table);
+      this.jobPins = [];
+    }
+  }
+
+  /**
+   * db.compact: finishes the running compaction, then pushes everything overlapping `range`
+   * down to the deepest level that holds data (level 1 at least), level by level, and rewrites
+   * that bottom level in place, so shadowed versions and tombstones go everywhere in range.
+   */
+  compactRange(range: { smallest: Uint8Array; largest: Uint8Array } | undefined, oldestSnapshotSequence: number): void {
+    while (this.job) this.backgroundWork(Number.MAX_SAFE_INTEGER, oldestSnapshotSequence);
+    let bottom = 1;
+    for (let level = 1; level < this.levels.length; level++) if (this.levels[level]!.length > 0) bottom = level;
+    for (let level = 0; level <= bottom; level++) {
+      const plan = planRange(this.levels, level, level === bottom ? bottom : level + 1, range);
+      if (!plan) continue;
+      this.startJob(plan, oldestSnapshotSequence);
+      while (!this.job!.step(Number.MAX_SAFE_INTEGER));
+      this.commitJob();
+    }
+  }
+
   close(): void {
+    // An unfinished compaction is dropped; its output files are orphans the next open deletes.
+    this.job?.free();
+    this.job = undefined;
+    for (const table of this.jobPins) table.readers--;
+    this.jobPins = [];
     for (const slot of [this.memtable, ...this.immutables]) {
       slot.flushed = true;
       slot.freeIfDone();
     }
-    for (const table of this.tables.values()) table.close();
+    // Retired tables are no longer in the manifest: the next open deletes their files.
+    for (const table of [...this.tables.values(), ...this.retired]) table.close();
     this.tables.clear();
+    this.retired.clear();
   }
 
   /** Table files in the directory that no level references (left by a crash mid-flush). */
@@ -176,13 +305,13 @@ export class Tree {
   }
 }
 
-function tableSource(table: Table, reverse: boolean, start: Uint8Array | undefined): Source {
+function tableSource(table: Table, reverse: boolean, start: Uint8Array | undefined, release: () => void): Source {
   const source = new TableSource(table, reverse, start);
-  return { fill: (run) => source.fill(run), release: () => {} };
+  return { fill: (run) => source.fill(run), release };
 }
 
 /** A sorted, non-overlapping level read as one source: its tables one after another. */
-function levelSource(tables: Table[], reverse: boolean, start: Uint8Array | undefined): Source {
+function levelSource(tables: Table[], reverse: boolean, start: Uint8Array | undefined, release: () => void): Source {
   const order = reverse ? [...tables].reverse() : tables;
   let index = 0;
   let current: TableSource | undefined;
@@ -198,7 +327,7 @@ function levelSource(tables: Table[], reverse: boolean, start: Uint8Array | unde
       run.clear();
       return 0;
     },
-    release() {},
+    release,
   };
 }
 

@@ -1,0 +1,126 @@
+/**
+ * Leveled compaction: data stays correct through many compactions, obsolete tables are deleted
+ * (but not under an open iterator), snapshots keep their versions until released, and
+ * tombstones disappear at the bottom level.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readdirSync } from "node:fs";
+import { DB } from "../ts/index.ts";
+import { engineCores, removeDirectory, temporaryDirectory, text } from "./helpers.ts";
+
+const tiny = { memtableBytes: 4096, l0Files: 2, levelRatio: 2, level1Bytes: 16384, tableBytes: 8192, valueThreshold: 64 };
+
+function tableFiles(directory: string): number {
+  return readdirSync(directory).filter((name) => name.endsWith(".sst")).length;
+}
+
+function tablesInLevels(db: DB): number {
+  return db.stats().levels.reduce((sum, level) => sum + level.files, 0);
+}
+
+function entriesInLevels(db: DB): number {
+  return db.stats().levels.reduce((sum, level) => sum + level.entries, 0);
+}
+
+for (const core of engineCores) {
+  test(`${core}: overwrites compact into deeper levels and read back right, before and after reopen`, () => {
+    const directory = temporaryDirectory("pgz-compaction");
+    try {
+      let db = DB.open(directory, { core, ...tiny });
+      const model = new Map<string, string>();
+      for (let round = 0; round < 6; round++) {
+        for (let i = 0; i < 600; i++) {
+          const key = `key-${String((i * 37) % 600).padStart(4, "0")}`;
+          const value = `${round}:${i}:`.padEnd(10 + ((i * round) % 120), "x");
+          db.put(key, value);
+          model.set(key, value);
+        }
+        for (let i = round; i < 600; i += 7) {
+          db.delete(`key-${String(i).padStart(4, "0")}`);
+          model.delete(`key-${String(i).padStart(4, "0")}`);
+        }
+      }
+      const stats = db.stats();
+      assert.ok(stats.compaction.done > 3, `compactions: ${stats.compaction.done}`);
+      assert.ok(stats.levels.slice(1).some((level) => level.files > 0), "deeper levels hold tables");
+      assert.ok(stats.levels[0]!.files <= tiny.l0Files * 3, `level 0 has ${stats.levels[0]!.files} tables`);
+      const expected = [...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+      const verify = (handle: DB) => {
+        assert.equal([...handle.iterate()].map(([key, value]) => [text(key), text(value)]), expected);
+        for (const [key, value] of model) assert.is(text(handle.get(key)), value);
+      };
+      verify(db);
+      assert.is(tableFiles(directory), tablesInLevels(db), "obsolete tables were deleted");
+      db.close();
+      db = DB.open(directory, { core, ...tiny });
+      verify(db);
+      assert.ok(db.check().ok);
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: a snapshot keeps its versions through compaction; once released they are reclaimed`, () => {
+    const directory = temporaryDirectory("pgz-compaction");
+    try {
+      const db = DB.open(directory, { core, ...tiny });
+      for (let i = 0; i < 200; i++) db.put(`k${String(i).padStart(3, "0")}`, `v0-${i}`);
+      const snapshot = db.snapshot();
+      for (let round = 1; round <= 5; round++) for (let i = 0; i < 200; i++) db.put(`k${String(i).padStart(3, "0")}`, `v${round}-${i}`);
+      db.compact();
+      for (let i = 0; i < 200; i += 17) assert.is(text(snapshot.get(`k${String(i).padStart(3, "0")}`)), `v0-${i}`);
+      assert.is([...snapshot.iterate()].length, 200);
+      assert.ok(entriesInLevels(db) >= 400, "old versions are still stored");
+      snapshot.release();
+      db.compact();
+      assert.is(entriesInLevels(db), 200, "only the newest version of each key is left");
+      assert.is(text(db.get("k100")), "v5-100");
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: tombstones are dropped at the bottom level`, () => {
+    const directory = temporaryDirectory("pgz-compaction");
+    try {
+      const db = DB.open(directory, { core, ...tiny });
+      for (let i = 0; i < 300; i++) db.put(`k${i}`, "value");
+      db.compact();
+      for (let i = 0; i < 300; i++) db.delete(`k${i}`);
+      db.compact();
+      assert.is(entriesInLevels(db), 0);
+      assert.equal([...db.iterate()], []);
+      assert.is(tableFiles(directory), tablesInLevels(db));
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: an iterator open across a compaction reads its tables to the end; they go after`, () => {
+    const directory = temporaryDirectory("pgz-compaction");
+    try {
+      const db = DB.open(directory, { core, ...tiny });
+      for (let i = 0; i < 500; i++) db.put(`k${String(i).padStart(3, "0")}`, `first-${i}`);
+      db.flush();
+      const iterator = db.iterate();
+      const seen: string[] = [];
+      for (let i = 0; i < 10; i++) seen.push(text(iterator.next().value![1])!);
+      for (let i = 0; i < 500; i++) db.put(`k${String(i).padStart(3, "0")}`, `second-${i}`);
+      db.compact();
+      assert.ok(tableFiles(directory) > tablesInLevels(db), "the iterator keeps compacted-away tables");
+      for (const [, value] of iterator) seen.push(text(value)!);
+      assert.is(seen.length, 500);
+      assert.ok(seen.every((value) => value.startsWith("first-")));
+      assert.is(tableFiles(directory), tablesInLevels(db), "released tables were deleted");
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+}
+
+test.run();

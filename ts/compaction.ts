@@ -1,0 +1,298 @@
+/**
+ * Leveled compaction. Level 0 holds flushed tables that may overlap (newest first); each level
+ * below is sorted and non-overlapping and may hold `levelRatio` times the bytes of the one above.
+ * A compaction merges input tables (all of L0, or one table of level n) with the overlapping
+ * tables of the next level through the core's merge, drops versions nobody can read, and writes
+ * new tables cut at `tableBytes` on user-key boundaries. It runs in bounded steps, so a write
+ * never waits for a whole compaction (see Tree.backgroundWork), and it commits with one
+ * manifest edit: a crash before that edit leaves the old tables in force and the new files as
+ * orphans that the next open deletes.
+ */
+import { assert } from "./assert.ts";
+import { viewOf } from "./bytes.ts";
+import { compareBytes, compareInternalKeys, kindOf, sequenceOf, userKeyOf } from "./core/entry.ts";
+import { KIND_DELETE, KIND_POINTER, MERGE_DONE, mergeSourceNeeded, type Core, type Merge, type Run } from "./core/types.ts";
+import type { Storage } from "./io.ts";
+import { LEVEL_COUNT, type VersionEdit } from "./manifest.ts";
+import { TableBuilder, TableSource, type Table, type TableMeta } from "./sstable.ts";
+import { decodeValuePointer } from "./vlog.ts";
+
+export interface CompactionSettings {
+  /** Level 0 is compacted into level 1 once it holds this many tables. */
+  l0Files: number;
+  /** Each level below 1 may hold this many times the bytes of the level above it. */
+  levelRatio: number;
+  /** Bytes level 1 may hold. */
+  level1Bytes: number;
+  /** Compaction output tables are cut near this size. */
+  tableBytes: number;
+}
+
+export interface CompactionPlan {
+  level: number;
+  outputLevel: number;
+  /** Tables of `level` (for level 0: newest first). */
+  inputs: TableMeta[];
+  /** Tables of `outputLevel` that overlap the inputs' key range. */
+  overlapping: TableMeta[];
+  /** No level below the output holds any key in range: tombstones can go. */
+  bottommost: boolean;
+}
+
+interface KeyRange {
+  smallest: Uint8Array;
+  largest: Uint8Array;
+}
+
+function rangeOf(tables: readonly TableMeta[]): KeyRange {
+  let smallest = tables[0]!.smallest;
+  let largest = tables[0]!.largest;
+  for (const table of tables) {
+    if (compareInternalKeys(table.smallest, smallest) < 0) smallest = table.smallest;
+    if (compareInternalKeys(table.largest, largest) > 0) largest = table.largest;
+  }
+  return { smallest, largest };
+}
+
+/** Whether a table's user-key range meets [range.smallest, range.largest] (user keys). */
+function overlaps(table: TableMeta, range: KeyRange): boolean {
+  return compareBytes(userKeyOf(table.largest), userKeyOf(range.smallest)) >= 0 && compareBytes(userKeyOf(table.smallest), userKeyOf(range.largest)) <= 0;
+}
+
+export function levelBytes(tables: readonly TableMeta[]): number {
+  let bytes = 0;
+  for (const table of tables) bytes += table.size;
+  return bytes;
+}
+
+export function levelBytesMax(level: number, settings: CompactionSettings): number {
+  return settings.level1Bytes * settings.levelRatio ** (level - 1);
+}
+
+function planFor(levels: readonly TableMeta[][], level: number, inputs: TableMeta[], outputLevel = level + 1): CompactionPlan {
+  let range = rangeOf(inputs);
+  // Compacting a level into itself (the bottom, by db.compact) rewrites just the inputs.
+  const overlapping = outputLevel === level ? [] : levels[outputLevel]!.filter((table) => overlaps(table, range));
+  if (overlapping.length > 0) range = rangeOf([...inputs, ...overlapping]);
+  let bottommost = true;
+  for (let deeper = outputLevel + 1; deeper < levels.length; deeper++) {
+    if (levels[deeper]!.some((table) => overlaps(table, range))) bottommost = false;
+  }
+  return { level, outputLevel, inputs, overlapping, bottommost };
+}
+
+/**
+ * The most urgent compaction, if any: level 0 past its file count, then the level furthest
+ * past its byte budget (one table of it, taken round-robin after `pointers[level]`).
+ */
+export function pickCompaction(levels: readonly TableMeta[][], settings: CompactionSettings, pointers: (Uint8Array | undefined)[]): CompactionPlan | undefined {
+  if (levels[0]!.length >= settings.l0Files) return planFor(levels, 0, [...levels[0]!]);
+  let bestLevel = -1;
+  let bestScore = 1;
+  for (let level = 1; level < LEVEL_COUNT - 1; level++) {
+    const score = levelBytes(levels[level]!) / levelBytesMax(level, settings);
+    if (score > bestScore) {
+      bestScore = score;
+      bestLevel = level;
+    }
+  }
+  if (bestLevel < 0) return undefined;
+  const tables = levels[bestLevel]!;
+  const pointer = pointers[bestLevel];
+  const next = (pointer && tables.find((table) => compareInternalKeys(table.smallest, pointer) > 0)) || tables[0]!;
+  return planFor(levels, bestLevel, [next]);
+}
+
+/**
+ * The plan that moves everything of `level` overlapping `range` (user keys; everything when
+ * undefined) into `outputLevel`, which is level + 1, or `level` itself for the bottom level.
+ */
+export function planRange(levels: readonly TableMeta[][], level: number, outputLevel: number, range: KeyRange | undefined): CompactionPlan | undefined {
+  const inputs = levels[level]!.filter((table) => !range || overlaps(table, range));
+  if (inputs.length === 0) return undefined;
+  return planFor(levels, level, inputs, outputLevel);
+}
+
+export interface CompactionResult {
+  edit: VersionEdit;
+  removed: number[];
+  added: TableMeta[];
+  bytesRead: number;
+  bytesWritten: number;
+  /** Value-log bytes per segment that dropped pointers referenced (garbage for vLog GC). */
+  discardedLogBytes: Map<number, number>;
+}
+
+/**
+ * One compaction in progress. step() does a bounded amount of merging; when it returns true
+ * the output tables are written and result() gives the manifest edit to apply.
+ */
+export class CompactionJob {
+  private readonly merge: Merge;
+  private readonly sources: TableSource[][];
+  private readonly sourceRuns: Run[];
+  private readonly out: Run;
+  private readonly staging: Run;
+  private builder: TableBuilder | undefined;
+  private readonly outputs: TableMeta[] = [];
+  private previousUserKey: Uint8Array | undefined;
+  private shadowed = false;
+  private done = false;
+  bytesRead = 0;
+  bytesWritten = 0;
+  readonly discardedLogBytes = new Map<number, number>();
+
+  constructor(
+    private readonly core: Core,
+    private readonly storage: Storage,
+    readonly plan: CompactionPlan,
+    tableOf: (meta: TableMeta) => Table,
+    /** Versions above this are kept; at most one version at or below it per key survives. */
+    private readonly oldestSnapshotSequence: number,
+    private readonly allocateFileNumber: () => number,
+    private readonly settings: CompactionSettings,
+  ) {
+    // Level-0 inputs overlap: one source each, newest first. A sorted level is one source.
+    const inputSources = plan.level === 0 ? plan.inputs.map((meta) => [new TableSource(tableOf(meta), false, undefined)]) : [plan.inputs.map((meta) => new TableSource(tableOf(meta), false, undefined))];
+    this.sources = [...inputSources, plan.overlapping.map((meta) => new TableSource(tableOf(meta), false, undefined))].filter((chain) => chain.length > 0);
+    this.sourceRuns = this.sources.map(() => core.newRun(64 * 1024));
+    this.out = core.newRun(64 * 1024);
+    this.staging = core.newRun(64 * 1024);
+    this.merge = core.newMerge(this.sources.length, { reverse: false, sequence: Number.MAX_SAFE_INTEGER, mode: "all" });
+    for (let index = 0; index < this.sources.length; index++) this.feed(index);
+  }
+
+  /** Gives merge source `index` its next run: the next block of its table chain. */
+  private feed(index: number): void {
+    const chain = this.sources[index]!;
+    const run = this.sourceRuns[index]!;
+    while (chain.length > 0) {
+      if (chain[0]!.fill(run) > 0) {
+        this.bytesRead += run.byteLength;
+        this.merge.setSource(index, run);
+        return;
+      }
+      chain.shift();
+    }
+    this.merge.setSource(index, null);
+  }
+
+  /** Merges about `budgetBytes` of input; true once every output table is written. */
+  step(budgetBytes: number): boolean {
+    let processed = 0;
+    while (!this.done && processed < budgetBytes) {
+      const result = this.merge.fill(this.out, 64 * 1024);
+      if (result === MERGE_DONE) {
+        this.finishTable();
+        this.done = true;
+      } else if (result < MERGE_DONE) {
+        this.feed(mergeSourceNeeded(result));
+      } else {
+        processed += this.out.byteLength;
+        this.consume(this.out.bytes().slice());
+      }
+    }
+    return this.done;
+  }
+
+  /** Keeps what a reader may still need from merged entries, and writes it out. */
+  private consume(bytes: Uint8Array): void {
+    const view = viewOf(bytes);
+    let keptStart = 0;
+    let at = 0;
+    const flushKept = (end: number) => {
+      if (end > keptStart) {
+        this.staging.clear();
+        this.staging.appendEncoded(bytes.subarray(keptStart, end));
+        this.builderFor().addRun(this.staging);
+      }
+    };
+    while (at < bytes.length) {
+      const keyLength = view.getUint32(at, true);
+      const valueLength = view.getUint32(at + 4, true);
+      const end = at + 8 + keyLength + valueLength;
+      const key = bytes.subarray(at + 8, at + 8 + keyLength);
+      const userKey = userKeyOf(key);
+      const newUserKey = !this.previousUserKey || compareBytes(userKey, this.previousUserKey) !== 0;
+      if (newUserKey) {
+        // Cut tables only between user keys, so a key's versions share one table per level.
+        if (this.builder && this.builder.estimatedBytes + (at - keptStart) >= this.settings.tableBytes) {
+          flushKept(at);
+          keptStart = at;
+          this.finishTable();
+        }
+        this.previousUserKey = userKey.slice();
+        this.shadowed = false;
+      }
+      if (this.keep(key, bytes.subarray(at + 8 + keyLength, end))) {
+        at = end;
+        continue;
+      }
+      flushKept(at);
+      at = end;
+      keptStart = end;
+    }
+    flushKept(at);
+  }
+
+  /**
+   * A version survives unless a newer version of its key at or below the oldest snapshot
+   * exists (nobody can read it), or it is such a version and a tombstone at the bottom.
+   */
+  private keep(key: Uint8Array, value: Uint8Array): boolean {
+    if (this.shadowed) return this.drop(key, value);
+    if (sequenceOf(key) <= this.oldestSnapshotSequence) {
+      this.shadowed = true;
+      if (kindOf(key) === KIND_DELETE && this.plan.bottommost) return this.drop(key, value);
+    }
+    return true;
+  }
+
+  private drop(key: Uint8Array, value: Uint8Array): false {
+    if (kindOf(key) === KIND_POINTER) {
+      const pointer = decodeValuePointer(value);
+      this.discardedLogBytes.set(pointer.segment, (this.discardedLogBytes.get(pointer.segment) ?? 0) + pointer.length);
+    }
+    return false;
+  }
+
+  private builderFor(): TableBuilder {
+    this.builder ??= new TableBuilder(this.core, this.storage, this.allocateFileNumber());
+    return this.builder;
+  }
+
+  private finishTable(): void {
+    if (!this.builder) return;
+    const meta = this.builder.finish();
+    this.builder.free();
+    this.builder = undefined;
+    if (meta) {
+      this.outputs.push(meta);
+      this.bytesWritten += meta.size;
+    }
+  }
+
+  result(nextFileNumber: number): CompactionResult {
+    assert(this.done, "compaction result before it finished");
+    const { plan } = this;
+    const removed = [...plan.inputs.map((table) => ({ level: plan.level, fileNumber: table.fileNumber })), ...plan.overlapping.map((table) => ({ level: plan.outputLevel, fileNumber: table.fileNumber }))];
+    return {
+      edit: { added: this.outputs.map((table) => ({ level: plan.outputLevel, table })), removed, nextFileNumber },
+      removed: removed.map((entry) => entry.fileNumber),
+      added: this.outputs,
+      bytesRead: this.bytesRead,
+      bytesWritten: this.bytesWritten,
+      discardedLogBytes: this.discardedLogBytes,
+    };
+  }
+
+  /** Releases core memory; an unfinished job's output files stay as orphans for open to delete. */
+  free(): void {
+    this.builder?.free();
+    this.builder = undefined;
+    this.merge.free();
+    this.out.free();
+    this.staging.free();
+    for (const run of this.sourceRuns) run.free();
+  }
+}
