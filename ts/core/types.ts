@@ -76,7 +76,11 @@ export interface MemtableHit {
 }
 
 export interface Memtable extends Freeable {
-  /** Inserts every entry of `run` (run encoding; internal keys carry sequence and kind). */
+  /**
+   * Inserts every entry of `run` (run encoding; internal keys carry sequence and kind). An
+   * internal key already present is PGZ_INVALID_ARGUMENT (sequences are unique per write);
+   * entries before it stay inserted.
+   */
   insert(run: Uint8Array): void;
   /** The newest version of `userKey` with sequence <= `sequence`, tombstones included. */
   get(userKey: Uint8Array, sequence: number): MemtableHit | undefined;
@@ -95,8 +99,9 @@ export interface Memtable extends Freeable {
 export interface Cursor extends Freeable {
   /**
    * Clears `run`, then appends entries from the current position in the cursor's direction
-   * until the run holds at least `bytesTarget` bytes or the source ends (a run always takes at
-   * least one entry, growing if needed). Returns the number appended; 0 means exhausted.
+   * until the run holds at least `bytesTarget` bytes (default 64 KiB) or the source ends (a
+   * run always takes at least one entry, growing if needed). Returns the number appended; 0
+   * means exhausted.
    */
   fill(run: Run, bytesTarget?: number): number;
 }
@@ -180,7 +185,11 @@ export function mergeSourceNeeded(result: number): number {
  * Among entries with equal internal keys, the lower source index comes first.
  */
 export interface Merge extends Freeable {
-  /** Gives source `index` its next run, or null when the source has no more entries. */
+  /**
+   * Gives source `index` its next run, or null when the source has no more entries. Valid only
+   * while that source waits for a run (every source before the first fill; afterwards the one
+   * fill asked for); an empty run leaves it waiting.
+   */
   setSource(index: number, run: Run | null): void;
   /**
    * Clears `out`, then appends merged entries until `out` holds at least `bytesTarget` bytes.
