@@ -9,6 +9,7 @@ import type { BlockCache } from "./cache.ts";
 import { compareInternalKeys, seekKey, userKeyOf, kindOf, sequenceOf, compareBytes } from "./core/entry.ts";
 import type { BlockBuilder, BlockReader, BloomBuilder, BloomFilter, Core, Cursor, Run } from "./core/types.ts";
 import { corruption, locateCorruption } from "./errors.ts";
+import { TRAILER_BYTES } from "./core/types.ts";
 import {
   BLOCK_HANDLE_BYTES,
   BLOOM_BITS_PER_KEY,
@@ -211,7 +212,24 @@ export interface TableHit {
 }
 
 /** An open table: its footer, decoded index and in-core filter; data blocks come via the cache. */
+/** The first 4 bytes of an internal key's user key, big-endian, zero-padded: order-preserving. */
+function userKeyPrefix(internalKey: Uint8Array): number {
+  const length = internalKey.length - TRAILER_BYTES;
+  return (
+    (((length > 0 ? internalKey[0]! : 0) << 24) | ((length > 1 ? internalKey[1]! : 0) << 16) | ((length > 2 ? internalKey[2]! : 0) << 8) | (length > 3 ? internalKey[3]! : 0)) >>> 0
+  );
+}
+
+let readScratch = new Uint8Array(2 * PAGE_SIZE);
+
 export class Table {
+  /** Open iterators and compactions reading this table; it is deleted once obsolete and unread. */
+  readers = 0;
+  /** Removed from the version by a compaction. */
+  obsolete = false;
+  /** userKeyPrefix of each block's last key, for findBlock. */
+  private readonly blockPrefixes: Uint32Array;
+
   private constructor(
     private readonly core: Core,
     readonly meta: TableMeta,
@@ -220,7 +238,9 @@ export class Table {
     readonly blocks: BlockHandle[],
     private readonly filter: BloomFilter,
     readonly entries: number,
-  ) {}
+  ) {
+    this.blockPrefixes = Uint32Array.from(blocks, (block) => userKeyPrefix(block.lastKey));
+  }
 
   static open(core: Core, storage: Storage, meta: TableMeta): Table {
     const name = tableFileName(meta.fileNumber);
@@ -270,7 +290,11 @@ export class Table {
   /** Reads and opens data block `index` (the caller frees it, or hands it to the cache). */
   readBlock(index: number): BlockReader {
     const handle = this.blocks[index]!;
-    const bytes = readExactly(this.file, handle.offset, handle.length);
+    // openBlock keeps its own copy, so one scratch buffer serves every read.
+    if (readScratch.length < handle.length) readScratch = new Uint8Array(Math.max(handle.length, 2 * readScratch.length));
+    const bytes = readScratch.subarray(0, handle.length);
+    const count = this.file.read(bytes, handle.offset);
+    if (count !== handle.length) throw corruption(`data block truncated: wanted ${handle.length} bytes, got ${count}`, { file: this.name, offset: handle.offset });
     try {
       return this.core.openBlock(bytes);
     } catch (error) {
@@ -290,11 +314,16 @@ export class Table {
 
   /** Index of the first block whose last key is >= `internalKey`, or blocks.length. */
   findBlock(internalKey: Uint8Array): number {
+    // Compare 4-byte user-key prefixes as numbers first; only equal prefixes need the bytes.
+    const prefix = userKeyPrefix(internalKey);
+    const prefixes = this.blockPrefixes;
     let low = 0;
     let high = this.blocks.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (compareInternalKeys(this.blocks[middle]!.lastKey, internalKey) < 0) low = middle + 1;
+      const blockPrefix = prefixes[middle]!;
+      const less = blockPrefix !== prefix ? blockPrefix < prefix : compareInternalKeys(this.blocks[middle]!.lastKey, internalKey) < 0;
+      if (less) low = middle + 1;
       else high = middle;
     }
     return low;
