@@ -7,7 +7,7 @@
 import { assert } from "./assert.ts";
 import type { BlockCache } from "./cache.ts";
 import { type BlockReader, type Core, type Cursor, type Memtable, type Run } from "./core/types.ts";
-import { compareBytes, userKeyOf } from "./core/entry.ts";
+import { compareUserKey, seekKey } from "./core/entry.ts";
 import { CompactionJob, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { tableFileName } from "./format.ts";
 import type { Storage } from "./io.ts";
@@ -84,14 +84,15 @@ export class Tree {
       const hit = this.immutables[i]!.memtable.get(userKey, sequence);
       if (hit) return hit;
     }
+    const target = seekKey(userKey, sequence);
     for (const meta of this.levels[0]!) {
-      const hit = this.tables.get(meta.fileNumber)!.get(userKey, sequence, this.cache);
+      const hit = this.tables.get(meta.fileNumber)!.get(userKey, target, this.cache);
       if (hit) return hit;
     }
     for (let level = 1; level < this.levels.length; level++) {
       const meta = findTableInLevel(this.levels[level]!, userKey);
       if (!meta) continue;
-      const hit = this.tables.get(meta.fileNumber)!.get(userKey, sequence, this.cache);
+      const hit = this.tables.get(meta.fileNumber)!.get(userKey, target, this.cache);
       if (hit) return hit;
     }
     return undefined;
@@ -182,7 +183,7 @@ export class Tree {
     if (!table.obsolete || table.readers > 0) return;
     this.retired.delete(table);
     const fileNumber = table.meta.fileNumber;
-    this.cache.dropWhere((key) => Math.floor(key / 0x1_0000_0000) === fileNumber);
+    this.cache.dropOwner(table.cacheSlots);
     table.close();
     this.storage.remove(tableFileName(fileNumber));
   }
@@ -337,11 +338,10 @@ function findTableInLevel<T extends { smallest: Uint8Array; largest: Uint8Array 
   let high = tables.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if (compareBytes(userKeyOf(tables[middle]!.largest), userKey) < 0) low = middle + 1;
+    if (compareUserKey(tables[middle]!.largest, userKey) < 0) low = middle + 1;
     else high = middle;
   }
   const table = tables[low];
-  if (!table || compareBytes(userKeyOf(table.smallest), userKey) > 0) return undefined;
+  if (!table || compareUserKey(table.smallest, userKey) > 0) return undefined;
   return table;
 }
-

@@ -5,8 +5,8 @@
  */
 import { assert } from "./assert.ts";
 import { bytesEqual, getUint64, magicBytes, setUint64, viewOf } from "./bytes.ts";
-import type { BlockCache } from "./cache.ts";
-import { compareInternalKeys, seekKey, userKeyOf, kindOf, sequenceOf, compareBytes } from "./core/entry.ts";
+import { CacheSlots, type BlockCache } from "./cache.ts";
+import { compareInternalKeys, hasUserKey, kindOf, sequenceOf } from "./core/entry.ts";
 import type { BlockBuilder, BlockReader, BloomBuilder, BloomFilter, Core, Cursor, Run } from "./core/types.ts";
 import { corruption, locateCorruption } from "./errors.ts";
 import { TRAILER_BYTES } from "./core/types.ts";
@@ -200,11 +200,6 @@ export function writeTable(core: Core, storage: Storage, fileNumber: number, fil
   }
 }
 
-/** A block's cache key: file number and block index in one number (2^32 blocks per table). */
-export function blockCacheKey(fileNumber: number, blockIndex: number): number {
-  return fileNumber * 0x1_0000_0000 + blockIndex;
-}
-
 export interface TableHit {
   kind: number;
   sequence: number;
@@ -212,12 +207,15 @@ export interface TableHit {
 }
 
 /** An open table: its footer, decoded index and in-core filter; data blocks come via the cache. */
-/** The first 4 bytes of an internal key's user key, big-endian, zero-padded: order-preserving. */
+/**
+ * The first 6 bytes of an internal key's user key as a number (big-endian, zero-padded: exact
+ * in a double and order-preserving, so a prefix difference decides a comparison).
+ */
 function userKeyPrefix(internalKey: Uint8Array): number {
   const length = internalKey.length - TRAILER_BYTES;
-  return (
-    (((length > 0 ? internalKey[0]! : 0) << 24) | ((length > 1 ? internalKey[1]! : 0) << 16) | ((length > 2 ? internalKey[2]! : 0) << 8) | (length > 3 ? internalKey[3]! : 0)) >>> 0
-  );
+  let prefix = 0;
+  for (let i = 0; i < 6; i++) prefix = prefix * 256 + (i < length ? internalKey[i]! : 0);
+  return prefix;
 }
 
 let readScratch = new Uint8Array(2 * PAGE_SIZE);
@@ -227,8 +225,10 @@ export class Table {
   readers = 0;
   /** Removed from the version by a compaction. */
   obsolete = false;
+  /** This table's entries in the shared block cache. */
+  readonly cacheSlots = new CacheSlots<BlockReader>();
   /** userKeyPrefix of each block's last key, for findBlock. */
-  private readonly blockPrefixes: Uint32Array;
+  private readonly blockPrefixes: Float64Array;
 
   private constructor(
     private readonly core: Core,
@@ -239,7 +239,7 @@ export class Table {
     private readonly filter: BloomFilter,
     readonly entries: number,
   ) {
-    this.blockPrefixes = Uint32Array.from(blocks, (block) => userKeyPrefix(block.lastKey));
+    this.blockPrefixes = Float64Array.from(blocks, (block) => userKeyPrefix(block.lastKey));
   }
 
   static open(core: Core, storage: Storage, meta: TableMeta): Table {
@@ -303,18 +303,17 @@ export class Table {
   }
 
   private cachedBlock(index: number, cache: BlockCache<BlockReader>): BlockReader {
-    const key = blockCacheKey(this.meta.fileNumber, index);
-    let block = cache.get(key);
+    let block = cache.get(this.cacheSlots, index);
     if (!block) {
       block = this.readBlock(index);
-      cache.set(key, block, this.blocks[index]!.length);
+      cache.set(this.cacheSlots, index, block, this.blocks[index]!.length);
     }
     return block;
   }
 
   /** Index of the first block whose last key is >= `internalKey`, or blocks.length. */
   findBlock(internalKey: Uint8Array): number {
-    // Compare 4-byte user-key prefixes as numbers first; only equal prefixes need the bytes.
+    // Compare 6-byte user-key prefixes as numbers first; only equal prefixes need the bytes.
     const prefix = userKeyPrefix(internalKey);
     const prefixes = this.blockPrefixes;
     let low = 0;
@@ -329,17 +328,19 @@ export class Table {
     return low;
   }
 
-  /** The newest version of `userKey` with sequence <= `sequence` in this table, if any. */
-  get(userKey: Uint8Array, sequence: number, cache: BlockCache<BlockReader>): TableHit | undefined {
+  /**
+   * The newest version of `userKey` visible at the sequence in `target` (its seekKey) in this
+   * table, if any.
+   */
+  get(userKey: Uint8Array, target: Uint8Array, cache: BlockCache<BlockReader>): TableHit | undefined {
     if (!this.filter.mayContain(userKey)) return undefined;
-    const target = seekKey(userKey, sequence);
     const index = this.findBlock(target);
     if (index >= this.blocks.length) return undefined;
     const block = this.cachedBlock(index, cache);
     try {
       if (!block.seek(target)) return undefined;
       const key = block.key();
-      if (compareBytes(userKeyOf(key), userKey) !== 0) return undefined;
+      if (!hasUserKey(key, userKey)) return undefined;
       return { kind: kindOf(key), sequence: sequenceOf(key), value: block.value() };
     } catch (error) {
       throw locateCorruption(error, this.name, this.blocks[index]!.offset);

@@ -36,14 +36,18 @@ export class WasmRuntime {
     this.dataView = new DataView(this.exports.memory.buffer);
   }
 
-  /** The whole memory as bytes; a grown memory detaches old views, so always ask again. */
+  /**
+   * The whole memory as bytes, fresh after any growth. Growing memory detaches the old
+   * ArrayBuffer, and a view over a detached buffer has length 0: checking that is much cheaper
+   * than reading WebAssembly.Memory#buffer on every call.
+   */
   get u8(): Uint8Array {
-    if (this.bytesView.buffer !== this.exports.memory.buffer) this.refresh();
+    if (this.bytesView.length === 0) this.refresh();
     return this.bytesView;
   }
 
   get view(): DataView {
-    if (this.dataView.buffer !== this.exports.memory.buffer) this.refresh();
+    if (this.dataView.byteLength === 0) this.refresh();
     return this.dataView;
   }
 
