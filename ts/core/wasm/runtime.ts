@@ -46,8 +46,9 @@ export class WasmRuntime {
     return this.bytesView;
   }
 
+  /** A DataView over the memory; refreshed with u8 (DataView#byteLength throws once detached). */
   get view(): DataView {
-    if (this.dataView.byteLength === 0) this.refresh();
+    if (this.bytesView.length === 0) this.refresh();
     return this.dataView;
   }
 
