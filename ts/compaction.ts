@@ -10,8 +10,9 @@
  */
 import { assert } from "./assert.ts";
 import { viewOf } from "./bytes.ts";
-import { compareBytes, compareInternalKeys, kindOf, sequenceOf, userKeyOf } from "./core/entry.ts";
-import { KIND_DELETE, KIND_POINTER, MERGE_DONE, mergeSourceNeeded, type Core, type Merge, type Run } from "./core/types.ts";
+import { compareBytes, compareInternalKeys, userKeyOf } from "./core/entry.ts";
+import { KIND_DELETE, KIND_POINTER, MERGE_DONE, TRAILER_BYTES, mergeSourceNeeded, type Core, type Merge, type Run } from "./core/types.ts";
+import { VALUE_POINTER_BYTES } from "./format.ts";
 import type { Storage } from "./io.ts";
 import { LEVEL_COUNT, type VersionEdit } from "./manifest.ts";
 import { TableBuilder, TableSource, type Table, type TableMeta } from "./sstable.ts";
@@ -113,6 +114,18 @@ export function planRange(levels: readonly TableMeta[][], level: number, outputL
   return planFor(levels, level, inputs, outputLevel);
 }
 
+function equalBytes(a: Uint8Array, aStart: number, aLength: number, b: Uint8Array, bStart: number, bLength: number): boolean {
+  if (aLength !== bLength) return false;
+  for (let i = 0; i < aLength; i++) if (a[aStart + i] !== b[bStart + i]) return false;
+  return true;
+}
+
+/** The 56-bit sequence of the trailer whose kind byte is at `at`. */
+function trailerSequence(bytes: Uint8Array, at: number): number {
+  const low = (bytes[at + 1]! | (bytes[at + 2]! << 8) | (bytes[at + 3]! << 16) | (bytes[at + 4]! << 24)) >>> 0;
+  return (bytes[at + 5]! | (bytes[at + 6]! << 8) | (bytes[at + 7]! << 16)) * 0x1_0000_0000 + low;
+}
+
 export interface CompactionResult {
   edit: VersionEdit;
   removed: number[];
@@ -135,7 +148,8 @@ export class CompactionJob {
   private readonly staging: Run;
   private builder: TableBuilder | undefined;
   private readonly outputs: TableMeta[] = [];
-  private previousUserKey: Uint8Array | undefined;
+  /** Where the last user key seen lies (in the merged bytes it came in; they are kept alive). */
+  private previousUserKey: { bytes: Uint8Array; start: number; length: number } | undefined;
   private shadowed = false;
   private done = false;
   bytesRead = 0;
@@ -197,6 +211,7 @@ export class CompactionJob {
 
   /** Keeps what a reader may still need from merged entries, and writes it out. */
   private consume(bytes: Uint8Array): void {
+    // Offsets, not subarrays: this runs once per entry of every compaction.
     const view = viewOf(bytes);
     let keptStart = 0;
     let at = 0;
@@ -209,28 +224,26 @@ export class CompactionJob {
     };
     while (at < bytes.length) {
       const keyLength = view.getUint32(at, true);
-      const valueLength = view.getUint32(at + 4, true);
-      const end = at + 8 + keyLength + valueLength;
-      const key = bytes.subarray(at + 8, at + 8 + keyLength);
-      const userKey = userKeyOf(key);
-      const newUserKey = !this.previousUserKey || compareBytes(userKey, this.previousUserKey) !== 0;
-      if (newUserKey) {
+      const end = at + 8 + keyLength + view.getUint32(at + 4, true);
+      const userKeyStart = at + 8;
+      const userKeyLength = keyLength - TRAILER_BYTES;
+      const previous = this.previousUserKey;
+      if (!previous || !equalBytes(bytes, userKeyStart, userKeyLength, previous.bytes, previous.start, previous.length)) {
         // Cut tables only between user keys, so a key's versions share one table per level.
         if (this.builder && this.builder.estimatedBytes + (at - keptStart) >= this.settings.tableBytes) {
           flushKept(at);
           keptStart = at;
           this.finishTable();
         }
-        this.previousUserKey = userKey.slice();
+        this.previousUserKey = { bytes, start: userKeyStart, length: userKeyLength };
         this.shadowed = false;
       }
-      if (this.keep(key, bytes.subarray(at + 8 + keyLength, end))) {
-        at = end;
-        continue;
+      const trailer = userKeyStart + userKeyLength;
+      if (!this.keep(bytes[trailer]!, trailerSequence(bytes, trailer), bytes, end)) {
+        flushKept(at);
+        keptStart = end;
       }
-      flushKept(at);
       at = end;
-      keptStart = end;
     }
     flushKept(at);
   }
@@ -239,18 +252,19 @@ export class CompactionJob {
    * A version survives unless a newer version of its key at or below the oldest snapshot
    * exists (nobody can read it), or it is such a version and a tombstone at the bottom.
    */
-  private keep(key: Uint8Array, value: Uint8Array): boolean {
-    if (this.shadowed) return this.drop(key, value);
-    if (sequenceOf(key) <= this.oldestSnapshotSequence) {
+  private keep(kind: number, sequence: number, bytes: Uint8Array, entryEnd: number): boolean {
+    if (this.shadowed) return this.drop(kind, bytes, entryEnd);
+    if (sequence <= this.oldestSnapshotSequence) {
       this.shadowed = true;
-      if (kindOf(key) === KIND_DELETE && this.plan.bottommost) return this.drop(key, value);
+      if (kind === KIND_DELETE && this.plan.bottommost) return this.drop(kind, bytes, entryEnd);
     }
     return true;
   }
 
-  private drop(key: Uint8Array, value: Uint8Array): false {
-    if (kindOf(key) === KIND_POINTER) {
-      const pointer = decodeValuePointer(value);
+  /** Counts a dropped value pointer's record as value-log garbage. */
+  private drop(kind: number, bytes: Uint8Array, entryEnd: number): false {
+    if (kind === KIND_POINTER) {
+      const pointer = decodeValuePointer(bytes.subarray(entryEnd - VALUE_POINTER_BYTES, entryEnd));
       this.discardedLogBytes.set(pointer.segment, (this.discardedLogBytes.get(pointer.segment) ?? 0) + pointer.length);
     }
     return false;

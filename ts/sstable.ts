@@ -38,31 +38,44 @@ interface BlockHandle {
   length: number;
 }
 
-/** Collects page-padded pieces of a table file in order. */
+/**
+ * Writes a table file front to back in page-padded pieces, through a buffer of
+ * WRITE_BUFFER_BYTES, so a table is never held whole in memory.
+ */
 class PageWriter {
-  readonly pieces: Uint8Array[] = [];
+  private readonly buffer = new Uint8Array(WRITE_BUFFER_BYTES);
+  private buffered = 0;
+  /** Bytes appended so far (page-aligned): the offset of the next piece. */
   size = 0;
+
+  constructor(private readonly file: StorageFile) {}
 
   /** Appends `bytes` padded to a page boundary; returns the offset it starts at. */
   append(bytes: Uint8Array): number {
     const offset = this.size;
-    this.pieces.push(bytes);
     const padded = roundUpToPage(bytes.length);
-    if (padded > bytes.length) this.pieces.push(new Uint8Array(padded - bytes.length));
+    if (this.buffered + padded > this.buffer.length) this.flush();
+    if (padded > this.buffer.length) {
+      const pages = new Uint8Array(padded);
+      pages.set(bytes);
+      this.file.write(pages, offset);
+    } else {
+      this.buffer.set(bytes, this.buffered);
+      this.buffer.fill(0, this.buffered + bytes.length, this.buffered + padded);
+      this.buffered += padded;
+    }
     this.size += padded;
     return offset;
   }
 
-  concat(): Uint8Array {
-    const all = new Uint8Array(this.size);
-    let offset = 0;
-    for (const piece of this.pieces) {
-      all.set(piece, offset);
-      offset += piece.length;
-    }
-    return all;
+  flush(): void {
+    if (this.buffered === 0) return;
+    this.file.write(this.buffer.subarray(0, this.buffered), this.size - this.buffered);
+    this.buffered = 0;
   }
 }
+
+const WRITE_BUFFER_BYTES = 1024 * 1024;
 
 function encodeBlockHandle(offset: number, length: number): Uint8Array {
   const bytes = new Uint8Array(BLOCK_HANDLE_BYTES);
@@ -96,7 +109,9 @@ export class TableBuilder {
   private readonly dataBuilder: BlockBuilder;
   private readonly indexBuilder: BlockBuilder;
   private readonly bloom: BloomBuilder;
-  private readonly writer = new PageWriter();
+  private readonly file: StorageFile;
+  private readonly writer: PageWriter;
+  private finished = false;
   private entries = 0;
   private blocks = 0;
   private smallest: Uint8Array | undefined;
@@ -107,6 +122,9 @@ export class TableBuilder {
     private readonly storage: Storage,
     readonly fileNumber: number,
   ) {
+    this.file = storage.open(tableFileName(fileNumber), { create: true });
+    this.file.truncate(0);
+    this.writer = new PageWriter(this.file);
     this.dataBuilder = core.newBlockBuilder();
     this.indexBuilder = core.newBlockBuilder(1);
     this.bloom = core.newBloomBuilder();
@@ -151,7 +169,7 @@ export class TableBuilder {
     }
   }
 
-  /** Writes the table (data, index, filter, footer) and syncs it; undefined if it is empty. */
+  /** Writes the rest of the table (index, filter, footer) and syncs it; undefined if empty. */
   finish(): TableMeta | undefined {
     if (this.dataBuilder.count > 0) this.finishBlock();
     if (!this.smallest || !this.largest) return undefined;
@@ -163,21 +181,19 @@ export class TableBuilder {
     this.writer.append(
       encodeFooter(this.core, { index: [indexOffset, index.length], filter: [filterOffset, filter.length], filterChecksum, entries: this.entries, blocks: this.blocks }),
     );
-    const file = this.storage.open(tableFileName(this.fileNumber), { create: true });
-    try {
-      file.truncate(0);
-      file.write(this.writer.concat(), 0);
-      file.sync();
-    } finally {
-      file.close();
-    }
+    this.writer.flush();
+    this.file.sync();
+    this.finished = true;
     return { fileNumber: this.fileNumber, size: this.writer.size, entries: this.entries, smallest: this.smallest, largest: this.largest };
   }
 
+  /** Releases core memory and the file; a table not finished (or empty) is deleted. */
   free(): void {
     this.dataBuilder.free();
     this.indexBuilder.free();
     this.bloom.free();
+    this.file.close();
+    if (!this.finished) this.storage.remove(tableFileName(this.fileNumber));
   }
 }
 
@@ -219,6 +235,16 @@ function userKeyPrefix(internalKey: Uint8Array): number {
 }
 
 let readScratch = new Uint8Array(2 * PAGE_SIZE);
+
+const READAHEAD_BYTES = 256 * 1024;
+
+/** A scan's window of data blocks read in one go (see Table.readBlock). */
+export class Readahead {
+  bytes = new Uint8Array(0);
+  start = 0;
+  length = 0;
+  constructor(readonly reverse: boolean) {}
+}
 
 export class Table {
   /** Open iterators and compactions reading this table; it is deleted once obsolete and unread. */
@@ -287,19 +313,43 @@ export class Table {
     this.file.close();
   }
 
-  /** Reads and opens data block `index` (the caller frees it, or hands it to the cache). */
-  readBlock(index: number): BlockReader {
+  /**
+   * Reads and opens data block `index` (the caller frees it, or hands it to the cache). With a
+   * readahead, one read brings in READAHEAD_BYTES of neighbouring blocks in the direction of a
+   * scan, so iterators and compactions do not pay a syscall per 4 KiB block.
+   */
+  readBlock(index: number, readahead?: Readahead): BlockReader {
     const handle = this.blocks[index]!;
-    // openBlock keeps its own copy, so one scratch buffer serves every read.
-    if (readScratch.length < handle.length) readScratch = new Uint8Array(Math.max(handle.length, 2 * readScratch.length));
-    const bytes = readScratch.subarray(0, handle.length);
-    const count = this.file.read(bytes, handle.offset);
-    if (count !== handle.length) throw corruption(`data block truncated: wanted ${handle.length} bytes, got ${count}`, { file: this.name, offset: handle.offset });
+    let bytes: Uint8Array;
+    if (readahead) {
+      if (handle.offset < readahead.start || handle.offset + handle.length > readahead.start + readahead.length) this.fill(readahead, handle);
+      bytes = readahead.bytes.subarray(handle.offset - readahead.start, handle.offset - readahead.start + handle.length);
+    } else {
+      // openBlock keeps its own copy, so one scratch buffer serves every read.
+      if (readScratch.length < handle.length) readScratch = new Uint8Array(Math.max(handle.length, 2 * readScratch.length));
+      bytes = readScratch.subarray(0, handle.length);
+      const count = this.file.read(bytes, handle.offset);
+      if (count !== handle.length) throw corruption(`data block truncated: wanted ${handle.length} bytes, got ${count}`, { file: this.name, offset: handle.offset });
+    }
     try {
       return this.core.openBlock(bytes);
     } catch (error) {
       throw locateCorruption(error, this.name, handle.offset);
     }
+  }
+
+  /** Loads the readahead window holding `handle`, extending in the scan's direction. */
+  private fill(readahead: Readahead, handle: BlockHandle): void {
+    const last = this.blocks[this.blocks.length - 1]!;
+    const dataEnd = last.offset + last.length;
+    const span = Math.max(READAHEAD_BYTES, handle.length);
+    const start = readahead.reverse ? Math.max(0, handle.offset + handle.length - span) : handle.offset;
+    const end = readahead.reverse ? handle.offset + handle.length : Math.min(dataEnd, handle.offset + span);
+    if (readahead.bytes.length < end - start) readahead.bytes = new Uint8Array(end - start);
+    const count = this.file.read(readahead.bytes.subarray(0, end - start), start);
+    if (count !== end - start) throw corruption(`data blocks truncated: wanted ${end - start} bytes, got ${count}`, { file: this.name, offset: start });
+    readahead.start = start;
+    readahead.length = end - start;
   }
 
   private cachedBlock(index: number, cache: BlockCache<BlockReader>): BlockReader {
@@ -350,9 +400,10 @@ export class Table {
   /** Every block's bytes and checksum, for check(); returns problems found. */
   verify(): { offset: number; message: string }[] {
     const problems: { offset: number; message: string }[] = [];
+    const readahead = new Readahead(false);
     for (let index = 0; index < this.blocks.length; index++) {
       try {
-        const block = this.readBlock(index);
+        const block = this.readBlock(index, readahead);
         let count = 0;
         for (let valid = block.first(); valid; valid = block.next()) count++;
         block.free();
@@ -401,12 +452,14 @@ function decodeIndex(core: Core, bytes: Uint8Array, name: string, offset: number
 export class TableSource {
   private blockIndex: number;
   private started = false;
+  private readonly readahead: Readahead;
 
   constructor(
     private readonly table: Table,
     private readonly reverse: boolean,
     private readonly start: Uint8Array | undefined,
   ) {
+    this.readahead = new Readahead(reverse);
     if (start === undefined) this.blockIndex = reverse ? table.blocks.length - 1 : 0;
     else this.blockIndex = Math.min(table.findBlock(start), reverse ? table.blocks.length - 1 : table.blocks.length);
   }
@@ -416,7 +469,7 @@ export class TableSource {
     while (this.blockIndex >= 0 && this.blockIndex < this.table.blocks.length) {
       const index = this.blockIndex;
       this.blockIndex += this.reverse ? -1 : 1;
-      const block = this.table.readBlock(index);
+      const block = this.table.readBlock(index, this.readahead);
       let cursor: Cursor | undefined;
       try {
         if (!this.started && this.start !== undefined && !this.position(block, this.start)) {
