@@ -20,13 +20,14 @@ import {
   type CoreName,
 } from "./core/types.ts";
 import { PgzError, invalidArgument } from "./errors.ts";
-import { KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX, VALUE_POINTER_BYTES, manifestFileName, TEMPORARY_SUFFIX } from "./format.ts";
+import { KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX, VALUE_POINTER_BYTES, manifestFileName, segmentFileName, TEMPORARY_SUFFIX } from "./format.ts";
 import { NodeStorage, type Storage } from "./io.ts";
 import { acquireLock } from "./lock.ts";
 import { Tree } from "./lsm.ts";
 import { Manifest } from "./manifest.ts";
 import { Snapshot } from "./txn.ts";
-import { ValueLog, decodeValuePointer, encodeValuePointer, listSegments, replayLog, verifyLog, type Durability, type LogOperation } from "./vlog.ts";
+import { gcCandidates, liveRecords } from "./gc.ts";
+import { ValueLog, decodeValuePointer, encodeValuePointer, listSegments, replayLog, verifyLog, type Durability, type LogOperation, type LogRecord } from "./vlog.ts";
 
 export type { Durability };
 
@@ -58,6 +59,8 @@ export interface OpenOptions {
   level1Bytes?: number;
   /** Compaction output tables are cut near this size. */
   tableBytes?: number;
+  /** Collect value-log segments that are at least half garbage between foreground work (default true). */
+  autoGc?: boolean;
   /** A Storage backend other than node:fs (tests inject faults this way). */
   storage?: Storage;
 }
@@ -109,8 +112,12 @@ const DEFAULTS = {
 const COMPACTION_PACE = 16;
 /** Past l0Files * this many level-0 tables a write finishes the compaction (a full stall). */
 const L0_STOP_MULTIPLIER = 3;
-const OPTION_NAMES = new Set(["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", ...Object.keys(DEFAULTS)]);
+const OPTION_NAMES = new Set(["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", ...Object.keys(DEFAULTS)]);
+/** Automatic GC collects a segment once this share of it is garbage. */
+const AUTO_GC_DISCARD_RATIO = 0.5;
 const DURABILITIES = new Set(["sync", "os", "buffered"]);
+/** Live records GC rewrites per batch. */
+const GC_BATCH_RECORDS = 1000;
 /** Bytes of compaction input one idle slice merges. */
 const IDLE_SLICE_BYTES = 1024 * 1024;
 
@@ -122,17 +129,18 @@ function sizeOption(options: OpenOptions, name: keyof typeof DEFAULTS, minimum: 
   return value;
 }
 
-type Settings = typeof DEFAULTS & { durability: Durability };
+type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean };
 
 /** Validates open options before anything touches the disk. */
 function resolveOptions(options: OpenOptions): Settings {
   if (typeof options !== "object" || options === null) throw invalidArgument("options must be an object");
   for (const name of Object.keys(options)) if (!OPTION_NAMES.has(name)) throw invalidArgument(`unknown option ${name}`);
-  for (const name of ["createIfMissing", "errorIfExists"] as const) {
+  for (const name of ["createIfMissing", "errorIfExists", "autoGc"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") throw invalidArgument(`option ${name} must be a boolean`);
   }
   return {
     durability: durabilityOf(options, "os"),
+    autoGc: options.autoGc ?? true,
     valueThreshold: sizeOption(options, "valueThreshold", 0),
     memtableBytes: sizeOption(options, "memtableBytes", 4096),
     segmentBytes: sizeOption(options, "segmentBytes", 64 * 1024),
@@ -191,9 +199,14 @@ export class DB {
   private readonly log: ValueLog;
   private readonly tree: Tree;
   private userBytesWritten = 0;
+  private gcRuns = 0;
   private compactionMilliseconds = 0;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
-  private readonly liveSnapshots = new Map<Snapshot, number>();
+  /** Snapshots and running iterators, with the sequence each reads at. */
+  private readonly liveSnapshots = new Map<object, number>();
+  private readonly autoGc: boolean;
+  /** Collected segments, each with the readers alive at its collection that may still follow old pointers into it. */
+  private readonly collectedSegments: { segment: number; readers: Set<object> }[] = [];
 
   private constructor(
     readonly directory: string,
@@ -204,6 +217,7 @@ export class DB {
     settings: Settings,
   ) {
     this.durability = settings.durability;
+    this.autoGc = settings.autoGc;
     this.valueThreshold = settings.valueThreshold;
     this.memtableBytes = settings.memtableBytes;
     this.cache = new BlockCache(settings.blockCacheBytes);
@@ -244,6 +258,8 @@ export class DB {
   /** Replays the log from the manifest's head into the memtable, then starts a new segment. */
   private recover(): void {
     for (const name of this.tree.orphanTables()) this.storage.remove(name);
+    // Segments GC collected before a crash cut their deletion short: no reader survives a restart.
+    for (const segment of this.manifest.state.collectedSegments) this.storage.remove(segmentFileName(segment));
     for (const name of this.storage.list()) {
       const stale = (name.startsWith("MANIFEST-") && name !== manifestFileName(this.manifest.currentManifestNumber)) || name.endsWith(TEMPORARY_SUFFIX);
       if (stale) this.storage.remove(name);
@@ -343,6 +359,8 @@ export class DB {
       this.idleTimer = undefined;
       if (this.closed) return;
       this.tree.backgroundWork(IDLE_SLICE_BYTES, this.oldestSnapshotSequence);
+      // With compaction caught up, automatic GC takes one segment per idle turn.
+      if (!this.tree.compactionDue && this.autoGc) this.gc();
       this.scheduleIdleCompaction();
     }, 0);
     // Do not keep the process alive for compaction alone (Node and Bun have unref; Deno's
@@ -452,8 +470,9 @@ export class DB {
     return snapshot;
   }
 
-  private releaseSnapshot(snapshot: Snapshot): void {
+  private releaseSnapshot(snapshot: object): void {
     this.liveSnapshots.delete(snapshot);
+    this.deleteCollectedSegments();
   }
 
   /** The oldest sequence a live snapshot can still read (compaction keeps what it needs). */
@@ -473,6 +492,9 @@ export class DB {
     const out = core.newRun(64 * 1024);
     const merge = core.newMerge(Math.max(1, sources.length), { reverse: bounds.reverse, sequence, mode: "visible" });
     let yielded = 0;
+    // A running iterator may follow value pointers into segments GC collects meanwhile.
+    const reader = {};
+    this.liveSnapshots.set(reader, sequence);
     try {
       if (sources.length === 0) merge.setSource(0, null);
       sources.forEach((source, index) => merge.setSource(index, source.fill(runs[index]!) > 0 ? runs[index]! : null));
@@ -508,6 +530,7 @@ export class DB {
       out.free();
       for (const run of runs) run.free();
       for (const source of sources) source.release();
+      if (!this.closed) this.releaseSnapshot(reader);
     }
   }
 
@@ -515,6 +538,61 @@ export class DB {
   flush(): void {
     this.checkOpen();
     this.rotateAndFlush();
+  }
+
+  /**
+   * Value-log garbage collection: rewrites the live values of up to `segmentsMax` (default 1)
+   * fully flushed segments whose garbage is at least `discardRatio` (default 0.5) of their size,
+   * then deletes each once no snapshot or iterator can still read it.
+   */
+  gc(options: { discardRatio?: number; segmentsMax?: number } = {}): { segmentsCollected: number[]; recordsRewritten: number; bytesRewritten: number } {
+    this.checkOpen();
+    if (typeof options !== "object" || options === null) throw invalidArgument("gc options must be an object");
+    const discardRatio = options.discardRatio ?? AUTO_GC_DISCARD_RATIO;
+    const segmentsMax = options.segmentsMax ?? 1;
+    if (typeof discardRatio !== "number" || !(discardRatio >= 0 && discardRatio <= 1)) throw invalidArgument("discardRatio must be a number in [0, 1]");
+    if (!Number.isSafeInteger(segmentsMax) || segmentsMax < 1) throw invalidArgument("segmentsMax must be a positive integer");
+    const report = { segmentsCollected: [] as number[], recordsRewritten: 0, bytesRewritten: 0 };
+    for (const candidate of gcCandidates(this.storage, this.manifest.state, discardRatio).slice(0, segmentsMax)) {
+      const live = liveRecords(this.core, this.storage, candidate.segment, (record) => this.pointsAt(record, candidate.segment));
+      if (live.length > 0) {
+        // The copies are ordinary writes at new sequences, made durable before the segment is
+        // marked collected, so a crash anywhere leaves every value readable.
+        for (let start = 0; start < live.length; start += GC_BATCH_RECORDS) {
+          const operations = live.slice(start, start + GC_BATCH_RECORDS).map((record): LogOperation => ({ type: "put", key: record.key, value: record.value }));
+          this.write(operations, { durability: "os" });
+          for (const operation of operations) report.bytesRewritten += operation.key.length + operation.value.length;
+        }
+        this.log.write(true);
+      }
+      this.manifest.apply({ collectedSegments: [candidate.segment] });
+      this.collectedSegments.push({ segment: candidate.segment, readers: new Set(this.liveSnapshots.keys()) });
+      report.segmentsCollected.push(candidate.segment);
+      report.recordsRewritten += live.length;
+      this.gcRuns++;
+    }
+    this.deleteCollectedSegments();
+    return report;
+  }
+
+  /** Whether the newest version of the record's key points at that very record. */
+  private pointsAt(record: LogRecord, segment: number): boolean {
+    const hit = this.tree.get(record.key, this.lastSequence);
+    if (!hit || hit.kind !== KIND_POINTER) return false;
+    const pointer = decodeValuePointer(hit.value);
+    return pointer.segment === segment && pointer.offset === record.offset;
+  }
+
+  /** Deletes collected segments once every reader alive at their collection is gone. */
+  private deleteCollectedSegments(): void {
+    for (let i = this.collectedSegments.length - 1; i >= 0; i--) {
+      const { segment, readers } = this.collectedSegments[i]!;
+      for (const reader of readers) if (!this.liveSnapshots.has(reader)) readers.delete(reader);
+      if (readers.size > 0) continue;
+      this.log.dropReader(segment);
+      this.storage.remove(segmentFileName(segment));
+      this.collectedSegments.splice(i, 1);
+    }
   }
 
   stats() {
@@ -531,7 +609,7 @@ export class DB {
       lastSequence: this.lastSequence,
       levels,
       memtable: { bytes: this.tree.memtable.memtable.arenaBytes, entries: this.tree.memtable.memtable.count, immutables: this.tree.immutables.length },
-      log: { segments: listSegments(this.storage).length, bytesWritten: this.log.bytesWritten, syncs: this.log.syncs },
+      log: this.logStats(),
       userBytesWritten: this.userBytesWritten,
       diskBytesWritten: this.log.bytesWritten + this.tree.bytesFlushed + this.tree.compactionBytesWritten,
       flushes: this.tree.flushes,
@@ -545,6 +623,30 @@ export class DB {
       },
       snapshots: this.liveSnapshots.size,
       blockCache: { bytes: this.cache.bytes, bytesMax: this.cache.bytesMax, hits: this.cache.hits, misses: this.cache.misses },
+    };
+  }
+
+  /** Value-log size, and the garbage compaction found in it (space amplification). */
+  private logStats() {
+    const segments = listSegments(this.storage);
+    let totalBytes = 0;
+    for (const segment of segments) {
+      const file = this.storage.open(segmentFileName(segment));
+      try {
+        totalBytes += file.size();
+      } finally {
+        file.close();
+      }
+    }
+    const discardedBytes = Object.values(this.manifest.state.discardedLogBytes).reduce((sum, bytes) => sum + bytes, 0);
+    return {
+      segments: segments.length,
+      totalBytes,
+      /** Estimated: total minus the garbage compaction has counted so far. */
+      liveBytes: Math.max(0, totalBytes - discardedBytes),
+      bytesWritten: this.log.bytesWritten,
+      syncs: this.log.syncs,
+      gcRuns: this.gcRuns,
     };
   }
 

@@ -55,8 +55,6 @@ export class Tree {
   compactions = 0;
   compactionBytesRead = 0;
   compactionBytesWritten = 0;
-  /** Value-log bytes per segment that compaction found no longer referenced. */
-  readonly discardedLogBytes = new Map<number, number>();
 
   constructor(
     private readonly core: Core,
@@ -239,7 +237,10 @@ export class Tree {
       this.storage.syncDirectory();
       const nextFileNumber = added.reduce((highest, table) => Math.max(highest, table.fileNumber + 1), 0);
       const result = job.result(nextFileNumber);
-      this.manifest.apply(result.edit);
+      // The value-log garbage found travels in the same edit, so GC statistics survive a restart.
+      const discardedLogBytes: Record<string, number> = {};
+      for (const [segment, bytes] of result.discardedLogBytes) discardedLogBytes[segment] = bytes;
+      this.manifest.apply({ ...result.edit, discardedLogBytes });
       for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta));
       for (const fileNumber of result.removed) {
         const table = this.tables.get(fileNumber)!;
@@ -253,7 +254,6 @@ export class Tree {
       this.versionChanged = true;
       this.compactionBytesRead += result.bytesRead;
       this.compactionBytesWritten += result.bytesWritten;
-      for (const [segment, bytes] of result.discardedLogBytes) this.discardedLogBytes.set(segment, (this.discardedLogBytes.get(segment) ?? 0) + bytes);
     } finally {
       job.free();
       for (const table of this.jobPins) this.unpin(table);

@@ -36,6 +36,10 @@ export interface VersionEdit {
   logHead?: LogPosition;
   nextFileNumber?: number;
   lastSequence?: number;
+  /** Value-log bytes per segment found unreferenced (added up; a snapshot states totals). */
+  discardedLogBytes?: Record<string, number>;
+  /** Segments whose live values were rewritten by GC: gone, or to be deleted at open. */
+  collectedSegments?: number[];
 }
 
 export interface VersionState {
@@ -44,6 +48,8 @@ export interface VersionState {
   logHead: LogPosition;
   nextFileNumber: number;
   lastSequence: number;
+  discardedLogBytes: Record<string, number>;
+  collectedSegments: number[];
 }
 
 interface TableJson {
@@ -78,7 +84,7 @@ function encodeEdit(core: Core, edit: VersionEdit): Uint8Array {
 }
 
 /** Decodes the edit at `offset`, or undefined if no valid record starts there. */
-function decodeEdit(core: Core, bytes: Uint8Array, offset: number, name: string): { edit: VersionEdit; next: number } | undefined {
+export function decodeEdit(core: Core, bytes: Uint8Array, offset: number, name: string): { edit: VersionEdit; next: number } | undefined {
   if (offset + MANIFEST_RECORD_HEADER_BYTES > bytes.length) return undefined;
   const view = viewOf(bytes);
   if (view.getUint32(offset + 4, true) !== MAGIC_MANIFEST_RECORD) return undefined;
@@ -107,13 +113,13 @@ function encodeSuperblock(core: Core, sequence: number, manifestNumber: number):
   return page;
 }
 
-interface SuperblockCopy {
+export interface SuperblockCopy {
   copy: number;
   sequence: number;
   manifestNumber: number;
 }
 
-function decodeSuperblock(core: Core, page: Uint8Array, copy: number): SuperblockCopy | undefined {
+export function decodeSuperblock(core: Core, page: Uint8Array, copy: number): SuperblockCopy | undefined {
   if (page.length < SUPERBLOCK_BYTES) return undefined;
   const view = viewOf(page);
   if (view.getUint32(32, true) !== core.crc32cMask(core.crc32c(page.subarray(0, 32)))) return undefined;
@@ -137,10 +143,28 @@ export function applyEdit(state: VersionState, edit: VersionEdit): void {
   if (edit.logHead) state.logHead = edit.logHead;
   if (edit.nextFileNumber !== undefined) state.nextFileNumber = Math.max(state.nextFileNumber, edit.nextFileNumber);
   if (edit.lastSequence !== undefined) state.lastSequence = Math.max(state.lastSequence, edit.lastSequence);
+  if (edit.snapshot) {
+    state.discardedLogBytes = {};
+    state.collectedSegments = [];
+  }
+  for (const [segment, bytes] of Object.entries(edit.discardedLogBytes ?? {})) {
+    state.discardedLogBytes[segment] = (state.discardedLogBytes[segment] ?? 0) + bytes;
+  }
+  for (const segment of edit.collectedSegments ?? []) {
+    delete state.discardedLogBytes[segment];
+    if (!state.collectedSegments.includes(segment)) state.collectedSegments.push(segment);
+  }
 }
 
 function emptyState(): VersionState {
-  return { levels: Array.from({ length: LEVEL_COUNT }, () => []), logHead: { segment: 0, offset: 0 }, nextFileNumber: 1, lastSequence: 0 };
+  return {
+    levels: Array.from({ length: LEVEL_COUNT }, () => []),
+    logHead: { segment: 0, offset: 0 },
+    nextFileNumber: 1,
+    lastSequence: 0,
+    discardedLogBytes: {},
+    collectedSegments: [],
+  };
 }
 
 export class Manifest {
@@ -282,6 +306,8 @@ function writeNewManifest(core: Core, storage: Storage, manifestNumber: number, 
     logHead: state.logHead,
     nextFileNumber: state.nextFileNumber,
     lastSequence: state.lastSequence,
+    discardedLogBytes: state.discardedLogBytes,
+    collectedSegments: state.collectedSegments,
   };
   const name = manifestFileName(manifestNumber);
   const file = storage.open(name, { create: true });

@@ -60,7 +60,7 @@ export function decodeValuePointer(bytes: Uint8Array): ValuePointer {
 }
 
 /** Where the record that starts at or after `position` really starts (page-tail rule). */
-function recordStart(position: number): number {
+export function recordStart(position: number): number {
   const left = PAGE_SIZE - (position % PAGE_SIZE);
   return left < RECORD_HEADER_BYTES ? position + left : position;
 }
@@ -75,7 +75,7 @@ function encodeSegmentHeader(core: Core, segment: number): Uint8Array {
   return header;
 }
 
-function checkSegmentHeader(core: Core, header: Uint8Array, name: string, segment: number): void {
+export function checkSegmentHeader(core: Core, header: Uint8Array, name: string, segment: number): void {
   const view = viewOf(header);
   const stored = view.getUint32(24, true);
   const actual = core.crc32cMask(core.crc32c(header.subarray(0, 24)));
@@ -100,7 +100,7 @@ export interface LogRecord {
  * Decodes the record at `offset` of `bytes` (which holds the segment from byte `base`), or
  * returns undefined if no complete, valid record starts there.
  */
-function decodeRecord(core: Core, bytes: Uint8Array, base: number, offset: number): LogRecord | undefined {
+export function decodeRecord(core: Core, bytes: Uint8Array, base: number, offset: number): LogRecord | undefined {
   const at = offset - base;
   if (at + RECORD_HEADER_BYTES > bytes.length) return undefined;
   const view = viewOf(bytes);
@@ -375,6 +375,12 @@ export class ValueLog {
     return record.value.slice();
   }
 
+  /** Closes the cached read handle of a segment about to be deleted. */
+  dropReader(segment: number): void {
+    this.readers.get(segment)?.close();
+    this.readers.delete(segment);
+  }
+
   close(): void {
     try {
       if (this.file && !this.failed) this.write(true);
@@ -411,7 +417,7 @@ export function listSegments(storage: Storage): number[] {
  * Scans the records of one segment's bytes from `from`: calls `onBatch` for each complete batch
  * and returns where the last complete batch (or padding after it) ends.
  */
-function scanSegment(core: Core, bytes: Uint8Array, from: number, onBatch: (records: LogRecord[]) => void): number {
+export function scanSegment(core: Core, bytes: Uint8Array, from: number, onBatch: (records: LogRecord[]) => void): number {
   let position = from;
   let batchEnd = from;
   let batch: LogRecord[] = [];
@@ -435,7 +441,7 @@ function scanSegment(core: Core, bytes: Uint8Array, from: number, onBatch: (reco
   return Math.min(batchEnd, bytes.length);
 }
 
-function readSegment(core: Core, file: StorageFile, segment: number): Uint8Array {
+export function readSegment(core: Core, file: StorageFile, segment: number): Uint8Array {
   const size = file.size();
   const bytes = new Uint8Array(size);
   if (file.read(bytes, 0) !== size) throw corruption("segment shrank while reading", { file: file.name });

@@ -1,0 +1,65 @@
+/**
+ * Value-log garbage collection, as in WiscKey and Badger. Compaction counts, per segment, the
+ * bytes of records it dropped the last pointer to (the manifest keeps the totals). GC picks a
+ * sealed, fully flushed segment whose garbage is at least a ratio of its size, copies the records
+ * the LSM still points at to the head of the log as new writes (so the LSM points at the copies),
+ * syncs, records the segment as collected in the manifest, and deletes the file once no snapshot
+ * or iterator that might follow an old pointer is left. A crash at any step loses nothing: the
+ * copies are in the log before the segment is marked, and a marked segment is only deleted.
+ */
+import { RECORD_PUT, segmentFileName } from "./format.ts";
+import type { Core } from "./core/types.ts";
+import { corruption } from "./errors.ts";
+import type { Storage } from "./io.ts";
+import type { VersionState } from "./manifest.ts";
+import { listSegments, readSegment, scanSegment, type LogRecord } from "./vlog.ts";
+import { SEGMENT_HEADER_BYTES } from "./format.ts";
+
+export interface GcCandidate {
+  segment: number;
+  sizeBytes: number;
+  discardedBytes: number;
+}
+
+/**
+ * Segments GC may collect, most garbage first: older than the log head's segment (so every
+ * record is already in a table and replay never needs them), not yet collected, and with
+ * discarded / size >= `discardRatio`.
+ */
+export function gcCandidates(storage: Storage, state: VersionState, discardRatio: number): GcCandidate[] {
+  const candidates: GcCandidate[] = [];
+  for (const segment of listSegments(storage)) {
+    if (segment >= state.logHead.segment || state.collectedSegments.includes(segment)) continue;
+    const discardedBytes = state.discardedLogBytes[segment] ?? 0;
+    if (discardedBytes === 0) continue;
+    const file = storage.open(segmentFileName(segment));
+    let sizeBytes: number;
+    try {
+      sizeBytes = file.size();
+    } finally {
+      file.close();
+    }
+    if (sizeBytes > 0 && discardedBytes / sizeBytes >= discardRatio) candidates.push({ segment, sizeBytes, discardedBytes });
+  }
+  return candidates.sort((a, b) => b.discardedBytes / b.sizeBytes - a.discardedBytes / a.sizeBytes);
+}
+
+/** The put records of `segment` that `isLive` says the LSM still points at. */
+export function liveRecords(core: Core, storage: Storage, segment: number, isLive: (record: LogRecord) => boolean): LogRecord[] {
+  const file = storage.open(segmentFileName(segment));
+  try {
+    const bytes = readSegment(core, file, segment);
+    const live: LogRecord[] = [];
+    if (bytes.length < SEGMENT_HEADER_BYTES) return live;
+    const end = scanSegment(core, bytes, SEGMENT_HEADER_BYTES, (records) => {
+      for (const record of records) if (record.type === RECORD_PUT && isLive(record)) live.push(record);
+    });
+    // A sealed segment ends in padding or zeros; anything else is damage GC must not paper over.
+    if (end < bytes.length && bytes.subarray(end).some((byte) => byte !== 0)) {
+      throw corruption("damaged record in a value log segment being collected", { file: file.name, offset: end });
+    }
+    return live;
+  } finally {
+    file.close();
+  }
+}
