@@ -129,12 +129,21 @@ function sizeOption(options: OpenOptions, name: keyof typeof DEFAULTS, minimum: 
   return value;
 }
 
+const STORAGE_METHODS = ["open", "exists", "list", "remove", "rename", "syncDirectory", "readSmallFile", "createExclusive"] as const;
+
+function isStorage(value: unknown): value is Storage {
+  if (typeof value !== "object" || value === null) return false;
+  const candidate = value as Record<string, unknown>;
+  return typeof candidate.directory === "string" && STORAGE_METHODS.every((name) => typeof candidate[name] === "function");
+}
+
 type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean };
 
 /** Validates open options before anything touches the disk. */
 function resolveOptions(options: OpenOptions): Settings {
   if (typeof options !== "object" || options === null) throw invalidArgument("options must be an object");
   for (const name of Object.keys(options)) if (!OPTION_NAMES.has(name)) throw invalidArgument(`unknown option ${name}`);
+  if (options.storage !== undefined && !isStorage(options.storage)) throw invalidArgument("option storage must implement the Storage interface (ts/io.ts)");
   for (const name of ["createIfMissing", "errorIfExists", "autoGc"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") throw invalidArgument(`option ${name} must be a boolean`);
   }
@@ -199,6 +208,7 @@ export class DB {
   private readonly log: ValueLog;
   private readonly tree: Tree;
   private userBytesWritten = 0;
+  private failed: PgzError | undefined;
   private gcRuns = 0;
   private compactionMilliseconds = 0;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -246,7 +256,12 @@ export class DB {
         manifest = Manifest.create(core, storage);
       }
       const db = new DB(directory, core, storage, manifest, unlock, settings);
-      db.recover();
+      try {
+        db.recover();
+      } catch (error) {
+        db.releaseResources();
+        throw error;
+      }
       return db;
     } catch (error) {
       manifest?.close();
@@ -288,6 +303,24 @@ export class DB {
     if (this.closed) throw new PgzError("PGZ_CLOSED", "the database is closed");
   }
 
+  /**
+   * Runs work that writes files (flushes, compactions, GC). A failed write or sync may have lost
+   * data the OS said it had, so after any PGZ_IO the database refuses writes until reopened
+   * (the lesson of PostgreSQL's fsync handling: a retried fsync can report success for lost data).
+   */
+  private guard<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      if (error instanceof PgzError && error.code === "PGZ_IO") this.failed ??= error;
+      throw error;
+    }
+  }
+
+  private checkWritable(): void {
+    if (this.failed) throw new PgzError("PGZ_IO", `a write failed earlier (${this.failed.message}); reopen the database`, { cause: this.failed });
+  }
+
   /** Encodes a batch as a memtable run: inline values, value pointers, or tombstones. */
   private encodeMemtableRun(operations: readonly LogOperation[], firstSequence: number, pointers: readonly (Uint8Array | undefined)[]): Uint8Array {
     let size = 0;
@@ -319,6 +352,11 @@ export class DB {
   private write(operations: LogOperation[], options: WriteOptions | undefined): void {
     const durability = durabilityOf(options, this.durability);
     if (operations.length === 0) return;
+    this.checkWritable();
+    this.guard(() => this.writeBatch(operations, durability));
+  }
+
+  private writeBatch(operations: LogOperation[], durability: Durability): void {
     if (this.lastSequence + operations.length > SEQUENCE_MAX) throw new PgzError("PGZ_INVALID_ARGUMENT", "sequence numbers exhausted");
     const first = this.lastSequence + 1;
     const appended = this.log.append(operations, first, durability);
@@ -357,10 +395,15 @@ export class DB {
     if (this.idleTimer !== undefined || this.closed || !this.tree.compactionDue) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      if (this.closed) return;
-      this.tree.backgroundWork(IDLE_SLICE_BYTES, this.oldestSnapshotSequence);
-      // With compaction caught up, automatic GC takes one segment per idle turn.
-      if (!this.tree.compactionDue && this.autoGc) this.gc();
+      if (this.closed || this.failed) return;
+      try {
+        this.guard(() => this.tree.backgroundWork(IDLE_SLICE_BYTES, this.oldestSnapshotSequence));
+        // With compaction caught up, automatic GC takes one segment per idle turn.
+        if (!this.tree.compactionDue && this.autoGc) this.gc();
+      } catch {
+        // Nobody awaits idle work: the failure is kept (guard) and the next write reports it.
+        return;
+      }
       this.scheduleIdleCompaction();
     }, 0);
     // Do not keep the process alive for compaction alone (Node and Bun have unref; Deno's
@@ -377,13 +420,14 @@ export class DB {
     if (typeof range !== "object" || range === null) throw invalidArgument("compact range must be an object");
     const gte = range.gte === undefined ? undefined : checkKey(range.gte, "gte");
     const lt = range.lt === undefined ? undefined : checkKey(range.lt, "lt");
-    this.rotateAndFlush();
+    this.checkWritable();
+    this.guard(() => this.rotateAndFlush());
     const bounds = gte === undefined && lt === undefined ? undefined : {
       smallest: encodeInternalKey(gte ?? new Uint8Array(0), SEQUENCE_MAX, KIND_SEEK),
       // lt is exclusive; as a user-key range bound it only widens the set of tables picked.
       largest: encodeInternalKey(lt ?? new Uint8Array(KEY_BYTES_MAX + 1).fill(0xff), 0, 0),
     };
-    this.tree.compactRange(bounds, this.oldestSnapshotSequence);
+    this.guard(() => this.tree.compactRange(bounds, this.oldestSnapshotSequence));
   }
 
   private rotateAndFlush(): void {
@@ -537,7 +581,8 @@ export class DB {
   /** Writes the memtable to a table now (and any buffered writes to the log). */
   flush(): void {
     this.checkOpen();
-    this.rotateAndFlush();
+    this.checkWritable();
+    this.guard(() => this.rotateAndFlush());
   }
 
   /**
@@ -552,6 +597,11 @@ export class DB {
     const segmentsMax = options.segmentsMax ?? 1;
     if (typeof discardRatio !== "number" || !(discardRatio >= 0 && discardRatio <= 1)) throw invalidArgument("discardRatio must be a number in [0, 1]");
     if (!Number.isSafeInteger(segmentsMax) || segmentsMax < 1) throw invalidArgument("segmentsMax must be a positive integer");
+    this.checkWritable();
+    return this.guard(() => this.collectGarbage(discardRatio, segmentsMax));
+  }
+
+  private collectGarbage(discardRatio: number, segmentsMax: number): { segmentsCollected: number[]; recordsRewritten: number; bytesRewritten: number } {
     const report = { segmentsCollected: [] as number[], recordsRewritten: 0, bytesRewritten: 0 };
     for (const candidate of gcCandidates(this.storage, this.manifest.state, discardRatio).slice(0, segmentsMax)) {
       const live = liveRecords(this.core, this.storage, candidate.segment, (record) => this.pointsAt(record, candidate.segment));
@@ -658,7 +708,7 @@ export class DB {
     for (const table of this.tree.tables.values()) {
       for (const problem of table.verify()) problems.push({ file: table.name, ...problem });
     }
-    problems.push(...verifyLog(this.core, this.storage, this.log.currentSegment));
+    problems.push(...verifyLog(this.core, this.storage));
     return { ok: problems.length === 0, tables: this.tree.tables.size, segments: listSegments(this.storage).length, problems };
   }
 
@@ -670,14 +720,29 @@ export class DB {
     if (this.closed) return;
     this.closed = true;
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    let failure: unknown;
     try {
-      if (!this.log.hasFailed && this.tree.memtable.memtable.count > 0) this.rotateAndFlush();
+      if (!this.failed && !this.log.hasFailed && this.tree.memtable.memtable.count > 0) this.rotateAndFlush();
+    } catch (error) {
+      failure = error;
+    }
+    try {
+      this.releaseResources();
+    } catch (error) {
+      failure ??= error;
+    }
+    this.manifest.close();
+    this.unlock();
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Closes the log (syncing it), frees core memory and closes every file; the lock stays. */
+  private releaseResources(): void {
+    try {
       this.log.close();
     } finally {
       this.cache.clear();
       this.tree.close();
-      this.manifest.close();
-      this.unlock();
     }
   }
 

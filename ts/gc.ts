@@ -50,7 +50,7 @@ export function liveRecords(core: Core, storage: Storage, segment: number, isLiv
   try {
     const bytes = readSegment(core, file, segment);
     const live: LogRecord[] = [];
-    if (bytes.length < SEGMENT_HEADER_BYTES) return live;
+    if (!bytes) return live;
     const end = scanSegment(core, bytes, SEGMENT_HEADER_BYTES, (records) => {
       for (const record of records) if (record.type === RECORD_PUT && isLive(record)) live.push(record);
     });

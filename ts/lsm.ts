@@ -9,6 +9,7 @@ import type { BlockCache } from "./cache.ts";
 import { type BlockReader, type Core, type Cursor, type Memtable, type Run } from "./core/types.ts";
 import { compareUserKey, seekKey } from "./core/entry.ts";
 import { CompactionJob, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
+import { corruption } from "./errors.ts";
 import { tableFileName } from "./format.ts";
 import type { Storage } from "./io.ts";
 import type { Manifest } from "./manifest.ts";
@@ -65,8 +66,17 @@ export class Tree {
     readonly compactionSettings: CompactionSettings,
   ) {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
-    for (const level of manifest.state.levels) {
-      for (const meta of level) this.tables.set(meta.fileNumber, Table.open(core, storage, meta));
+    try {
+      for (const level of manifest.state.levels) {
+        for (const meta of level) {
+          const name = tableFileName(meta.fileNumber);
+          if (!storage.exists(name)) throw corruption("the manifest names a table that is missing", { file: name, offset: 0 });
+          this.tables.set(meta.fileNumber, Table.open(core, storage, meta));
+        }
+      }
+    } catch (error) {
+      this.close();
+      throw error;
     }
   }
 
@@ -211,7 +221,7 @@ export class Tree {
         this.startJob(plan, oldestSnapshotSequence);
       }
       const before = this.job!.bytesRead;
-      if (this.job!.step(budget)) this.commitJob();
+      if (this.stepJob(budget)) this.commitJob();
       else budget = 0;
       budget -= Math.max(1, (this.job?.bytesRead ?? before) - before);
     }
@@ -225,6 +235,26 @@ export class Tree {
   }
 
   private jobPins: Table[] = [];
+
+  /**
+   * Steps the running job; on any failure (a full disk, a failed sync) the job is dropped, never
+   * resumed: its output files are orphans the next open deletes, and its inputs stay in force.
+   */
+  private stepJob(budget: number): boolean {
+    try {
+      return this.job!.step(budget);
+    } catch (error) {
+      this.dropJob();
+      throw error;
+    }
+  }
+
+  private dropJob(): void {
+    this.job?.free();
+    this.job = undefined;
+    for (const table of this.jobPins) this.unpin(table);
+    this.jobPins = [];
+  }
   /** Tables compacted away but still read by an iterator. */
   private readonly retired = new Set<Table>();
 
@@ -274,17 +304,14 @@ export class Tree {
       const plan = planRange(this.levels, level, level === bottom ? bottom : level + 1, range);
       if (!plan) continue;
       this.startJob(plan, oldestSnapshotSequence);
-      while (!this.job!.step(Number.MAX_SAFE_INTEGER));
+      while (!this.stepJob(Number.MAX_SAFE_INTEGER));
       this.commitJob();
     }
   }
 
   close(): void {
     // An unfinished compaction is dropped; its output files are orphans the next open deletes.
-    this.job?.free();
-    this.job = undefined;
-    for (const table of this.jobPins) table.readers--;
-    this.jobPins = [];
+    this.dropJob();
     for (const slot of [this.memtable, ...this.immutables]) {
       slot.flushed = true;
       slot.freeIfDone();

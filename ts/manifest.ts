@@ -98,8 +98,36 @@ export function decodeEdit(core: Core, bytes: Uint8Array, offset: number, name: 
   } catch {
     throw corruption("manifest record is not valid JSON despite a good checksum", { file: name, offset });
   }
+  if (!isEditShape(json)) throw corruption("manifest record is not a version edit despite a good checksum", { file: name, offset });
   const edit: VersionEdit = { ...json, added: json.added?.map(({ level, table }) => ({ level, table: tableFromJson(table) })) };
   return { edit, next: offset + roundUpToPage(end - offset) };
+}
+
+const isCount = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
+const isHex = (value: unknown) => typeof value === "string" && /^(?:[0-9a-f]{2})*$/.test(value);
+
+/** Whether a decoded record has the types replay relies on (a good CRC does not prove that). */
+function isEditShape(json: unknown): json is Omit<VersionEdit, "added"> & { added?: { level: number; table: TableJson }[] } {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return false;
+  const edit = json as Record<string, unknown>;
+  const isLevel = (value: unknown) => isCount(value) && (value as number) < LEVEL_COUNT;
+  const optional = (name: string, check: (value: unknown) => boolean) => edit[name] === undefined || check(edit[name]);
+  const isList = (check: (item: Record<string, unknown>) => boolean) => (value: unknown) =>
+    Array.isArray(value) && value.every((item) => typeof item === "object" && item !== null && check(item as Record<string, unknown>));
+  const isTable = (table: unknown) => {
+    if (typeof table !== "object" || table === null) return false;
+    const { fileNumber, size, entries, smallest, largest } = table as Record<string, unknown>;
+    return isCount(fileNumber) && isCount(size) && isCount(entries) && isHex(smallest) && isHex(largest);
+  };
+  return (
+    optional("added", isList((item) => isLevel(item.level) && isTable(item.table))) &&
+    optional("removed", isList((item) => isLevel(item.level) && isCount(item.fileNumber))) &&
+    optional("logHead", (value) => typeof value === "object" && value !== null && isCount((value as LogPosition).segment) && isCount((value as LogPosition).offset)) &&
+    optional("nextFileNumber", isCount) &&
+    optional("lastSequence", isCount) &&
+    optional("discardedLogBytes", (value) => typeof value === "object" && value !== null && Object.values(value).every(isCount)) &&
+    optional("collectedSegments", (value) => Array.isArray(value) && value.every(isCount))
+  );
 }
 
 function encodeSuperblock(core: Core, sequence: number, manifestNumber: number): Uint8Array {
@@ -198,7 +226,12 @@ export class Manifest {
     const file = writeNewManifest(core, storage, manifestNumber, state);
     const superblock = new Uint8Array(PAGE_SIZE * SUPERBLOCK_COPIES);
     for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) superblock.set(encodeSuperblock(core, copy, manifestNumber), copy * PAGE_SIZE);
-    writeFileAtomically(storage, FILE_SUPERBLOCK, superblock);
+    try {
+      writeFileAtomically(storage, FILE_SUPERBLOCK, superblock);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
     return new Manifest(core, storage, { file, end: file.size(), superblockSequence: SUPERBLOCK_COPIES - 1, manifestNumber, state });
   }
 
@@ -244,6 +277,19 @@ export class Manifest {
       file.close();
       throw corruption("manifest has no valid snapshot record", { file: name, offset: 0 });
     }
+    // A torn append is the last thing in the file; a valid record after a bad one is damage.
+    for (let later = offset + PAGE_SIZE; later < bytes.length; later += PAGE_SIZE) {
+      let valid: boolean;
+      try {
+        valid = decodeEdit(core, bytes, later, name) !== undefined;
+      } catch {
+        valid = true;
+      }
+      if (valid) {
+        file.close();
+        throw corruption("damaged manifest record before later valid ones", { file: name, offset });
+      }
+    }
     return new Manifest(core, storage, { file, end: offset, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state });
   }
 
@@ -271,7 +317,9 @@ export class Manifest {
   private rewrite(state: VersionState): void {
     const manifestNumber = state.nextFileNumber++;
     const file = writeNewManifest(this.core, this.storage, manifestNumber, state);
-    this.writeSuperblock(manifestNumber);
+    // Every copy must name the new manifest before the old one goes, or a damaged newest copy
+    // would hand the win to a copy naming a deleted file. One copy at a time, each synced.
+    for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) this.writeSuperblock(manifestNumber);
     const old = this.manifestNumber;
     this.file.close();
     this.file = file;

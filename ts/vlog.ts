@@ -152,6 +152,8 @@ export class ValueLog {
   private failed: PgzError | undefined;
   /** Callers of requestSync() not yet covered by a sync that has started. */
   private syncWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  /** Files of sealed segments waiting for the fdatasync in flight before they close. */
+  private readonly filesToClose: StorageFile[] = [];
   /** Callers covered by the fdatasync in flight. */
   private syncingWaiters: { resolve: () => void; reject: (error: unknown) => void }[] | undefined;
   bytesWritten = 0;
@@ -172,10 +174,19 @@ export class ValueLog {
   }
 
   /** Starts a fresh segment (at open, and when the current one is full). */
+  /**
+   * Starts a fresh segment (at open, and when the current one is full): the old one is synced
+   * first, and the new one's header page is written and synced before the directory entry, so
+   * no crash leaves a segment without a valid header. Records start on the next page, so the
+   * synced header page is never rewritten.
+   */
   startSegment(): void {
     if (this.file) {
       this.write(true);
-      this.file.close();
+      // An fdatasync may still be in flight on the old file: close it when that settles.
+      if (this.syncingWaiters) this.filesToClose.push(this.file);
+      else this.file.close();
+      this.file = undefined;
     }
     this.segment = this.options.allocateFileNumber();
     this.file = this.storage.open(segmentFileName(this.segment), { create: true });
@@ -185,6 +196,7 @@ export class ValueLog {
     this.pendingStart = 0;
     this.end = SEGMENT_HEADER_BYTES;
     this.writtenEnd = 0;
+    this.write(true);
     this.storage.syncDirectory();
   }
 
@@ -321,6 +333,7 @@ export class ValueLog {
     this.syncWaiters = [];
     this.syncingWaiters = waiters;
     const settle = (error?: unknown) => {
+      for (const file of this.filesToClose.splice(0)) file.close();
       if (this.syncingWaiters !== waiters) return; // close() settled them already
       this.syncingWaiters = undefined;
       for (const waiter of waiters) (error ? waiter.reject(error) : waiter.resolve());
@@ -336,7 +349,7 @@ export class ValueLog {
           settle();
         },
         (error) => {
-          this.failed ??= error as PgzError;
+          if (this.syncingWaiters === waiters) this.failed ??= error as PgzError;
           settle(error);
         },
       );
@@ -392,6 +405,7 @@ export class ValueLog {
     } finally {
       this.file?.close();
       this.file = undefined;
+      for (const file of this.filesToClose.splice(0)) file.close();
       for (const reader of this.readers.values()) reader.close();
       this.readers.clear();
     }
@@ -441,11 +455,18 @@ export function scanSegment(core: Core, bytes: Uint8Array, from: number, onBatch
   return Math.min(batchEnd, bytes.length);
 }
 
-export function readSegment(core: Core, file: StorageFile, segment: number): Uint8Array {
+/**
+ * Reads a whole segment and checks its header. Returns undefined for a blank segment (empty or
+ * all zeros): one whose creation a crash cut short before its header was synced, so it never
+ * held a record.
+ */
+export function readSegment(core: Core, file: StorageFile, segment: number): Uint8Array | undefined {
   const size = file.size();
   const bytes = new Uint8Array(size);
   if (file.read(bytes, 0) !== size) throw corruption("segment shrank while reading", { file: file.name });
-  if (size >= SEGMENT_HEADER_BYTES) checkSegmentHeader(core, bytes.subarray(0, SEGMENT_HEADER_BYTES), file.name, segment);
+  if (bytes.every((byte) => byte === 0)) return undefined;
+  if (size < SEGMENT_HEADER_BYTES) throw corruption("segment shorter than its header", { file: file.name, offset: 0 });
+  checkSegmentHeader(core, bytes.subarray(0, SEGMENT_HEADER_BYTES), file.name, segment);
   return bytes;
 }
 
@@ -456,15 +477,15 @@ export function readSegment(core: Core, file: StorageFile, segment: number): Uin
  */
 export function replayLog(core: Core, storage: Storage, head: LogPosition, onBatch: (batch: ReplayedBatch) => void): void {
   const segments = listSegments(storage).filter((segment) => segment >= head.segment);
+  const blank: number[] = [];
   for (let index = 0; index < segments.length; index++) {
     const segment = segments[index]!;
     const isLast = index === segments.length - 1;
     const file = storage.open(segmentFileName(segment), { write: isLast });
     try {
       const bytes = readSegment(core, file, segment);
-      if (bytes.length < SEGMENT_HEADER_BYTES) {
-        if (!isLast) throw corruption("segment shorter than its header", { file: file.name, offset: 0 });
-        file.truncate(0);
+      if (!bytes) {
+        blank.push(segment);
         continue;
       }
       const from = segment === head.segment ? Math.max(head.offset, SEGMENT_HEADER_BYTES) : SEGMENT_HEADER_BYTES;
@@ -482,20 +503,18 @@ export function replayLog(core: Core, storage: Storage, head: LogPosition, onBat
       file.close();
     }
   }
+  for (const segment of blank) storage.remove(segmentFileName(segment));
 }
 
 /** Verifies every record checksum of every segment; returns the problems found. */
-export function verifyLog(core: Core, storage: Storage, writingSegment: number): { file: string; offset: number; message: string }[] {
+export function verifyLog(core: Core, storage: Storage): { file: string; offset: number; message: string }[] {
   const problems: { file: string; offset: number; message: string }[] = [];
   for (const segment of listSegments(storage)) {
     const name = segmentFileName(segment);
     const file = storage.open(name);
     try {
       const bytes = readSegment(core, file, segment);
-      if (bytes.length < SEGMENT_HEADER_BYTES) {
-        if (segment !== writingSegment) problems.push({ file: name, offset: 0, message: "segment shorter than its header" });
-        continue;
-      }
+      if (!bytes) continue;
       const end = scanSegment(core, bytes, SEGMENT_HEADER_BYTES, () => {});
       if (end < bytes.length && bytes.subarray(end).some((byte) => byte !== 0)) {
         problems.push({ file: name, offset: end, message: "record checksum or header mismatch" });

@@ -7,7 +7,7 @@ import { createPureCore } from "./pure/index.ts";
 export function createCore(name: CoreName = "wasm"): Core {
   if (name === "wasm") return createWasmCore();
   if (name === "ts") return createPureCore();
-  throw invalidArgument(`core must be "wasm" or "ts", got ${JSON.stringify(name)}`);
+  throw invalidArgument(`core must be "wasm" or "ts", got ${typeof name === "string" ? JSON.stringify(name) : typeof name}`);
 }
 
 export * from "./types.ts";
