@@ -2,7 +2,8 @@
 // 1. asc compiles assembly/ into wasm-build/{release,debug}.wasm (asconfig.json);
 // 2. each .wasm is wrapped as a base64 module (wasm-build/*.wasm.ts) so the bundle carries it
 //    and `import { DB } from "pgz"` needs no file paths in Node, Deno or Bun;
-// 3. esbuild bundles ts/index.ts -> dist/pgz.mjs and ts/cli.ts -> dist/cli.mjs;
+// 3. esbuild bundles ts/index.ts -> dist/pgz.mjs, ts/cli.ts -> dist/cli.mjs and ts/level.ts ->
+//    dist/level.mjs;
 // 4. tsc writes the .d.ts files to dist/types.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
@@ -33,5 +34,22 @@ await build({
   banner: { js: "#!/usr/bin/env node" },
 });
 chmodSync(`${root}dist/cli.mjs`, 0o755);
+// The abstract-level adapter (pgz/level): abstract-level is CommonJS and requires node builtins,
+// which an ESM bundle can only do through createRequire; the engine itself is not bundled again
+// but imported from ./pgz.mjs, so both entry points share one PgzError and one DB class.
+await build({
+  ...shared,
+  entryPoints: [`${root}ts/level.ts`],
+  outfile: `${root}dist/level.mjs`,
+  banner: { js: 'import { createRequire as __pgzCreateRequire } from "node:module"; const require = __pgzCreateRequire(import.meta.url);' },
+  plugins: [
+    {
+      name: "pgz-engine-external",
+      setup(builder) {
+        builder.onResolve({ filter: /^\.\/index\.ts$/ }, (args) => (args.importer.endsWith("level.ts") ? { path: "./pgz.mjs", external: true } : undefined));
+      },
+    },
+  ],
+});
 run(bin("tsc"), ["-p", "tsconfig.json"]);
-console.log("build: wasm-build/, dist/pgz.mjs, dist/cli.mjs, dist/types/");
+console.log("build: wasm-build/, dist/pgz.mjs, dist/cli.mjs, dist/level.mjs, dist/types/");

@@ -10,7 +10,7 @@ import { type BlockReader, type Core, type Cursor, type Memtable, type Run } fro
 import { compareUserKey, seekKey } from "./core/entry.ts";
 import { CompactionJob, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "./errors.ts";
-import { tableFileName } from "./format.ts";
+import { manifestFileName, tableFileName } from "./format.ts";
 import type { Storage } from "./io.ts";
 import type { Manifest } from "./manifest.ts";
 import { Table, TableSource, writeTable, type TableHit, type TableMeta } from "./sstable.ts";
@@ -70,7 +70,8 @@ export class Tree {
       for (const level of manifest.state.levels) {
         for (const meta of level) {
           const name = tableFileName(meta.fileNumber);
-          if (!storage.exists(name)) throw corruption("the manifest names a table that is missing", { file: name, offset: 0 });
+          // Only a manifest that lost acknowledged edits can name a table that is gone.
+          if (!storage.exists(name)) throw corruption(`the manifest names table ${name}, which is missing`, { file: manifestFileName(manifest.currentManifestNumber), offset: 0 });
           this.tables.set(meta.fileNumber, Table.open(core, storage, meta));
         }
       }

@@ -361,6 +361,8 @@ export class ValueLog {
   private readerFor(segment: number): StorageFile {
     let reader = this.readers.get(segment);
     if (!reader) {
+      const name = segmentFileName(segment);
+      if (!this.storage.exists(name)) throw corruption("a value pointer names a value log segment that is missing", { file: name, offset: 0 });
       reader = this.storage.open(segmentFileName(segment));
       this.readers.set(segment, reader);
     }
@@ -485,6 +487,9 @@ export function replayLog(core: Core, storage: Storage, head: LogPosition, onBat
     try {
       const bytes = readSegment(core, file, segment);
       if (!bytes) {
+        // Only the newest segment can be blank after a crash (cut short before its header was
+        // synced; the next open starts another). An older blank one is damage.
+        if (!isLast) throw corruption("blank value log segment before the newest one", { file: file.name, offset: 0 });
         blank.push(segment);
         continue;
       }
@@ -509,12 +514,16 @@ export function replayLog(core: Core, storage: Storage, head: LogPosition, onBat
 /** Verifies every record checksum of every segment; returns the problems found. */
 export function verifyLog(core: Core, storage: Storage): { file: string; offset: number; message: string }[] {
   const problems: { file: string; offset: number; message: string }[] = [];
-  for (const segment of listSegments(storage)) {
+  const segments = listSegments(storage);
+  for (const segment of segments) {
     const name = segmentFileName(segment);
     const file = storage.open(name);
     try {
       const bytes = readSegment(core, file, segment);
-      if (!bytes) continue;
+      if (!bytes) {
+        if (segment !== segments[segments.length - 1]) problems.push({ file: name, offset: 0, message: "blank value log segment before the newest one" });
+        continue;
+      }
       const end = scanSegment(core, bytes, SEGMENT_HEADER_BYTES, () => {});
       if (end < bytes.length && bytes.subarray(end).some((byte) => byte !== 0)) {
         problems.push({ file: name, offset: end, message: "record checksum or header mismatch" });

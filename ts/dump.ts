@@ -1,0 +1,349 @@
+/**
+ * `pgz dump <file>`: decodes any pgz file by its name or magic (layouts in docs/FORMAT.md) and
+ * describes it line by line: the superblock's copies, the manifest's edits, a table's footer,
+ * index, blocks and entries, a value-log segment's header and records. The dump reads the
+ * bytes itself (it never opens the database), so it works on a copy of a single file.
+ *
+ * Damage is reported, never thrown past the caller as a stack: a file that is no pgz file, or
+ * whose structure cannot be walked, throws PgzError PGZ_CORRUPTION; damage found part way
+ * through is printed as a `PGZ_CORRUPTION ...` line after what decoded, and `ok` is false.
+ */
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { bytesEqual, getUint64, magicBytes, toHex, viewOf } from "./bytes.ts";
+import { createCore } from "./core/index.ts";
+import { kindOf, sequenceOf, userKeyOf } from "./core/entry.ts";
+import { KIND_DELETE, KIND_POINTER, KIND_VALUE, type Core, type CoreName } from "./core/types.ts";
+import { PgzError, corruption } from "./errors.ts";
+import {
+  BLOCK_HANDLE_BYTES,
+  FILE_LOCK,
+  FILE_SUPERBLOCK,
+  FOOTER_BYTES,
+  FORMAT_VERSION,
+  MAGIC_MANIFEST_RECORD,
+  MAGIC_SEGMENT,
+  MAGIC_SUPERBLOCK,
+  MAGIC_TABLE,
+  PAGE_SIZE,
+  RECORD_DELETE,
+  RECORD_FLAG_BATCH_END,
+  RECORD_PADDING,
+  RECORD_PUT,
+  SEGMENT_HEADER_BYTES,
+  SUPERBLOCK_COPIES,
+  manifestFileName,
+} from "./format.ts";
+import { decodeEdit, decodeSuperblock, type VersionEdit } from "./manifest.ts";
+import { checkSegmentHeader, decodeRecord, recordStart } from "./vlog.ts";
+
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/** The bytes as UTF-8 text if they are valid and printable (no control characters), else undefined. */
+export function printableText(bytes: Uint8Array): string | undefined {
+  let text: string;
+  try {
+    text = strictDecoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+  // Control characters would break the one-entry-per-line output (and hide bytes).
+  return /[\u0000-\u001f\u007f]/.test(text) ? undefined : text;
+}
+
+/** Text when printable, else `0x` and hex: how keys and values appear in text output. */
+export function displayBytes(bytes: Uint8Array): string {
+  const text = printableText(bytes);
+  return text === undefined ? `0x${toHex(bytes)}` : JSON.stringify(text);
+}
+
+export type FileKind = "superblock" | "manifest" | "table" | "segment" | "lock";
+
+export interface DumpOptions {
+  core?: CoreName;
+  /** List every table entry and log record's key (not only the summaries). */
+  entries?: boolean;
+  write: (line: string) => void;
+}
+
+export interface DumpResult {
+  kind: FileKind;
+  /** False when damage was found (and printed) part way through. */
+  ok: boolean;
+}
+
+const hasMagicAt = (bytes: Uint8Array, offset: number, magic: string) =>
+  offset >= 0 && offset + magic.length <= bytes.length && bytesEqual(bytes.subarray(offset, offset + magic.length), magicBytes(magic));
+
+/** The kind of a pgz file, by its name first, then by its magic; undefined if neither fits. */
+export function detectKind(name: string, bytes: Uint8Array): FileKind | undefined {
+  if (name === FILE_SUPERBLOCK) return "superblock";
+  if (name === FILE_LOCK) return "lock";
+  if (/^MANIFEST-\d+$/.test(name)) return "manifest";
+  if (/^\d+\.sst$/.test(name)) return "table";
+  if (/^\d+\.vlog$/.test(name)) return "segment";
+  if (hasMagicAt(bytes, 0, MAGIC_SUPERBLOCK)) return "superblock";
+  if (hasMagicAt(bytes, 0, MAGIC_SEGMENT)) return "segment";
+  if (bytes.length >= 8 && viewOf(bytes).getUint32(4, true) === MAGIC_MANIFEST_RECORD) return "manifest";
+  if (bytes.length >= PAGE_SIZE && bytes.length % PAGE_SIZE === 0 && hasMagicAt(bytes, bytes.length - PAGE_SIZE, MAGIC_TABLE)) return "table";
+  return undefined;
+}
+
+/** Dumps the file at `path`; throws PgzError (PGZ_IO, PGZ_CORRUPTION) when it cannot be read at all. */
+export function dumpFile(path: string, options: DumpOptions): DumpResult {
+  const name = basename(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new PgzError("PGZ_IO", `cannot read ${path}: ${(error as { code?: string }).code ?? String(error)}`, { file: path, cause: error });
+  }
+  const kind = detectKind(name, bytes);
+  if (kind === undefined) throw corruption("not a pgz file (no known file name or magic)", { file: name, offset: 0 });
+  const core = createCore(options.core ?? "wasm");
+  options.write(`${name}: ${kind}, ${bytes.length} bytes`);
+  const dumpers: Record<FileKind, () => boolean> = {
+    superblock: () => dumpSuperblock(core, bytes, name, options),
+    manifest: () => dumpManifest(core, bytes, name, options),
+    table: () => dumpTable(core, bytes, name, options),
+    segment: () => dumpSegment(core, bytes, name, options),
+    lock: () => dumpLock(bytes, options),
+  };
+  return { kind, ok: dumpers[kind]() };
+}
+
+/** Both copies, valid or not, and which one wins (the valid one with the highest sequence). */
+function dumpSuperblock(core: Core, bytes: Uint8Array, name: string, options: DumpOptions): boolean {
+  let best: { copy: number; sequence: number; manifestNumber: number } | undefined;
+  let damaged = 0;
+  for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) {
+    const decoded = decodeSuperblock(core, bytes.subarray(copy * PAGE_SIZE, (copy + 1) * PAGE_SIZE), copy);
+    if (!decoded) {
+      damaged++;
+      options.write(`copy ${copy} @${copy * PAGE_SIZE}: invalid (checksum, magic or version mismatch)`);
+      continue;
+    }
+    options.write(`copy ${copy} @${copy * PAGE_SIZE}: sequence ${decoded.sequence}, manifest ${manifestFileName(decoded.manifestNumber)}`);
+    if (!best || decoded.sequence > best.sequence) best = decoded;
+  }
+  if (!best) throw corruption(`${name} has no valid superblock copy`, { file: name, offset: 0 });
+  options.write(`current: copy ${best.copy} (sequence ${best.sequence}) -> ${manifestFileName(best.manifestNumber)}`);
+  if (damaged > 0) options.write(`PGZ_CORRUPTION ${name} ${damaged} damaged copy(ies): open repairs them from the current one`);
+  return damaged === 0;
+}
+
+function describeEdit(edit: VersionEdit): string {
+  const parts: string[] = [];
+  if (edit.snapshot) parts.push(`snapshot (format ${edit.formatVersion})`);
+  for (const { level, table } of edit.added ?? []) {
+    parts.push(`+L${level} ${String(table.fileNumber).padStart(6, "0")}.sst (${table.entries} entries, ${table.size} B, ${displayBytes(userKeyOf(table.smallest))}..${displayBytes(userKeyOf(table.largest))})`);
+  }
+  for (const { level, fileNumber } of edit.removed ?? []) parts.push(`-L${level} ${String(fileNumber).padStart(6, "0")}.sst`);
+  // Fields a newer engine may add (value-log GC accounting) are shown when present.
+  const extra = edit as { discardedLogBytes?: Record<string, number>; collectedSegments?: number[] };
+  for (const [segment, bytes] of Object.entries(extra.discardedLogBytes ?? {})) parts.push(`discarded ${bytes} B in segment ${segment}`);
+  if (extra.collectedSegments?.length) parts.push(`collected segments ${extra.collectedSegments.join(" ")}`);
+  if (edit.logHead) parts.push(`logHead ${edit.logHead.segment}:${edit.logHead.offset}`);
+  if (edit.nextFileNumber !== undefined) parts.push(`nextFileNumber ${edit.nextFileNumber}`);
+  if (edit.lastSequence !== undefined) parts.push(`lastSequence ${edit.lastSequence}`);
+  return parts.join(", ");
+}
+
+/** Every edit in order; replay (and this dump) stops at the first page that starts no valid edit. */
+function dumpManifest(core: Core, bytes: Uint8Array, name: string, options: DumpOptions): boolean {
+  let offset = 0;
+  let count = 0;
+  while (true) {
+    const decoded = decodeEdit(core, bytes, offset, name);
+    if (!decoded) break;
+    options.write(`edit ${count} @${offset}: ${describeEdit(decoded.edit)}`);
+    count++;
+    offset = decoded.next;
+  }
+  if (count === 0) throw corruption(`${name} has no valid manifest edit`, { file: name, offset: 0 });
+  options.write(`${count} edits, ${offset} bytes used`);
+  return reportTail(bytes, offset, name, "after the last valid edit (replay ignores it)", options);
+}
+
+/** A non-zero tail past the last valid record is damage (or a torn, never acknowledged append). */
+function reportTail(bytes: Uint8Array, end: number, name: string, what: string, options: DumpOptions): boolean {
+  let firstNonZero = -1;
+  for (let i = end; i < bytes.length; i++) {
+    if (bytes[i] !== 0) {
+      firstNonZero = i;
+      break;
+    }
+  }
+  if (firstNonZero < 0) return true;
+  options.write(`PGZ_CORRUPTION ${name} ${end} damaged or torn bytes ${what}`);
+  return false;
+}
+
+const KIND_NAMES: Record<number, string> = { [KIND_DELETE]: "delete", [KIND_VALUE]: "value", [KIND_POINTER]: "pointer" };
+
+interface Footer {
+  indexOffset: number;
+  indexLength: number;
+  filterOffset: number;
+  filterLength: number;
+  entries: number;
+  blocks: number;
+  filterChecksum: number;
+}
+
+function decodeFooter(core: Core, bytes: Uint8Array, name: string): Footer {
+  if (bytes.length < PAGE_SIZE || bytes.length % PAGE_SIZE !== 0) throw corruption(`table size ${bytes.length} is not whole pages`, { file: name, offset: 0 });
+  const footerOffset = bytes.length - PAGE_SIZE;
+  const footer = bytes.subarray(footerOffset, footerOffset + FOOTER_BYTES);
+  const view = viewOf(footer);
+  if (!hasMagicAt(footer, 0, MAGIC_TABLE)) throw corruption("bad table magic", { file: name, offset: footerOffset });
+  const stored = view.getUint32(56, true);
+  const actual = core.crc32cMask(core.crc32c(footer.subarray(0, 56)));
+  if (stored !== actual) throw corruption("table footer checksum mismatch", { file: name, offset: footerOffset, expected: stored, actual });
+  if (view.getUint32(8, true) !== FORMAT_VERSION) throw corruption(`unsupported table format version ${view.getUint32(8, true)}`, { file: name, offset: footerOffset + 8 });
+  const result = {
+    indexOffset: getUint64(view, 16),
+    indexLength: view.getUint32(24, true),
+    filterOffset: getUint64(view, 28),
+    filterLength: view.getUint32(36, true),
+    entries: getUint64(view, 40),
+    blocks: view.getUint32(48, true),
+    filterChecksum: view.getUint32(52, true),
+  };
+  for (const [offset, length] of [[result.indexOffset, result.indexLength], [result.filterOffset, result.filterLength]] as const) {
+    if (offset % PAGE_SIZE !== 0 || offset + length > footerOffset) throw corruption("table footer points outside the file", { file: name, offset: footerOffset });
+  }
+  return result;
+}
+
+interface Handle {
+  offset: number;
+  length: number;
+}
+
+function decodeHandles(core: Core, bytes: Uint8Array, footer: Footer, name: string): Handle[] {
+  let reader;
+  try {
+    reader = core.openBlock(bytes.subarray(footer.indexOffset, footer.indexOffset + footer.indexLength));
+  } catch (error) {
+    throw corruption(`index block: ${(error as Error).message}`, { file: name, offset: footer.indexOffset });
+  }
+  try {
+    const handles: Handle[] = [];
+    for (let valid = reader.first(); valid; valid = reader.next()) {
+      const value = reader.value();
+      if (value.length !== BLOCK_HANDLE_BYTES) throw corruption("bad block handle in the index", { file: name, offset: footer.indexOffset });
+      const view = viewOf(value);
+      const handle = { offset: getUint64(view, 0), length: view.getUint32(8, true) };
+      if (handle.offset % PAGE_SIZE !== 0 || handle.offset + handle.length > footer.indexOffset) {
+        throw corruption("the index points outside the data blocks", { file: name, offset: footer.indexOffset });
+      }
+      handles.push(handle);
+    }
+    return handles;
+  } finally {
+    reader.free();
+  }
+}
+
+/** Footer, index, each data block (entries, first and last key), and an entry summary. */
+function dumpTable(core: Core, bytes: Uint8Array, name: string, options: DumpOptions): boolean {
+  const footer = decodeFooter(core, bytes, name);
+  const filterActual = core.crc32cMask(core.crc32c(bytes.subarray(footer.filterOffset, footer.filterOffset + footer.filterLength)));
+  const filterOk = filterActual === footer.filterChecksum;
+  options.write(
+    `footer @${bytes.length - PAGE_SIZE}: format ${FORMAT_VERSION}, ${footer.entries} entries, ${footer.blocks} data blocks, ` +
+      `index @${footer.indexOffset} (${footer.indexLength} B), filter @${footer.filterOffset} (${footer.filterLength} B, checksum ${filterOk ? "ok" : "MISMATCH"})`,
+  );
+  const handles = decodeHandles(core, bytes, footer, name);
+  options.write(`index: ${handles.length} block handles`);
+  let ok = filterOk;
+  if (!filterOk) options.write(`PGZ_CORRUPTION ${name} ${footer.filterOffset} bloom filter checksum mismatch`);
+  if (handles.length !== footer.blocks) {
+    ok = false;
+    options.write(`PGZ_CORRUPTION ${name} ${footer.indexOffset} the index has ${handles.length} blocks, the footer says ${footer.blocks}`);
+  }
+  const kinds = new Map<number, number>();
+  let entries = 0;
+  let sequenceMin = Infinity;
+  let sequenceMax = -Infinity;
+  handles.forEach((handle, index) => {
+    let reader;
+    try {
+      reader = core.openBlock(bytes.subarray(handle.offset, handle.offset + handle.length));
+    } catch (error) {
+      ok = false;
+      options.write(`PGZ_CORRUPTION ${name} ${handle.offset} block ${index}: ${(error as Error).message}`);
+      return;
+    }
+    try {
+      let first: Uint8Array | undefined;
+      let last: Uint8Array | undefined;
+      let count = 0;
+      for (let valid = reader.first(); valid; valid = reader.next()) {
+        const key = reader.key();
+        first ??= key;
+        last = key;
+        count++;
+        const sequence = sequenceOf(key);
+        kinds.set(kindOf(key), (kinds.get(kindOf(key)) ?? 0) + 1);
+        sequenceMin = Math.min(sequenceMin, sequence);
+        sequenceMax = Math.max(sequenceMax, sequence);
+        if (options.entries) {
+          const value = reader.value();
+          const shown = kindOf(key) === KIND_VALUE ? displayBytes(value) : kindOf(key) === KIND_POINTER ? `pointer 0x${toHex(value)}` : "";
+          options.write(`  ${displayBytes(userKeyOf(key))} @${sequence} ${KIND_NAMES[kindOf(key)] ?? `kind ${kindOf(key)}`} ${shown}`.trimEnd());
+        }
+      }
+      entries += count;
+      const describe = (key: Uint8Array | undefined) => (key ? `${displayBytes(userKeyOf(key))}@${sequenceOf(key)}` : "-");
+      options.write(`block ${index} @${handle.offset} (${handle.length} B): ${count} entries, first ${describe(first)}, last ${describe(last)}`);
+    } finally {
+      reader.free();
+    }
+  });
+  const byKind = [...kinds].map(([kind, count]) => `${KIND_NAMES[kind] ?? `kind ${kind}`} ${count}`).join(", ");
+  options.write(`entries: ${entries} (${byKind || "none"}), sequences ${entries ? `${sequenceMin}..${sequenceMax}` : "-"}`);
+  if (entries !== footer.entries && ok) {
+    ok = false;
+    options.write(`PGZ_CORRUPTION ${name} ${bytes.length - PAGE_SIZE} the blocks hold ${entries} entries, the footer says ${footer.entries}`);
+  }
+  return ok;
+}
+
+const RECORD_NAMES: Record<number, string> = { [RECORD_PUT]: "put", [RECORD_DELETE]: "delete", [RECORD_PADDING]: "padding" };
+
+/** The header, then every record (puts, deletes, padding) up to the first invalid one. */
+function dumpSegment(core: Core, bytes: Uint8Array, name: string, options: DumpOptions): boolean {
+  if (bytes.length < SEGMENT_HEADER_BYTES) throw corruption(`segment of ${bytes.length} bytes is shorter than its header`, { file: name, offset: 0 });
+  if (!hasMagicAt(bytes, 0, MAGIC_SEGMENT)) throw corruption("bad segment magic", { file: name, offset: 0 });
+  const segment = getUint64(viewOf(bytes), 16);
+  checkSegmentHeader(core, bytes.subarray(0, SEGMENT_HEADER_BYTES), name, segment);
+  options.write(`header: format ${viewOf(bytes).getUint32(8, true)}, segment ${segment}`);
+  let position = SEGMENT_HEADER_BYTES;
+  let end = position;
+  const counts = new Map<number, number>();
+  let batches = 0;
+  while (true) {
+    position = recordStart(position);
+    if (position >= bytes.length) break;
+    const record = decodeRecord(core, bytes, 0, position);
+    if (!record) break;
+    counts.set(record.type, (counts.get(record.type) ?? 0) + 1);
+    if (record.flags & RECORD_FLAG_BATCH_END) batches++;
+    if (options.entries && record.type !== RECORD_PADDING) {
+      const batchEnd = record.flags & RECORD_FLAG_BATCH_END ? " batch-end" : "";
+      options.write(`  @${record.offset} ${RECORD_NAMES[record.type] ?? `type ${record.type}`} seq ${record.sequence} key ${displayBytes(record.key)} value ${record.value.length} B${batchEnd}`);
+    }
+    position += record.length;
+    end = position;
+  }
+  const byType = [...counts].map(([type, count]) => `${RECORD_NAMES[type] ?? `type ${type}`} ${count}`).join(", ");
+  options.write(`records: ${byType || "none"}; ${batches} batches; valid up to offset ${end}`);
+  return reportTail(bytes, end, name, "after the last valid record", options);
+}
+
+function dumpLock(bytes: Uint8Array, options: DumpOptions): boolean {
+  options.write(`held by process ${new TextDecoder().decode(bytes).trim() || "(empty)"}`);
+  return true;
+}
