@@ -174,6 +174,7 @@ test("error codes: invalid arguments, closed, locked, not found", () => {
     expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, { memtableBytes: -1 }));
     expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, { bogus: 1 } as never));
     expectCode("PGZ_NOT_FOUND", () => DB.open(join(directory, "missing"), { createIfMissing: false }));
+    assert.not.ok(existsSync(join(directory, "missing")), "a failed open creates nothing");
     const db = DB.open(directory);
     expectCode("PGZ_LOCKED", () => DB.open(directory));
     expectCode("PGZ_INVALID_ARGUMENT", () => db.put(42 as never, "x"));

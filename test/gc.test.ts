@@ -75,4 +75,29 @@ for (const core of engineCores) {
   });
 }
 
+test("opening and closing again and again does not pile up log segments", () => {
+  const directory = temporaryDirectory("pgz-gc");
+  try {
+    for (let round = 0; round < 8; round++) {
+      const db = DB.open(directory, { ...options, valueThreshold: 64 });
+      db.put(`small${round}`, "inline value");
+      db.put(`large${round}`, "x".repeat(500));
+      db.close();
+    }
+    const db = DB.open(directory, options);
+    for (let round = 0; round < 8; round++) {
+      assert.is(text(db.get(`small${round}`)), "inline value");
+      assert.is(text(db.get(`large${round}`)), "x".repeat(500));
+    }
+    // Segments holding only inline values went at once; those with pointed-at values stay for GC.
+    assert.ok(segmentFiles(directory).length <= 10, `${segmentFiles(directory).length} segments`);
+    db.gc({ discardRatio: 0.5, segmentsMax: 100 });
+    assert.ok(segmentFiles(directory).length <= 3, `${segmentFiles(directory).length} segments after gc`);
+    for (let round = 0; round < 8; round++) assert.is(text(db.get(`large${round}`)), "x".repeat(500));
+    db.close();
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
 test.run();

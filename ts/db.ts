@@ -25,9 +25,9 @@ import { NodeStorage, type Storage } from "./io.ts";
 import { acquireLock } from "./lock.ts";
 import { Tree } from "./lsm.ts";
 import { Manifest } from "./manifest.ts";
-import { Snapshot } from "./txn.ts";
-import { gcCandidates, liveRecords } from "./gc.ts";
-import { ValueLog, decodeValuePointer, encodeValuePointer, listSegments, replayLog, verifyLog, type Durability, type LogOperation, type LogRecord } from "./vlog.ts";
+import { Snapshot, beginTransaction, recordWrites, runTransaction, type Transaction, type TransactionOptions, type TransactionRunOptions } from "./txn.ts";
+import { garbageBytes, gcCandidates, liveRecords } from "./gc.ts";
+import { ValueLog, decodeValuePointer, encodeValuePointer, listSegments, replayLog, verifyLog, type Durability, type LogOperation, type LogPosition, type LogRecord } from "./vlog.ts";
 
 export type { Durability };
 
@@ -244,7 +244,7 @@ export class DB {
     if (typeof directory !== "string" || directory.length === 0) throw invalidArgument("directory must be a non-empty string");
     const settings = resolveOptions(options);
     const core = createCore(options.core ?? "wasm");
-    const storage = options.storage ?? new NodeStorage(directory);
+    const storage = options.storage ?? new NodeStorage(directory, { create: options.createIfMissing !== false });
     const unlock = acquireLock(storage);
     let manifest: Manifest | undefined;
     try {
@@ -285,7 +285,10 @@ export class DB {
       for (const record of records) {
         const isPut = record.type === 1;
         operations.push({ type: isPut ? "put" : "del", key: record.key, value: record.value });
-        pointers.push(isPut && record.value.length > this.valueThreshold ? encodeValuePointer({ segment, offset: record.offset, length: record.length }) : undefined);
+        if (!this.log.pointerBytes.has(segment)) this.log.pointerBytes.set(segment, 0);
+        const isPointer = isPut && record.value.length > this.valueThreshold;
+        if (isPointer) this.log.notePointer(segment, record.length);
+        pointers.push(isPointer ? encodeValuePointer({ segment, offset: record.offset, length: record.length }) : undefined);
       }
       const first = records[0]!.sequence;
       this.tree.memtable.memtable.insert(this.encodeMemtableRun(operations, first, pointers));
@@ -295,8 +298,11 @@ export class DB {
         this.tree.rotate({ segment, offset: last.offset + last.length });
       }
     });
+    // Replay counted pointers only after the head; an earlier flush recorded those before it.
+    for (const [segment, pointerBytes] of this.log.pointerBytes) this.log.pointerBytes.set(segment, pointerBytes + (this.manifest.state.segmentPointerBytes[segment] ?? 0));
     this.log.startSegment();
-    if (this.tree.immutables.length > 0) this.tree.flushImmutables(this.lastSequence);
+    if (this.tree.immutables.length > 0) this.tree.flushImmutables(this.lastSequence, (head) => this.pointerCountsUpTo(head));
+    this.retireFlushedSegments();
   }
 
   private checkOpen(): void {
@@ -360,14 +366,15 @@ export class DB {
     if (this.lastSequence + operations.length > SEQUENCE_MAX) throw new PgzError("PGZ_INVALID_ARGUMENT", "sequence numbers exhausted");
     const first = this.lastSequence + 1;
     const appended = this.log.append(operations, first, durability);
-    const pointers = operations.map((operation, i) =>
-      operation.type === "put" && operation.value.length > this.valueThreshold
-        ? encodeValuePointer({ segment: appended.segment, offset: appended.offsets[i]!, length: appended.lengths[i]! })
-        : undefined,
-    );
+    const pointers = operations.map((operation, i) => {
+      if (operation.type !== "put" || operation.value.length <= this.valueThreshold) return undefined;
+      this.log.notePointer(appended.segment, appended.lengths[i]!);
+      return encodeValuePointer({ segment: appended.segment, offset: appended.offsets[i]!, length: appended.lengths[i]! });
+    });
     const run = this.encodeMemtableRun(operations, first, pointers);
     this.tree.memtable.memtable.insert(run);
     this.lastSequence = first + operations.length - 1;
+    recordWrites(this, operations, first);
     for (const operation of operations) this.userBytesWritten += operation.key.length + operation.value.length;
     if (this.tree.memtable.memtable.arenaBytes >= this.memtableBytes) this.rotateAndFlush();
     this.payCompactionDebt(run.length);
@@ -434,7 +441,40 @@ export class DB {
     this.tree.rotate(this.log.position);
     // Flushed tables may point at values in the log: make the log durable first.
     this.log.write(true);
-    this.tree.flushImmutables(this.lastSequence);
+    this.tree.flushImmutables(this.lastSequence, (head) => this.pointerCountsUpTo(head));
+    this.retireFlushedSegments();
+  }
+
+  /**
+   * How many bytes of each segment up to the log head entries point at, for the flush edit
+   * that moves the head: every segment the head leaves behind gets its final count in the very
+   * edit that leaves it (no crash can separate the two), the head's own segment a count of its
+   * part before the head. A segment is written by one process only; after a crash the count is
+   * what replay saw plus what the last flush recorded.
+   */
+  private pointerCountsUpTo(head: LogPosition): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const [segment, pointerBytes] of this.log.pointerBytes) if (segment <= head.segment) counts[segment] = pointerBytes;
+    return counts;
+  }
+
+  /**
+   * After a flush: deletes segments the log head has left behind that nothing points into (they
+   * only held inline values and deletes, all in tables now). GC counts the rest of a segment's
+   * unreferenced bytes as garbage (ts/gc.ts).
+   */
+  private retireFlushedSegments(): void {
+    const { logHead, segmentPointerBytes, collectedSegments } = this.manifest.state;
+    for (const segment of this.log.pointerBytes.keys()) if (segment < logHead.segment) this.log.pointerBytes.delete(segment);
+    const unreferenced = Object.entries(segmentPointerBytes)
+      .filter(([segment, pointerBytes]) => Number(segment) < logHead.segment && pointerBytes === 0 && !collectedSegments.includes(Number(segment)))
+      .map(([segment]) => Number(segment));
+    if (unreferenced.length === 0) return;
+    this.manifest.apply({ collectedSegments: unreferenced });
+    for (const segment of unreferenced) {
+      this.log.dropReader(segment);
+      this.storage.remove(segmentFileName(segment));
+    }
   }
 
   put(key: Uint8Array | string, value: Uint8Array | string, options?: WriteOptions): void {
@@ -512,6 +552,17 @@ export class DB {
     const snapshot = new Snapshot(this, this.lastSequence, () => this.releaseSnapshot(snapshot));
     this.liveSnapshots.set(snapshot, snapshot.sequence);
     return snapshot;
+  }
+
+  /** An optimistic, serializable transaction reading at a new snapshot (see ts/txn.ts). */
+  begin(options?: TransactionOptions): Transaction {
+    this.checkOpen();
+    return beginTransaction(this, options);
+  }
+
+  /** Runs `fn` in a transaction and commits it, retrying on PGZ_CONFLICT (`retries`, default 3). */
+  transaction<T>(fn: (transaction: Transaction) => T | Promise<T>, options?: TransactionRunOptions): Promise<T> {
+    return runTransaction(this, fn, options);
   }
 
   private releaseSnapshot(snapshot: object): void {
@@ -680,20 +731,22 @@ export class DB {
   private logStats() {
     const segments = listSegments(this.storage);
     let totalBytes = 0;
+    let garbage = 0;
     for (const segment of segments) {
       const file = this.storage.open(segmentFileName(segment));
       try {
-        totalBytes += file.size();
+        const size = file.size();
+        totalBytes += size;
+        garbage += garbageBytes(this.manifest.state, segment, size);
       } finally {
         file.close();
       }
     }
-    const discardedBytes = Object.values(this.manifest.state.discardedLogBytes).reduce((sum, bytes) => sum + bytes, 0);
     return {
       segments: segments.length,
       totalBytes,
-      /** Estimated: total minus the garbage compaction has counted so far. */
-      liveBytes: Math.max(0, totalBytes - discardedBytes),
+      /** Estimated: total minus the garbage known so far (see ts/gc.ts). */
+      liveBytes: totalBytes - garbage,
       bytesWritten: this.log.bytesWritten,
       syncs: this.log.syncs,
       gcRuns: this.gcRuns,

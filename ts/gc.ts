@@ -30,8 +30,7 @@ export function gcCandidates(storage: Storage, state: VersionState, discardRatio
   const candidates: GcCandidate[] = [];
   for (const segment of listSegments(storage)) {
     if (segment >= state.logHead.segment || state.collectedSegments.includes(segment)) continue;
-    const discardedBytes = state.discardedLogBytes[segment] ?? 0;
-    if (discardedBytes === 0) continue;
+    if (state.discardedLogBytes[segment] === undefined && state.segmentPointerBytes[segment] === undefined) continue;
     const file = storage.open(segmentFileName(segment));
     let sizeBytes: number;
     try {
@@ -39,9 +38,20 @@ export function gcCandidates(storage: Storage, state: VersionState, discardRatio
     } finally {
       file.close();
     }
+    const discardedBytes = garbageBytes(state, segment, sizeBytes);
     if (sizeBytes > 0 && discardedBytes / sizeBytes >= discardRatio) candidates.push({ segment, sizeBytes, discardedBytes });
   }
   return candidates.sort((a, b) => b.discardedBytes / b.sizeBytes - a.discardedBytes / a.sizeBytes);
+}
+
+/**
+ * A segment's garbage: pointed-at records whose pointers compaction dropped, plus every byte no
+ * entry ever pointed at (inline values, deletes, padding) once that count is known.
+ */
+export function garbageBytes(state: VersionState, segment: number, sizeBytes: number): number {
+  const pointerBytes = state.segmentPointerBytes[segment];
+  const unreferenced = pointerBytes === undefined ? 0 : Math.max(0, sizeBytes - pointerBytes);
+  return Math.min(sizeBytes, (state.discardedLogBytes[segment] ?? 0) + unreferenced);
 }
 
 /** The put records of `segment` that `isLive` says the LSM still points at. */

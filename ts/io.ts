@@ -127,7 +127,15 @@ class NodeFile implements StorageFile {
 
 /** Storage over node:fs (works in Node, Deno and Bun). */
 export class NodeStorage implements Storage {
-  constructor(readonly directory: string) {
+  /** With `create: false`, a missing directory is PGZ_NOT_FOUND and nothing is created. */
+  constructor(
+    readonly directory: string,
+    options: { create?: boolean } = {},
+  ) {
+    if (options.create === false) {
+      if (!fs.existsSync(directory)) throw new PgzError("PGZ_NOT_FOUND", `no database in ${directory}`);
+      return;
+    }
     try {
       fs.mkdirSync(directory, { recursive: true });
     } catch (error) {

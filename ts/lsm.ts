@@ -116,10 +116,11 @@ export class Tree {
 
   /**
    * Writes every immutable memtable to an L0 table, oldest first, each with a manifest edit
-   * that also moves the value-log head past it. The caller has made the log durable up to the
+   * that also moves the value-log head past it (with `pointerCounts` for the segments up to the
+   * new head). The caller has made the log durable up to the
    * current memtable (tables may point into it).
    */
-  flushImmutables(lastSequence: number): void {
+  flushImmutables(lastSequence: number, pointerCounts: (head: LogPosition) => Record<string, number> = () => ({})): void {
     while (this.immutables.length > 0) {
       const slot = this.immutables[0]!;
       const nextStart = (this.immutables[1] ?? this.memtable).logStart;
@@ -133,11 +134,13 @@ export class Tree {
       }
       assert(meta !== undefined, "flushed an empty memtable");
       this.storage.syncDirectory();
+      // The log segments the head moves past get their pointer counts in the same edit.
       this.manifest.apply({
         added: [{ level: 0, table: meta }],
         logHead: nextStart,
         nextFileNumber: fileNumber + 1,
         lastSequence,
+        segmentPointerBytes: pointerCounts(nextStart),
       });
       this.tables.set(fileNumber, Table.open(this.core, this.storage, meta));
       this.immutables.shift();

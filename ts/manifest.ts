@@ -40,6 +40,8 @@ export interface VersionEdit {
   discardedLogBytes?: Record<string, number>;
   /** Segments whose live values were rewritten by GC: gone, or to be deleted at open. */
   collectedSegments?: number[];
+  /** For segments wholly before the log head: bytes of records entries point at. */
+  segmentPointerBytes?: Record<string, number>;
 }
 
 export interface VersionState {
@@ -50,6 +52,7 @@ export interface VersionState {
   lastSequence: number;
   discardedLogBytes: Record<string, number>;
   collectedSegments: number[];
+  segmentPointerBytes: Record<string, number>;
 }
 
 interface TableJson {
@@ -126,7 +129,8 @@ function isEditShape(json: unknown): json is Omit<VersionEdit, "added"> & { adde
     optional("nextFileNumber", isCount) &&
     optional("lastSequence", isCount) &&
     optional("discardedLogBytes", (value) => typeof value === "object" && value !== null && Object.values(value).every(isCount)) &&
-    optional("collectedSegments", (value) => Array.isArray(value) && value.every(isCount))
+    optional("collectedSegments", (value) => Array.isArray(value) && value.every(isCount)) &&
+    optional("segmentPointerBytes", (value) => typeof value === "object" && value !== null && Object.values(value).every(isCount))
   );
 }
 
@@ -174,12 +178,15 @@ export function applyEdit(state: VersionState, edit: VersionEdit): void {
   if (edit.snapshot) {
     state.discardedLogBytes = {};
     state.collectedSegments = [];
+    state.segmentPointerBytes = {};
   }
+  Object.assign(state.segmentPointerBytes, edit.segmentPointerBytes ?? {});
   for (const [segment, bytes] of Object.entries(edit.discardedLogBytes ?? {})) {
     state.discardedLogBytes[segment] = (state.discardedLogBytes[segment] ?? 0) + bytes;
   }
   for (const segment of edit.collectedSegments ?? []) {
     delete state.discardedLogBytes[segment];
+    delete state.segmentPointerBytes[segment];
     if (!state.collectedSegments.includes(segment)) state.collectedSegments.push(segment);
   }
 }
@@ -192,6 +199,7 @@ function emptyState(): VersionState {
     lastSequence: 0,
     discardedLogBytes: {},
     collectedSegments: [],
+    segmentPointerBytes: {},
   };
 }
 
@@ -356,6 +364,7 @@ function writeNewManifest(core: Core, storage: Storage, manifestNumber: number, 
     lastSequence: state.lastSequence,
     discardedLogBytes: state.discardedLogBytes,
     collectedSegments: state.collectedSegments,
+    segmentPointerBytes: state.segmentPointerBytes,
   };
   const name = manifestFileName(manifestNumber);
   const file = storage.open(name, { create: true });

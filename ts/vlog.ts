@@ -158,6 +158,15 @@ export class ValueLog {
   private syncingWaiters: { resolve: () => void; reject: (error: unknown) => void }[] | undefined;
   bytesWritten = 0;
   syncs = 0;
+  /**
+   * Per segment, the bytes of records some memtable entry points at (values above the
+   * threshold): everything else in a segment is garbage once it is flushed.
+   */
+  readonly pointerBytes = new Map<number, number>();
+
+  notePointer(segment: number, length: number): void {
+    this.pointerBytes.set(segment, (this.pointerBytes.get(segment) ?? 0) + length);
+  }
 
   constructor(
     private readonly core: Core,
@@ -189,6 +198,7 @@ export class ValueLog {
       this.file = undefined;
     }
     this.segment = this.options.allocateFileNumber();
+    this.pointerBytes.set(this.segment, 0);
     this.file = this.storage.open(segmentFileName(this.segment), { create: true });
     this.file.truncate(0);
     this.pending.fill(0);
