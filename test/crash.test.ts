@@ -8,6 +8,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { DB } from "../ts/index.ts";
 import { applyBatch, crashBatch } from "./fixtures/crash-workload.ts";
@@ -84,6 +85,9 @@ for (const core of ["ts", "wasm"] as const) {
           }
           const report = db.check();
           assert.ok(report.ok, JSON.stringify(report.problems));
+          // No file leaked: every table on disk is in a level.
+          const tables = readdirSync(directory).filter((name) => name.endsWith(".sst")).length;
+          assert.is(tables, db.stats().levels.reduce((sum, level) => sum + level.files, 0), `kill ${kill}: leaked tables`);
         } finally {
           db.close();
         }
