@@ -123,4 +123,25 @@ for (const core of engineCores) {
   });
 }
 
+test("openFilesMax bounds the open file descriptors however many tables there are", () => {
+  const directory = temporaryDirectory("pgz-compaction");
+  const openDescriptors = () => readdirSync("/proc/self/fd").length;
+  try {
+    const baseline = openDescriptors();
+    const db = DB.open(directory, { ...tiny, l0Files: 64, openFilesMax: 8, valueThreshold: 8 });
+    for (let i = 0; i < 3000; i++) db.put(`k${String(i).padStart(5, "0")}`, `value-${i}`);
+    db.flush();
+    const tables = tablesInLevels(db);
+    assert.ok(tables > 20, `${tables} tables`);
+    for (let i = 0; i < 3000; i += 7) assert.is(text(db.get(`k${String(i).padStart(5, "0")}`)), `value-${i}`);
+    assert.is([...db.iterate()].length, 3000);
+    assert.ok(db.stats().openFiles <= 8, `${db.stats().openFiles} handles`);
+    // The handle cache, plus the manifest and the log segment being written.
+    assert.ok(openDescriptors() - baseline <= 8 + 2, `descriptors grew by ${openDescriptors() - baseline}`);
+    db.close();
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
 test.run();

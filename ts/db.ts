@@ -21,7 +21,7 @@ import {
 } from "./core/types.ts";
 import { PgzError, invalidArgument } from "./errors.ts";
 import { KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX, VALUE_POINTER_BYTES, manifestFileName, segmentFileName, TEMPORARY_SUFFIX } from "./format.ts";
-import { NodeStorage, type Storage } from "./io.ts";
+import { HandleCache, NodeStorage, type Storage } from "./io.ts";
 import { acquireLock } from "./lock.ts";
 import { Tree } from "./lsm.ts";
 import { Manifest } from "./manifest.ts";
@@ -51,6 +51,8 @@ export interface OpenOptions {
   blockCacheBytes?: number;
   /** In "buffered" durability, bytes kept in user space before a write. */
   bufferedBytes?: number;
+  /** Read handles (table and log files) kept open at once; the rest are reopened on demand. */
+  openFilesMax?: number;
   /** Level 0 is compacted into level 1 once it holds this many tables. */
   l0Files?: number;
   /** Each level below 1 may hold this many times the bytes of the one above. */
@@ -103,6 +105,7 @@ const DEFAULTS = {
   segmentBytes: SEGMENT_BYTES_DEFAULT,
   blockCacheBytes: 32 * 1024 * 1024,
   bufferedBytes: 4 * 1024 * 1024,
+  openFilesMax: 128,
   l0Files: 4,
   levelRatio: 10,
   level1Bytes: 64 * 1024 * 1024,
@@ -155,6 +158,7 @@ function resolveOptions(options: OpenOptions): Settings {
     segmentBytes: sizeOption(options, "segmentBytes", 64 * 1024),
     blockCacheBytes: sizeOption(options, "blockCacheBytes", 0),
     bufferedBytes: sizeOption(options, "bufferedBytes", 4096),
+    openFilesMax: sizeOption(options, "openFilesMax", 8),
     l0Files: sizeOption(options, "l0Files", 2),
     levelRatio: sizeOption(options, "levelRatio", 2),
     level1Bytes: sizeOption(options, "level1Bytes", 4096),
@@ -205,6 +209,8 @@ export class DB {
   private readonly valueThreshold: number;
   private readonly memtableBytes: number;
   private readonly cache: BlockCache<BlockReader>;
+  /** Open read handles of tables and log segments, bounded by openFilesMax. */
+  private readonly files: HandleCache;
   private readonly log: ValueLog;
   private readonly tree: Tree;
   private userBytesWritten = 0;
@@ -234,9 +240,10 @@ export class DB {
     this.lastSequence = manifest.state.lastSequence;
     this.nextFileNumber = Math.max(manifest.state.nextFileNumber, highestFileNumber(storage) + 1);
     const allocateFileNumber = () => this.nextFileNumber++;
-    this.log = new ValueLog(core, storage, { segmentBytes: settings.segmentBytes, bufferedBytes: settings.bufferedBytes, allocateFileNumber });
+    this.files = new HandleCache(storage, settings.openFilesMax);
+    this.log = new ValueLog(core, storage, { segmentBytes: settings.segmentBytes, bufferedBytes: settings.bufferedBytes, allocateFileNumber, files: this.files });
     const { l0Files, levelRatio, level1Bytes, tableBytes } = settings;
-    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes });
+    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes }, this.files);
   }
 
   /** Opens (or creates) the database in `directory`: superblock, manifest, then log replay. */
@@ -723,6 +730,7 @@ export class DB {
         stallMilliseconds: Math.round(this.compactionMilliseconds),
       },
       snapshots: this.liveSnapshots.size,
+      openFiles: this.files.size,
       blockCache: { bytes: this.cache.bytes, bytesMax: this.cache.bytesMax, hits: this.cache.hits, misses: this.cache.misses },
     };
   }
@@ -796,6 +804,7 @@ export class DB {
     } finally {
       this.cache.clear();
       this.tree.close();
+      this.files.clear();
     }
   }
 

@@ -248,3 +248,51 @@ export function readExactly(file: StorageFile, position: number, length: number)
   }
   return target;
 }
+
+/**
+ * A bounded set of open read handles (the table cache, and the value log's readers), so a
+ * database with thousands of files works under `ulimit -n 256`: the least recently used handle
+ * is closed when a new one would pass `handlesMax`, and reopened on its next read.
+ */
+export class HandleCache {
+  private readonly handles = new Map<string, StorageFile>();
+
+  constructor(
+    private readonly storage: Storage,
+    readonly handlesMax: number,
+  ) {}
+
+  /** An open handle for reading `name`. Use it within one synchronous call. */
+  get(name: string): StorageFile {
+    let handle = this.handles.get(name);
+    if (handle) {
+      // Map order is recency: re-insert to make it the newest.
+      this.handles.delete(name);
+      this.handles.set(name, handle);
+      return handle;
+    }
+    handle = this.storage.open(name);
+    this.handles.set(name, handle);
+    for (const [oldestName, oldest] of this.handles) {
+      if (this.handles.size <= this.handlesMax) break;
+      this.handles.delete(oldestName);
+      oldest.close();
+    }
+    return handle;
+  }
+
+  /** Closes the handle of a file about to be deleted (or no longer read). */
+  drop(name: string): void {
+    this.handles.get(name)?.close();
+    this.handles.delete(name);
+  }
+
+  get size(): number {
+    return this.handles.size;
+  }
+
+  clear(): void {
+    for (const handle of this.handles.values()) handle.close();
+    this.handles.clear();
+  }
+}

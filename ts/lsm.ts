@@ -11,7 +11,7 @@ import { compareUserKey, seekKey } from "./core/entry.ts";
 import { CompactionJob, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "./errors.ts";
 import { manifestFileName, tableFileName } from "./format.ts";
-import type { Storage } from "./io.ts";
+import type { HandleCache, Storage } from "./io.ts";
 import type { Manifest } from "./manifest.ts";
 import { Table, TableSource, writeTable, type TableHit, type TableMeta } from "./sstable.ts";
 import type { LogPosition } from "./vlog.ts";
@@ -64,6 +64,8 @@ export class Tree {
     private readonly cache: BlockCache<BlockReader>,
     private readonly allocateFileNumber: () => number,
     readonly compactionSettings: CompactionSettings,
+    /** The table cache: bounds the table files open at once. */
+    private readonly files: HandleCache,
   ) {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
     try {
@@ -72,7 +74,7 @@ export class Tree {
           const name = tableFileName(meta.fileNumber);
           // Only a manifest that lost acknowledged edits can name a table that is gone.
           if (!storage.exists(name)) throw corruption(`the manifest names table ${name}, which is missing`, { file: manifestFileName(manifest.currentManifestNumber), offset: 0 });
-          this.tables.set(meta.fileNumber, Table.open(core, storage, meta));
+          this.tables.set(meta.fileNumber, Table.open(core, storage, meta, this.files));
         }
       }
     } catch (error) {
@@ -142,7 +144,7 @@ export class Tree {
         lastSequence,
         segmentPointerBytes: pointerCounts(nextStart),
       });
-      this.tables.set(fileNumber, Table.open(this.core, this.storage, meta));
+      this.tables.set(fileNumber, Table.open(this.core, this.storage, meta, this.files));
       this.immutables.shift();
       slot.flushed = true;
       slot.freeIfDone();
@@ -275,7 +277,7 @@ export class Tree {
       const discardedLogBytes: Record<string, number> = {};
       for (const [segment, bytes] of result.discardedLogBytes) discardedLogBytes[segment] = bytes;
       this.manifest.apply({ ...result.edit, discardedLogBytes });
-      for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta));
+      for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.files));
       for (const fileNumber of result.removed) {
         const table = this.tables.get(fileNumber)!;
         this.tables.delete(fileNumber);

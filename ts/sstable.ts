@@ -21,7 +21,7 @@ import {
   roundUpToPage,
   tableFileName,
 } from "./format.ts";
-import { readExactly, type Storage, type StorageFile } from "./io.ts";
+import { readExactly, type HandleCache, type Storage, type StorageFile } from "./io.ts";
 
 export interface TableMeta {
   fileNumber: number;
@@ -260,7 +260,7 @@ export class Table {
     private readonly core: Core,
     readonly meta: TableMeta,
     readonly name: string,
-    private readonly file: StorageFile,
+    private readonly files: HandleCache,
     readonly blocks: BlockHandle[],
     private readonly filter: BloomFilter,
     readonly entries: number,
@@ -268,7 +268,8 @@ export class Table {
     this.blockPrefixes = Float64Array.from(blocks, (block) => userKeyPrefix(block.lastKey));
   }
 
-  static open(core: Core, storage: Storage, meta: TableMeta): Table {
+  /** Opens a table: footer, index and filter are read now; data blocks through `files`. */
+  static open(core: Core, storage: Storage, meta: TableMeta, files: HandleCache): Table {
     const name = tableFileName(meta.fileNumber);
     const file = storage.open(name);
     try {
@@ -301,16 +302,15 @@ export class Table {
       } catch (error) {
         throw locateCorruption(error, name, filterOffset);
       }
-      return new Table(core, meta, name, file, blocks, filter, entries);
-    } catch (error) {
+      return new Table(core, meta, name, files, blocks, filter, entries);
+    } finally {
       file.close();
-      throw error;
     }
   }
 
   close(): void {
     this.filter.free();
-    this.file.close();
+    this.files.drop(this.name);
   }
 
   /**
@@ -328,7 +328,7 @@ export class Table {
       // openBlock keeps its own copy, so one scratch buffer serves every read.
       if (readScratch.length < handle.length) readScratch = new Uint8Array(Math.max(handle.length, 2 * readScratch.length));
       bytes = readScratch.subarray(0, handle.length);
-      const count = this.file.read(bytes, handle.offset);
+      const count = this.files.get(this.name).read(bytes, handle.offset);
       if (count !== handle.length) throw corruption(`data block truncated: wanted ${handle.length} bytes, got ${count}`, { file: this.name, offset: handle.offset });
     }
     try {
@@ -346,7 +346,7 @@ export class Table {
     const start = readahead.reverse ? Math.max(0, handle.offset + handle.length - span) : handle.offset;
     const end = readahead.reverse ? handle.offset + handle.length : Math.min(dataEnd, handle.offset + span);
     if (readahead.bytes.length < end - start) readahead.bytes = new Uint8Array(end - start);
-    const count = this.file.read(readahead.bytes.subarray(0, end - start), start);
+    const count = this.files.get(this.name).read(readahead.bytes.subarray(0, end - start), start);
     if (count !== end - start) throw corruption(`data blocks truncated: wanted ${end - start} bytes, got ${count}`, { file: this.name, offset: start });
     readahead.start = start;
     readahead.length = end - start;

@@ -22,7 +22,7 @@ import {
   roundUpToPage,
   segmentFileName,
 } from "./format.ts";
-import type { Storage, StorageFile } from "./io.ts";
+import type { HandleCache, Storage, StorageFile } from "./io.ts";
 
 /** How far a write goes before the call returns. */
 export type Durability = "sync" | "os" | "buffered";
@@ -125,6 +125,8 @@ export interface ValueLogOptions {
   /** In "buffered" durability, bytes kept in user space before they are written. */
   bufferedBytes: number;
   allocateFileNumber: () => number;
+  /** Read handles, shared with the tables. */
+  files: HandleCache;
 }
 
 export interface AppendResult {
@@ -148,7 +150,8 @@ export class ValueLog {
   private end = 0;
   /** Bytes of `pending` already handed to the OS (as of the last write). */
   private writtenEnd = 0;
-  private readonly readers = new Map<number, StorageFile>();
+  /** Segments known to exist (their handles live in the shared HandleCache). */
+  private readonly readers = new Set<number>();
   private failed: PgzError | undefined;
   /** Callers of requestSync() not yet covered by a sync that has started. */
   private syncWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
@@ -369,14 +372,12 @@ export class ValueLog {
   }
 
   private readerFor(segment: number): StorageFile {
-    let reader = this.readers.get(segment);
-    if (!reader) {
-      const name = segmentFileName(segment);
+    const name = segmentFileName(segment);
+    if (!this.readers.has(segment)) {
       if (!this.storage.exists(name)) throw corruption("a value pointer names a value log segment that is missing", { file: name, offset: 0 });
-      reader = this.storage.open(segmentFileName(segment));
-      this.readers.set(segment, reader);
+      this.readers.add(segment);
     }
-    return reader;
+    return this.options.files.get(name);
   }
 
   /** Reads the value a pointer names, verifying the record's CRC. */
@@ -402,7 +403,7 @@ export class ValueLog {
 
   /** Closes the cached read handle of a segment about to be deleted. */
   dropReader(segment: number): void {
-    this.readers.get(segment)?.close();
+    this.options.files.drop(segmentFileName(segment));
     this.readers.delete(segment);
   }
 
@@ -418,7 +419,7 @@ export class ValueLog {
       this.file?.close();
       this.file = undefined;
       for (const file of this.filesToClose.splice(0)) file.close();
-      for (const reader of this.readers.values()) reader.close();
+      for (const segment of this.readers) this.options.files.drop(segmentFileName(segment));
       this.readers.clear();
     }
   }
