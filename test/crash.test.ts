@@ -72,7 +72,8 @@ for (const core of ["ts", "wasm"] as const) {
         const db = DB.open(directory, { core });
         try {
           const actual = snapshot(db);
-          const inFlight = lastAck + 1;
+          // A child killed before its first acknowledgement (lastAck -1) had batch `start` in flight.
+          const inFlight = Math.max(start, lastAck + 1);
           const withInFlight = new Map(model);
           applyBatch(withInFlight, crashBatch(seed, inFlight));
           if (sameState(actual, model)) start = inFlight;

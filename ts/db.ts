@@ -574,7 +574,8 @@ export class DB {
 
   private releaseSnapshot(snapshot: object): void {
     this.liveSnapshots.delete(snapshot);
-    this.deleteCollectedSegments();
+    // After close the files are gone from this object's reach; the next open deletes them.
+    if (!this.closed) this.deleteCollectedSegments();
   }
 
   /** The oldest sequence a live snapshot can still read (compaction keeps what it needs). */
@@ -632,7 +633,7 @@ export class DB {
       out.free();
       for (const run of runs) run.free();
       for (const source of sources) source.release();
-      if (!this.closed) this.releaseSnapshot(reader);
+      this.releaseSnapshot(reader);
     }
   }
 

@@ -21,6 +21,18 @@ const EACH_STAGED_BYTES_MAX = 8 * 1024 * 1024;
 
 const align8 = (bytes: number): number => (bytes + 7) & ~7;
 
+function minStart(starts: Uint32Array): number {
+  let low = starts[0]!;
+  for (let i = 1; i < starts.length; i++) if (starts[i]! < low) low = starts[i]!;
+  return low;
+}
+
+function maxEnd(ends: Uint32Array): number {
+  let high = ends[0]!;
+  for (let i = 1; i < ends.length; i++) if (ends[i]! > high) high = ends[i]!;
+  return high;
+}
+
 export function wasmCrc32c(runtime: WasmRuntime) {
   const exports = runtime.exports as unknown as Crc32cExports;
 
@@ -45,21 +57,26 @@ export function wasmCrc32c(runtime: WasmRuntime) {
     runtime.checkUsable();
     const count = starts.length;
     if (count === 0) return;
-    if (data.length > EACH_STAGED_BYTES_MAX) {
+    const low = minStart(starts);
+    const high = maxEnd(ends);
+    if (high - low > EACH_STAGED_BYTES_MAX) {
       for (let i = 0; i < count; i++) out[i] = crc32c(data.subarray(starts[i]!, ends[i]!));
       return;
     }
+    // Only the bytes the ranges cover are copied (a caller may pass a large, mostly unused
+    // buffer, as the value log does): [low, high) goes to the staging area, and the base pointer
+    // handed in is shifted by -low so the ranges' offsets land on the copy (i32 arithmetic wraps).
     // One staging reservation: data | starts | ends | out, each 8-byte aligned.
     const listBytes = align8(count * 4);
-    const dataPointer = runtime.exports.stagingReserve(align8(data.length) + 3 * listBytes);
-    const startsPointer = dataPointer + align8(data.length);
+    const dataPointer = runtime.exports.stagingReserve(align8(high - low) + 3 * listBytes);
+    const startsPointer = dataPointer + align8(high - low);
     const endsPointer = startsPointer + listBytes;
     const outPointer = endsPointer + listBytes;
     const memory = runtime.u8;
-    memory.set(data, dataPointer);
+    memory.set(data.subarray(low, high), dataPointer);
     new Uint32Array(memory.buffer, startsPointer, count).set(starts);
     new Uint32Array(memory.buffer, endsPointer, count).set(ends);
-    exports.crc32cEachCompute(dataPointer, startsPointer, endsPointer, count, outPointer);
+    exports.crc32cEachCompute((dataPointer - low) | 0, startsPointer, endsPointer, count, outPointer);
     out.set(new Uint32Array(runtime.u8.buffer, outPointer, count));
   }
 
