@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { coreFactories, bytes, random } from "./helpers.ts";
+import { coreFactories, bytes, random, expectCode } from "./helpers.ts";
 import { PgzError } from "../ts/errors.ts";
 import { compareInternalKeys, decodeRun, encodeInternalKey, encodeRun, type RunEntry } from "../ts/core/entry.ts";
 import { KIND_DELETE, KIND_SEEK, KIND_VALUE, type BlockReader, type Core } from "../ts/core/types.ts";
@@ -132,18 +132,6 @@ function seekTargetsFor(entries: readonly RunEntry[]): Uint8Array[] {
     targets.push(encodeInternalKey(new Uint8Array([...userKey, 0]), 5, KIND_VALUE)); // between user keys
   }
   return targets;
-}
-
-function expectCode(code: string, action: () => unknown, message?: string): void {
-  try {
-    action();
-  } catch (error) {
-    assert.instance(error, PgzError, message);
-    assert.is((error as PgzError).code, code, message);
-    assert.not.match((error as PgzError).message, /aborted|poisoned/, message);
-    return;
-  }
-  assert.unreachable(message ?? `expected ${code}`);
 }
 
 /** Opens and fully exercises a block; a bad block must fail with PGZ_CORRUPTION at open. */

@@ -3,19 +3,8 @@ import * as assert from "uvu/assert";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DB, PgzError } from "../ts/index.ts";
-import { engineCores, removeDirectory, temporaryDirectory, text, bytes } from "./helpers.ts";
+import { engineCores, removeDirectory, temporaryDirectory, text, bytes, expectCode } from "./helpers.ts";
 import { FaultyStorage } from "./fixtures/faulty-storage.ts";
-
-function expectCode(code: string, action: () => unknown): void {
-  try {
-    action();
-  } catch (error) {
-    assert.instance(error, PgzError, `expected a PgzError, got ${String(error)}`);
-    assert.is((error as PgzError).code, code);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 for (const core of engineCores) {
   test(`${core}: put, get, delete, batch, and all of it survives a reopen`, () => {

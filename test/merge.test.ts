@@ -12,27 +12,9 @@ import fc from "fast-check";
 import { compareBytes, compareInternalKeys, encodeInternalKey, encodeRun, kindOf, sequenceOf, userKeyOf, type RunEntry } from "../ts/core/entry.ts";
 import { KIND_DELETE, KIND_POINTER, KIND_VALUE, MERGE_DONE, SEQUENCE_MAX, mergeSourceNeeded, type Core, type MergeOptions, type Run } from "../ts/core/types.ts";
 import { PgzError } from "../ts/errors.ts";
-import { coreFactories } from "./helpers.ts";
+import { coreFactories, throwsInvalid, sameBytes } from "./helpers.ts";
 
 const cores: ReadonlyArray<readonly [string, Core]> = coreFactories.map(([name, make]) => [name, make()] as const);
-
-function throwsInvalid(action: () => unknown, what: string): void {
-  try {
-    action();
-  } catch (error) {
-    assert.ok(error instanceof PgzError, `${what}: not a PgzError: ${String(error)}`);
-    assert.is(error.code, "PGZ_INVALID_ARGUMENT", what);
-    return;
-  }
-  assert.unreachable(`${what}: did not throw`);
-}
-
-function sameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  if (Buffer.compare(actual, expected) === 0) return;
-  let at = 0;
-  while (at < actual.length && at < expected.length && actual[at] === expected[at]) at++;
-  assert.unreachable(`${what}: ${actual.length} bytes, expected ${expected.length}; first difference at ${at}`);
-}
 
 /** A source as the host feeds it: its runs in order (each in run encoding), or null from the start. */
 type SourceRuns = Uint8Array[] | null;

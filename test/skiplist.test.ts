@@ -10,31 +10,12 @@ import fc from "fast-check";
 import { compareBytes, compareInternalKeys, encodeInternalKey, encodeRun, kindOf, sequenceOf, userKeyOf, type RunEntry } from "../ts/core/entry.ts";
 import { KIND_DELETE, KIND_POINTER, KIND_SEEK, KIND_VALUE, SEQUENCE_MAX, type Core, type Cursor, type Memtable } from "../ts/core/types.ts";
 import { PgzError } from "../ts/errors.ts";
-import { coreFactories, random } from "./helpers.ts";
+import { coreFactories, random, throwsInvalid, sameBytes } from "./helpers.ts";
 
 const cores: ReadonlyArray<readonly [string, Core]> = coreFactories.map(([name, make]) => [name, make()] as const);
 
 /** Size of the head node, the arenaBytes of an empty memtable (16 levels of 12-byte links, 16-byte header). */
 const HEAD_NODE_BYTES = 16 * 12 + 16;
-
-function throwsInvalid(action: () => unknown, what: string): void {
-  try {
-    action();
-  } catch (error) {
-    assert.ok(error instanceof PgzError, `${what}: not a PgzError: ${String(error)}`);
-    assert.is(error.code, "PGZ_INVALID_ARGUMENT", what);
-    return;
-  }
-  assert.unreachable(`${what}: did not throw`);
-}
-
-/** Byte equality with a short message (uvu's diff of a large array is unreadable). */
-function sameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  if (Buffer.compare(actual, expected) === 0) return;
-  let at = 0;
-  while (at < actual.length && at < expected.length && actual[at] === expected[at]) at++;
-  assert.unreachable(`${what}: ${actual.length} bytes, expected ${expected.length}; first difference at ${at}`);
-}
 
 const sortEntries = (entries: RunEntry[]): RunEntry[] => [...entries].sort((a, b) => compareInternalKeys(a.key, b.key));
 

@@ -12,20 +12,7 @@ import { join } from "node:path";
 import { DB, PgzError, Transaction } from "../ts/index.ts";
 import { recentWriteCount, TRANSACTION_BYTES_MAX_DEFAULT } from "../ts/txn.ts";
 import { VALUE_BYTES_MAX } from "../ts/format.ts";
-import { engineCores, random, removeDirectory, temporaryDirectory, text } from "./helpers.ts";
-
-function expectCode(code: string, action: () => unknown, messagePattern?: RegExp): PgzError {
-  try {
-    action();
-  } catch (error) {
-    assert.instance(error, PgzError, `expected a PgzError, got ${String(error)}`);
-    assert.is((error as PgzError).code, code, (error as Error).message);
-    if (messagePattern) assert.match((error as Error).message, messagePattern);
-    return error as PgzError;
-  }
-  assert.unreachable(`expected ${code}`);
-  throw new Error("unreachable");
-}
+import { engineCores, random, removeDirectory, temporaryDirectory, text, expectCode } from "./helpers.ts";
 
 async function expectRejection(code: string, promise: Promise<unknown>): Promise<void> {
   try {
@@ -64,7 +51,7 @@ for (const core of engineCores) {
       first.put("counter", String(firstValue + 1));
       second.put("counter", String(secondValue + 5));
       first.commit();
-      expectCode("PGZ_CONFLICT", () => second.commit(), /"counter"/);
+      expectCode("PGZ_CONFLICT", () => second.commit(), undefined, /"counter"/);
       assert.is(text(db.get("counter")), "11");
       assert.is(second.state, "aborted");
       assert.is(db.stats().snapshots, 0);
@@ -142,7 +129,7 @@ for (const core of engineCores) {
         const users = keysOf(counter.iterate({ prefix: "user:" }));
         counter.put("user-count", String(users.length));
         insert(key);
-        if (conflicts) expectCode("PGZ_CONFLICT", () => counter.commit(), /range it iterated/);
+        if (conflicts) expectCode("PGZ_CONFLICT", () => counter.commit(), undefined, /range it iterated/);
         else counter.commit();
         assert.is(counter.state, conflicts ? "aborted" : "committed", key);
         db.delete(key === "zeta" ? "unrelated" : key);
@@ -506,7 +493,7 @@ for (const core of engineCores) {
       assert.is(text(writer.get("k005")), "writer");
       assert.is(text(writer.get("k004")), "v0-4");
       // The writer read k005 (unchanged since) and k004 (overwritten): it conflicts on k004.
-      expectCode("PGZ_CONFLICT", () => writer.commit(), /"k004"/);
+      expectCode("PGZ_CONFLICT", () => writer.commit(), undefined, /"k004"/);
       reader.commit();
       snapshot.release();
       const late = db.begin();
@@ -559,7 +546,7 @@ for (const core of engineCores) {
       transaction.put("a", "x".repeat(499)); // 500 bytes
       transaction.put("a", "y".repeat(499)); // replaces: still 500
       transaction.put("b", "x".repeat(399)); // 900
-      expectCode("PGZ_TXN_TOO_LARGE", () => transaction.put("c", "x".repeat(100)), /1001 bytes.*limit is 1000/);
+      expectCode("PGZ_TXN_TOO_LARGE", () => transaction.put("c", "x".repeat(100)), undefined, /1001 bytes.*limit is 1000/);
       assert.is(transaction.pendingBytes, 900, "the failed put changed nothing");
       transaction.delete("c");
       assert.is(transaction.pendingBytes, 901);
@@ -585,9 +572,9 @@ for (const core of engineCores) {
       committed.put("c", "3");
       committed.commit();
       assert.is(db.stats().snapshots, 0, "commit ended the running iterator");
-      expectCode("PGZ_CLOSED", () => running.next(), /committed/);
+      expectCode("PGZ_CLOSED", () => running.next(), undefined, /committed/);
       for (const use of [() => committed.get("a"), () => committed.put("a", "x"), () => committed.delete("a"), () => committed.iterate(), () => committed.commit()]) {
-        expectCode("PGZ_CLOSED", use, /committed/);
+        expectCode("PGZ_CLOSED", use, undefined, /committed/);
       }
       committed.abort(); // a no-op after commit
       assert.is(committed.state, "committed");
@@ -595,8 +582,8 @@ for (const core of engineCores) {
       aborted.put("d", "4");
       aborted.abort();
       aborted.abort();
-      expectCode("PGZ_CLOSED", () => aborted.get("a"), /aborted/);
-      expectCode("PGZ_CLOSED", () => aborted.commit(), /aborted/);
+      expectCode("PGZ_CLOSED", () => aborted.get("a"), undefined, /aborted/);
+      expectCode("PGZ_CLOSED", () => aborted.commit(), undefined, /aborted/);
       assert.is(db.get("d"), undefined);
       const disposed = db.begin();
       disposed.put("e", "5");

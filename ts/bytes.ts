@@ -49,3 +49,15 @@ export function fromHex(text: string): Uint8Array {
   for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
   return bytes;
 }
+
+/** The smallest byte string greater than every string starting with `prefix`, if any. */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    if (prefix[i]! !== 0xff) {
+      const end = prefix.slice(0, i + 1);
+      end[i]!++;
+      return end;
+    }
+  }
+  return undefined;
+}

@@ -2,7 +2,7 @@
  * The public database: validation, sequence numbers, the durable write path (value log, then
  * memtable), reads, iterators, flush, stats, check, and open-time recovery.
  */
-import { toBytes, viewOf } from "./bytes.ts";
+import { prefixEnd, toBytes, viewOf } from "./bytes.ts";
 import { BlockCache } from "./cache.ts";
 import { createCore } from "./core/index.ts";
 import { compareBytes, seekKey, encodeInternalKey, kindOf, userKeyOf, writeTrailer } from "./core/entry.ts";
@@ -187,18 +187,6 @@ function checkValue(value: unknown): Uint8Array {
   const bytes = toBytes(value, "value");
   if (bytes.length > VALUE_BYTES_MAX) throw invalidArgument(`value is ${bytes.length} bytes; the limit is ${VALUE_BYTES_MAX}`);
   return bytes;
-}
-
-/** The smallest byte string greater than every string starting with `prefix`, if any. */
-function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
-  for (let i = prefix.length - 1; i >= 0; i--) {
-    if (prefix[i]! !== 0xff) {
-      const end = prefix.slice(0, i + 1);
-      end[i]!++;
-      return end;
-    }
-  }
-  return undefined;
 }
 
 export class DB {

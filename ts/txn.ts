@@ -16,7 +16,7 @@
  * Nothing here survives a restart: snapshots and open transactions die with the process.
  */
 import { assert } from "./assert.ts";
-import { toBytes } from "./bytes.ts";
+import { prefixEnd, toBytes } from "./bytes.ts";
 import { compareBytes } from "./core/entry.ts";
 import { PgzError, invalidArgument } from "./errors.ts";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "./format.ts";
@@ -263,18 +263,6 @@ function coveredRange(iterated: IteratedRange): KeyRange | undefined {
   if (iterated.lastKey === undefined) return undefined;
   const last = binaryString(iterated.lastKey);
   return iterated.reverse ? { ...iterated.range, lower: last, lowerInclusive: true } : { ...iterated.range, upper: last, upperInclusive: true };
-}
-
-/** The smallest byte string greater than every string starting with `prefix`, if any. */
-function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
-  for (let i = prefix.length - 1; i >= 0; i--) {
-    if (prefix[i]! !== 0xff) {
-      const end = prefix.slice(0, i + 1);
-      end[i]!++;
-      return end;
-    }
-  }
-  return undefined;
 }
 
 interface Iteration {
