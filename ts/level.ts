@@ -38,6 +38,7 @@ export const PGZ_OPEN_OPTION_NAMES = [
   "segmentBytes",
   "blockCacheBytes",
   "bufferedBytes",
+  "openFilesMax",
   "l0Files",
   "levelRatio",
   "level1Bytes",
