@@ -224,14 +224,29 @@ export interface TableHit {
 
 /** An open table: its footer, decoded index and in-core filter; data blocks come via the cache. */
 /**
- * The first 6 bytes of an internal key's user key as a number (big-endian, zero-padded: exact
- * in a double and order-preserving, so a prefix difference decides a comparison).
+ * The 6 bytes of an internal key's user key from `from` on, as a number (big-endian,
+ * zero-padded: exact in a double and order-preserving among keys that agree before `from`).
  */
-function userKeyPrefix(internalKey: Uint8Array): number {
+function userKeyPrefix(internalKey: Uint8Array, from: number): number {
   const length = internalKey.length - TRAILER_BYTES;
   let prefix = 0;
-  for (let i = 0; i < 6; i++) prefix = prefix * 256 + (i < length ? internalKey[i]! : 0);
+  for (let i = from; i < from + 6; i++) prefix = prefix * 256 + (i < length ? internalKey[i]! : 0);
   return prefix;
+}
+
+/** How many leading user-key bytes two internal keys share. */
+function sharedUserKeyBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length) - TRAILER_BYTES;
+  let shared = 0;
+  while (shared < length && a[shared] === b[shared]) shared++;
+  return shared;
+}
+
+/** Whether the internal keys' user keys agree on their first `count` bytes. */
+function startsWith(internalKey: Uint8Array, other: Uint8Array, count: number): boolean {
+  if (internalKey.length - TRAILER_BYTES < count) return false;
+  for (let i = 0; i < count; i++) if (internalKey[i] !== other[i]) return false;
+  return true;
 }
 
 let readScratch = new Uint8Array(2 * PAGE_SIZE);
@@ -243,6 +258,8 @@ export class Readahead {
   bytes = new Uint8Array(0);
   start = 0;
   length = 0;
+  /** Bytes the next read brings in (grows as the scan goes on). */
+  span = 0;
   constructor(readonly reverse: boolean) {}
 }
 
@@ -253,7 +270,9 @@ export class Table {
   obsolete = false;
   /** This table's entries in the shared block cache. */
   readonly cacheSlots = new CacheSlots<BlockReader>();
-  /** userKeyPrefix of each block's last key, for findBlock. */
+  /** Leading user-key bytes all block keys share (those of the first and last one share). */
+  private readonly sharedPrefixBytes: number;
+  /** userKeyPrefix of each block's last key after the shared bytes, for findBlock. */
   private readonly blockPrefixes: Float64Array;
 
   private constructor(
@@ -265,7 +284,8 @@ export class Table {
     private readonly filter: BloomFilter,
     readonly entries: number,
   ) {
-    this.blockPrefixes = Float64Array.from(blocks, (block) => userKeyPrefix(block.lastKey));
+    this.sharedPrefixBytes = blocks.length === 0 ? 0 : sharedUserKeyBytes(blocks[0]!.lastKey, blocks[blocks.length - 1]!.lastKey);
+    this.blockPrefixes = Float64Array.from(blocks, (block) => userKeyPrefix(block.lastKey, this.sharedPrefixBytes));
   }
 
   /** Opens a table: footer, index and filter are read now; data blocks through `files`. */
@@ -342,7 +362,10 @@ export class Table {
   private fill(readahead: Readahead, handle: BlockHandle): void {
     const last = this.blocks[this.blocks.length - 1]!;
     const dataEnd = last.offset + last.length;
-    const span = Math.max(READAHEAD_BYTES, handle.length);
+    // Adaptive, as the kernel's: a scan's first read takes one block (a seek that reads a few
+    // entries pays for no more), then each read doubles, up to READAHEAD_BYTES.
+    readahead.span = Math.min(READAHEAD_BYTES, readahead.span === 0 ? handle.length : readahead.span * 2);
+    const span = Math.max(readahead.span, handle.length);
     const start = readahead.reverse ? Math.max(0, handle.offset + handle.length - span) : handle.offset;
     const end = readahead.reverse ? handle.offset + handle.length : Math.min(dataEnd, handle.offset + span);
     if (readahead.bytes.length < end - start) readahead.bytes = new Uint8Array(end - start);
@@ -363,15 +386,18 @@ export class Table {
 
   /** Index of the first block whose last key is >= `internalKey`, or blocks.length. */
   findBlock(internalKey: Uint8Array): number {
-    // Compare 6-byte user-key prefixes as numbers first; only equal prefixes need the bytes.
-    const prefix = userKeyPrefix(internalKey);
+    // Compare 6-byte user-key prefixes (after the bytes every block key here shares) as numbers
+    // first; only equal prefixes need the bytes. A key without the shared bytes is compared whole.
+    const shared = this.sharedPrefixBytes;
+    const usePrefix = startsWith(internalKey, this.blocks[0]!.lastKey, shared);
+    const prefix = usePrefix ? userKeyPrefix(internalKey, shared) : 0;
     const prefixes = this.blockPrefixes;
     let low = 0;
     let high = this.blocks.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
       const blockPrefix = prefixes[middle]!;
-      const less = blockPrefix !== prefix ? blockPrefix < prefix : compareInternalKeys(this.blocks[middle]!.lastKey, internalKey) < 0;
+      const less = usePrefix && blockPrefix !== prefix ? blockPrefix < prefix : compareInternalKeys(this.blocks[middle]!.lastKey, internalKey) < 0;
       if (less) low = middle + 1;
       else high = middle;
     }

@@ -385,7 +385,8 @@ export class ValueLog {
     const name = segmentFileName(pointer.segment);
     let bytes: Uint8Array;
     let base: number;
-    if (pointer.segment === this.segment && pointer.offset >= this.pendingStart) {
+    const pending = pointer.segment === this.segment && pointer.offset >= this.pendingStart;
+    if (pending) {
       bytes = this.pending.subarray(0, this.end - this.pendingStart);
       base = this.pendingStart;
     } else {
@@ -398,7 +399,8 @@ export class ValueLog {
     if (!record || record.length !== pointer.length || record.type !== RECORD_PUT) {
       throw corruption("value record checksum or header mismatch", { file: name, offset: pointer.offset });
     }
-    return record.value.slice();
+    // A record read from the file sits in a buffer of its own: hand out a view, not a copy.
+    return pending ? record.value.slice() : record.value;
   }
 
   /** Closes the cached read handle of a segment about to be deleted. */
