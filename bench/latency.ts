@@ -1,8 +1,9 @@
 /**
  * `npm run bench:latency`: put latency during a sustained fill that triggers flushes and
  * compactions (PGZ_BENCH_KEYS single puts, default 500,000; 16 B keys, 100 B values; default
- * durability), per core: p50, p99, p99.9 and max in microseconds, the time writes spent
- * compacting, and how many compactions ran. This is what the stall policy is for: compaction
+ * durability; PGZ_BENCH_MEMTABLE_BYTES sets memtableBytes, small to force many flushes and
+ * compactions), per core: p50, p99, p99.9 and max in microseconds, the time writes spent on
+ * background work (flushes and compactions), and how many ran. This is what the stall policy is for: compaction
  * in bounded steps paced by writes, so no put waits for a whole compaction.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,6 +13,7 @@ import { DB } from "../dist/pgz.mjs";
 
 const count = Number(process.env.PGZ_BENCH_KEYS ?? 500_000);
 const cores = (process.env.PGZ_BENCH_CORES ?? "wasm,ts").split(",") as ("wasm" | "ts")[];
+const memtableBytes = process.env.PGZ_BENCH_MEMTABLE_BYTES ? Number(process.env.PGZ_BENCH_MEMTABLE_BYTES) : undefined;
 const keys = new Uint8Array(count * 16);
 for (let i = 0; i < count; i++) {
   const text = String((Math.imul(i + 1, 2654435761) >>> 0) % 1e10).padStart(10, "0") + String(i).padStart(6, "0");
@@ -23,13 +25,13 @@ function percentile(sorted: Float64Array, fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!;
 }
 
-console.log(`put latency: ${count.toLocaleString("en-US")} single puts, 16 B keys, 100 B values, default durability, node ${process.version}\n`);
-console.log("| core | puts/s | p50 µs | p99 µs | p99.9 µs | max µs | compactions | flushes | time in compaction ms |");
+console.log(`put latency: ${count.toLocaleString("en-US")} single puts, 16 B keys, 100 B values, default durability, memtableBytes ${memtableBytes ?? "default"}, node ${process.version}\n`);
+console.log("| core | puts/s | p50 µs | p99 µs | p99.9 µs | max µs | compactions | flushes | background work in writes ms |");
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const core of cores) {
   const directory = mkdtempSync(join(tmpdir(), "pgz-latency-"));
   try {
-    const db = DB.open(directory, { core });
+    const db = DB.open(directory, { core, ...(memtableBytes ? { memtableBytes } : {}) });
     const latencies = new Float64Array(count);
     const started = performance.now();
     for (let i = 0; i < count; i++) {

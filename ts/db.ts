@@ -233,7 +233,12 @@ export class DB {
     this.files = new HandleCache(storage, settings.openFilesMax);
     this.log = new ValueLog(core, storage, { segmentBytes: settings.segmentBytes, bufferedBytes: settings.bufferedBytes, allocateFileNumber, files: this.files });
     const { l0Files, levelRatio, level1Bytes, tableBytes } = settings;
-    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes }, this.files);
+    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes }, this.files, {
+      syncLog: () => this.log.write(true),
+      lastSequence: () => this.lastSequence,
+      pointerCounts: (head) => this.pointerCountsUpTo(head),
+      afterFlush: () => this.retireFlushedSegments(),
+    });
   }
 
   /** Opens (or creates) the database in `directory`: superblock, manifest, then log replay. */
@@ -298,7 +303,7 @@ export class DB {
     // Replay counted pointers only after the head; an earlier flush recorded those before it.
     for (const [segment, pointerBytes] of this.log.pointerBytes) this.log.pointerBytes.set(segment, pointerBytes + (this.manifest.state.segmentPointerBytes[segment] ?? 0));
     this.log.startSegment();
-    if (this.tree.immutables.length > 0) this.tree.flushImmutables(this.lastSequence, (head) => this.pointerCountsUpTo(head));
+    this.tree.flushImmutables();
     this.retireFlushedSegments();
   }
 
@@ -373,18 +378,19 @@ export class DB {
     this.lastSequence = first + operations.length - 1;
     recordWrites(this, operations, first);
     for (const operation of operations) this.userBytesWritten += operation.key.length + operation.value.length;
-    if (this.tree.memtable.memtable.arenaBytes >= this.memtableBytes) this.rotateAndFlush();
+    if (this.tree.memtable.memtable.arenaBytes >= this.memtableBytes) this.rotateMemtable();
     this.payCompactionDebt(run.length);
   }
 
   /**
-   * The stall policy: a write that added `bytes` to the LSM merges COMPACTION_PACE times as
-   * many bytes of compaction input, doubling per level-0 table beyond l0Files, and finishes
-   * the compaction outright once level 0 reaches l0Files * L0_STOP_MULTIPLIER. So writes slow
-   * down gradually as compaction falls behind, and no write waits for more than one job.
+   * The stall policy: a write that added `bytes` to the LSM does COMPACTION_PACE times as many
+   * bytes of background work (first the waiting memtable's flush, then compaction input),
+   * doubling per level-0 table beyond l0Files, and finishes the compaction outright once level
+   * 0 reaches l0Files * L0_STOP_MULTIPLIER. So writes slow down gradually as background work
+   * falls behind, and no write waits for more than one flush or one compaction.
    */
   private payCompactionDebt(bytes: number): void {
-    if (!this.tree.compactionDue) return;
+    if (!this.tree.backgroundWorkDue) return;
     const started = performance.now();
     const level0 = this.tree.levels[0]!.length;
     const { l0Files } = this.tree.compactionSettings;
@@ -396,14 +402,14 @@ export class DB {
 
   /** Between foreground work (an idle event loop), compaction goes on in slices. */
   private scheduleIdleCompaction(): void {
-    if (this.idleTimer !== undefined || this.closed || !this.tree.compactionDue) return;
+    if (this.idleTimer !== undefined || this.closed || !this.tree.backgroundWorkDue) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       if (this.closed || this.failed) return;
       try {
         this.guard(() => this.tree.backgroundWork(IDLE_SLICE_BYTES, this.oldestSnapshotSequence));
         // With compaction caught up, automatic GC takes one segment per idle turn.
-        if (!this.tree.compactionDue && this.autoGc) this.gc();
+        if (!this.tree.backgroundWorkDue && this.autoGc) this.gc();
       } catch {
         // Nobody awaits idle work: the failure is kept (guard) and the next write reports it.
         return;
@@ -434,12 +440,20 @@ export class DB {
     this.guard(() => this.tree.compactRange(bounds, this.oldestSnapshotSequence));
   }
 
+  /**
+   * A full memtable becomes immutable and is flushed in steps by later writes (the stall
+   * policy). Should it fill again before its predecessor is flushed, that flush finishes first:
+   * at most one memtable waits.
+   */
+  private rotateMemtable(): void {
+    if (this.tree.immutables.length > 0) this.tree.flushImmutables();
+    this.tree.rotate(this.log.position);
+  }
+
+  /** Flushes the memtable (and any waiting one) now: flush(), compact(), close(). */
   private rotateAndFlush(): void {
     this.tree.rotate(this.log.position);
-    // Flushed tables may point at values in the log: make the log durable first.
-    this.log.write(true);
-    this.tree.flushImmutables(this.lastSequence, (head) => this.pointerCountsUpTo(head));
-    this.retireFlushedSegments();
+    this.tree.flushImmutables();
   }
 
   /**
@@ -716,8 +730,8 @@ export class DB {
         done: this.tree.compactions,
         bytesRead: this.tree.compactionBytesRead,
         bytesWritten: this.tree.compactionBytesWritten,
-        pending: this.tree.compactionDue,
-        /** Time writes spent compacting (the stall policy), in milliseconds. */
+        pending: this.tree.backgroundWorkDue,
+        /** Time writes spent on flushes and compactions (the stall policy), in milliseconds. */
         stallMilliseconds: Math.round(this.compactionMilliseconds),
       },
       snapshots: this.liveSnapshots.size,

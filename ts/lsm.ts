@@ -13,7 +13,7 @@ import { corruption } from "./errors.ts";
 import { manifestFileName, tableFileName } from "./format.ts";
 import type { HandleCache, Storage } from "./io.ts";
 import type { Manifest } from "./manifest.ts";
-import { Table, TableSource, writeTable, type TableHit, type TableMeta } from "./sstable.ts";
+import { Table, TableBuilder, TableSource, type TableHit, type TableMeta } from "./sstable.ts";
 import type { LogPosition } from "./vlog.ts";
 
 /** A memtable and the value-log position its first record was written at. */
@@ -37,6 +37,26 @@ class MemtableSlot {
   }
 }
 
+/** What a flush needs from the database around the tree. */
+export interface FlushHooks {
+  /** Makes the log durable up to now: a flushed table may point at any value in it. */
+  syncLog(): void;
+  lastSequence(): number;
+  /** Pointer counts of the log segments up to `head`, for the edit that moves the head. */
+  pointerCounts(head: LogPosition): Record<string, number>;
+  afterFlush(): void;
+}
+
+interface FlushInProgress {
+  slot: MemtableSlot;
+  cursor: Cursor;
+  run: Run;
+  builder: TableBuilder;
+}
+
+/** Entries a flush step copies out of the memtable at a time. */
+const FLUSH_RUN_BYTES = 256 * 1024;
+
 /** One input of an iterator's merge: refills a run, and lets go of what it pinned. */
 export interface Source {
   fill(run: Run): number;
@@ -51,6 +71,7 @@ export class Tree {
   flushes = 0;
   bytesFlushed = 0;
   private job: CompactionJob | undefined;
+  private flush: FlushInProgress | undefined;
   /** Per level, the largest key of the last table compacted out of it (round-robin). */
   private readonly compactPointers: (Uint8Array | undefined)[] = [];
   compactions = 0;
@@ -66,6 +87,7 @@ export class Tree {
     readonly compactionSettings: CompactionSettings,
     /** The table cache: bounds the table files open at once. */
     private readonly files: HandleCache,
+    private readonly hooks: FlushHooks,
   ) {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
     try {
@@ -122,36 +144,71 @@ export class Tree {
    * new head). The caller has made the log durable up to the
    * current memtable (tables may point into it).
    */
-  flushImmutables(lastSequence: number, pointerCounts: (head: LogPosition) => Record<string, number> = () => ({})): void {
-    while (this.immutables.length > 0) {
-      const slot = this.immutables[0]!;
-      const nextStart = (this.immutables[1] ?? this.memtable).logStart;
-      const fileNumber = this.allocateFileNumber();
-      const cursor = slot.memtable.cursor(false);
-      let meta;
-      try {
-        meta = writeTable(this.core, this.storage, fileNumber, (run) => cursor.fill(run, 256 * 1024));
-      } finally {
-        cursor.free();
-      }
-      assert(meta !== undefined, "flushed an empty memtable");
-      this.storage.syncDirectory();
-      // The log segments the head moves past get their pointer counts in the same edit.
-      this.manifest.apply({
-        added: [{ level: 0, table: meta }],
-        logHead: nextStart,
-        nextFileNumber: fileNumber + 1,
-        lastSequence,
-        segmentPointerBytes: pointerCounts(nextStart),
-      });
-      this.tables.set(fileNumber, Table.open(this.core, this.storage, meta, this.files));
-      this.immutables.shift();
-      slot.flushed = true;
-      slot.freeIfDone();
-      this.flushes++;
-      this.versionChanged = true;
-      this.bytesFlushed += meta.size;
+  flushImmutables(): void {
+    while (this.immutables.length > 0) this.flushStep(Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
+   * Advances the flush of the oldest immutable memtable by about `budgetBytes` (a table is
+   * written as it goes), and commits it when its last entry is in: the log is made durable
+   * (the table may point into it), then one manifest edit adds the table, moves the log head
+   * past the memtable, and records the pointer counts of the segments the head moves past.
+   */
+  private flushStep(budgetBytes: number): void {
+    if (!this.flush) {
+      const slot = this.immutables[0];
+      if (!slot) return;
+      this.flush = { slot, cursor: slot.memtable.cursor(false), run: this.core.newRun(FLUSH_RUN_BYTES), builder: new TableBuilder(this.core, this.storage, this.allocateFileNumber()) };
     }
+    const flush = this.flush;
+    try {
+      for (let done = 0; done < budgetBytes; ) {
+        if (flush.cursor.fill(flush.run, FLUSH_RUN_BYTES) === 0) {
+          this.commitFlush(flush);
+          return;
+        }
+        flush.builder.addRun(flush.run);
+        done += flush.run.byteLength;
+      }
+    } catch (error) {
+      // Like a failed compaction, a failed flush is dropped; its file is deleted and the
+      // memtable stays readable (its records are still in the log past the head).
+      this.dropFlush();
+      throw error;
+    }
+  }
+
+  private commitFlush(flush: FlushInProgress): void {
+    const meta = flush.builder.finish();
+    assert(meta !== undefined, "flushed an empty memtable");
+    this.dropFlush();
+    const nextStart = (this.immutables[1] ?? this.memtable).logStart;
+    this.hooks.syncLog();
+    this.storage.syncDirectory();
+    this.manifest.apply({
+      added: [{ level: 0, table: meta }],
+      logHead: nextStart,
+      nextFileNumber: meta.fileNumber + 1,
+      lastSequence: this.hooks.lastSequence(),
+      segmentPointerBytes: this.hooks.pointerCounts(nextStart),
+    });
+    this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.files));
+    this.immutables.shift();
+    flush.slot.flushed = true;
+    flush.slot.freeIfDone();
+    this.flushes++;
+    this.versionChanged = true;
+    this.bytesFlushed += meta.size;
+    this.hooks.afterFlush();
+  }
+
+  /** Frees the flush in progress; an unfinished table file is deleted by TableBuilder.free. */
+  private dropFlush(): void {
+    if (!this.flush) return;
+    this.flush.cursor.free();
+    this.flush.run.free();
+    this.flush.builder.free();
+    this.flush = undefined;
   }
 
   /**
@@ -205,9 +262,9 @@ export class Tree {
   /** Set when the version changed (a flush, a compaction) and the tree may need compacting. */
   private versionChanged = true;
 
-  /** Whether a compaction is running or due. */
-  get compactionDue(): boolean {
-    if (this.job) return true;
+  /** Whether a flush or a compaction is running or due. */
+  get backgroundWorkDue(): boolean {
+    if (this.job || this.immutables.length > 0) return true;
     if (!this.versionChanged) return false;
     if (pickCompaction(this.levels, this.compactionSettings, this.compactPointers)) return true;
     this.versionChanged = false;
@@ -215,11 +272,15 @@ export class Tree {
   }
 
   /**
-   * Advances compaction by about `budgetBytes` of merged input, starting one if one is due.
-   * Returns true if work remains.
+   * Advances the pending flush, then compaction, by about `budgetBytes` of input, starting a
+   * compaction if one is due. Returns true if work remains.
    */
   backgroundWork(budgetBytes: number, oldestSnapshotSequence: number): boolean {
     let budget = budgetBytes;
+    if (this.immutables.length > 0) {
+      this.flushStep(budget);
+      if (this.immutables.length > 0) return true;
+    }
     while (budget > 0) {
       if (!this.job) {
         const plan = pickCompaction(this.levels, this.compactionSettings, this.compactPointers);
@@ -231,7 +292,7 @@ export class Tree {
       else budget = 0;
       budget -= Math.max(1, (this.job?.bytesRead ?? before) - before);
     }
-    return this.compactionDue;
+    return this.backgroundWorkDue;
   }
 
   private startJob(plan: NonNullable<ReturnType<typeof pickCompaction>>, oldestSnapshotSequence: number): void {
@@ -316,7 +377,8 @@ export class Tree {
   }
 
   close(): void {
-    // An unfinished compaction is dropped; its output files are orphans the next open deletes.
+    // An unfinished flush or compaction is dropped; the memtable's records are in the log.
+    this.dropFlush();
     this.dropJob();
     for (const slot of [this.memtable, ...this.immutables]) {
       slot.flushed = true;

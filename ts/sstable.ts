@@ -200,22 +200,6 @@ export class TableBuilder {
 /** Room for an entry's three varints and its restart slot beyond its key and value bytes. */
 const ENTRY_OVERHEAD_BYTES_MAX = 20;
 
-/**
- * Builds a table from runs (`fill` clears and refills `run`, returning 0 at the end) and
- * writes it durably. Returns undefined if the source was empty (no file is written).
- */
-export function writeTable(core: Core, storage: Storage, fileNumber: number, fill: (run: Run) => number): TableMeta | undefined {
-  const run = core.newRun(256 * 1024);
-  const builder = new TableBuilder(core, storage, fileNumber);
-  try {
-    while (fill(run) > 0) builder.addRun(run);
-    return builder.finish();
-  } finally {
-    run.free();
-    builder.free();
-  }
-}
-
 export interface TableHit {
   kind: number;
   sequence: number;

@@ -508,6 +508,9 @@ export function replayLog(core: Core, storage: Storage, head: LogPosition, onBat
       }
       const from = segment === head.segment ? Math.max(head.offset, SEGMENT_HEADER_BYTES) : SEGMENT_HEADER_BYTES;
       const end = scanSegment(core, bytes, from, (records) => onBatch({ segment, records }));
+      // Replayed records may be flushed into tables that point at them: the newest segment
+      // (the only one not synced when it was sealed) is made durable first.
+      if (isLast && end === bytes.length) file.sync();
       if (end === bytes.length) continue;
       if (!isLast) {
         if (bytes.subarray(end).some((byte) => byte !== 0)) {
