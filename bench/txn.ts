@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 // The built bundle, as users get it (`npm run build`).
 import { DB, PgzError } from "../dist/pgz.mjs";
+import { random } from "../test/random.ts";
 
 const KEY_COUNT = 10_000;
 const VALUE_BYTES = 100;
@@ -24,18 +25,6 @@ const rounds = Number(process.env.PGZ_BENCH_ROUNDS ?? 3);
 const cores = (process.env.PGZ_BENCH_CORES ?? "wasm,ts").split(",") as ("wasm" | "ts")[];
 
 const keys = Array.from({ length: KEY_COUNT }, (_, index) => `key${String(index).padStart(6, "0")}`);
-
-/** mulberry32, seeded: every core and round draws the same keys. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function valueOf(seed: number): Uint8Array {
   const value = new Uint8Array(VALUE_BYTES);

@@ -15,21 +15,10 @@ export const coreFactories: ReadonlyArray<readonly [string, () => Core]> = [
 export const textEncoder = new TextEncoder();
 export const bytes = (text: string): Uint8Array => textEncoder.encode(text);
 
-/** A small deterministic PRNG (mulberry32) for tests that print their seed. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+export { random } from "./random.ts";
 
 /** A fresh temporary directory; remove it with removeDirectory when done. */
 export function temporaryDirectory(label = "pgz"): string {

@@ -7,6 +7,7 @@ import { encodeInternalKey, encodeRun, type RunEntry } from "../../ts/core/entry
 import { KIND_SEEK, KIND_VALUE, type Core, type Run } from "../../ts/core/types.ts";
 import { createPureCore } from "../../ts/core/pure/index.ts";
 import type { BenchCase } from "./harness.ts";
+import { random } from "../../test/random.ts";
 
 const ENTRY_COUNT = 1_000_000;
 const USER_KEY_BYTES = 16;
@@ -16,18 +17,6 @@ const RUN_BYTES = 64 * 1024;
 const SEEK_BLOCK_COUNT = 250;
 const SEEK_COUNT = 1_000_000;
 const ITERATE_BLOCK_COUNT = 8000;
-
-/** A small deterministic PRNG (mulberry32), so both cores see the same inputs. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The i-th user key: a fixed prefix and a zero-padded decimal, 16 bytes, in sorted order. */
 function userKey(i: number): Uint8Array {
