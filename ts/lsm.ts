@@ -7,7 +7,7 @@
 import { assert } from "./assert.ts";
 import type { BlockCache } from "./cache.ts";
 import { type BlockReader, type Core, type Cursor, type Memtable, type Run } from "./core/types.ts";
-import { compareUserKey, seekKey } from "./core/entry.ts";
+import { compareBytes, compareUserKey, seekKey, userKeyOf } from "./core/entry.ts";
 import { CompactionJob, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "./errors.ts";
 import { manifestFileName, tableFileName } from "./format.ts";
@@ -338,6 +338,7 @@ export class Tree {
       const discardedLogBytes: Record<string, number> = {};
       for (const [segment, bytes] of result.discardedLogBytes) discardedLogBytes[segment] = bytes;
       this.manifest.apply({ ...result.edit, discardedLogBytes });
+      assertLevelsDisjoint(this.levels);
       for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.files));
       for (const fileNumber of result.removed) {
         const table = this.tables.get(fileNumber)!;
@@ -425,6 +426,19 @@ function levelSource(tables: Table[], reverse: boolean, start: Uint8Array | unde
     },
     release,
   };
+}
+
+/**
+ * The leveled invariant, checked after every compaction: below level 0, each level's tables
+ * are sorted and their user-key ranges do not meet (a user key's versions share one table).
+ */
+function assertLevelsDisjoint(levels: readonly TableMeta[][]): void {
+  for (let level = 1; level < levels.length; level++) {
+    const tables = levels[level]!;
+    for (let i = 1; i < tables.length; i++) {
+      assert(compareBytes(userKeyOf(tables[i - 1]!.largest), userKeyOf(tables[i]!.smallest)) < 0, `level ${level} tables ${tables[i - 1]!.fileNumber} and ${tables[i]!.fileNumber} overlap`);
+    }
+  }
 }
 
 /** The table of a sorted level whose key range may hold `userKey`. */
