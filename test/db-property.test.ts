@@ -1,6 +1,6 @@
 /**
  * Model-based property test: random puts, deletes, batches, gets, bounded iterations, flushes,
- * compactions and reopens against a plain Map, on both cores, with tiny memtables, tables and
+ * compactions, value-log GCs and reopens against a plain Map, on both cores, with tiny memtables, tables and
  * levels so flushes and compactions happen often, and a low value threshold so value pointers
  * are exercised. fast-check prints the seed and the
  * shrunk command list on failure.
@@ -24,6 +24,7 @@ type Command =
   | { type: "iterate"; gte?: string; lt?: string; prefix?: string; reverse: boolean; limit?: number }
   | { type: "flush" }
   | { type: "compact" }
+  | { type: "gc" }
   | { type: "reopen" };
 
 const putArbitrary = fc.record({ type: fc.constant("put" as const), key: keyArbitrary, value: valueArbitrary });
@@ -46,6 +47,7 @@ const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant({ type: "flush" as const }) },
   { weight: 1, arbitrary: fc.constant({ type: "compact" as const }) },
+  { weight: 1, arbitrary: fc.constant({ type: "gc" as const }) },
   { weight: 1, arbitrary: fc.constant({ type: "reopen" as const }) },
 );
 
@@ -68,7 +70,7 @@ function modelIterate(model: Map<string, string>, command: Extract<Command, { ty
 function runCommands(core: "ts" | "wasm", commands: Command[]): void {
   const directory = temporaryDirectory();
   // Tiny memtables, tables and levels: flushes and compactions happen every few commands.
-  const options = { core, memtableBytes: 4096, valueThreshold: 32, segmentBytes: 64 * 1024, l0Files: 2, levelRatio: 2, level1Bytes: 8192, tableBytes: 4096 };
+  const options = { core, memtableBytes: 4096, valueThreshold: 32, segmentBytes: 64 * 1024, l0Files: 2, levelRatio: 2, level1Bytes: 8192, tableBytes: 4096, openFilesMax: 8 };
   let db = DB.open(directory, options);
   const model = new Map<string, string>();
   try {
@@ -102,6 +104,9 @@ function runCommands(core: "ts" | "wasm", commands: Command[]): void {
           break;
         case "compact":
           db.compact();
+          break;
+        case "gc":
+          db.gc({ discardRatio: 0.1, segmentsMax: 100 });
           break;
         case "reopen":
           db.close();
