@@ -13,6 +13,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { fileURLToPath } from "node:url";
 import { runChild } from "./fixtures/child.ts";
+import { reportCases } from "./fixtures/summary.ts";
 
 const runner = fileURLToPath(new URL("./fixtures/bit-rot-runner.ts", import.meta.url));
 const LONG = process.env.PGZ_LONG === "1";
@@ -30,6 +31,7 @@ async function campaign(core: string, seed: number, repetitions: number, state: 
   // damaged, and one damaged copy must be survived silently: there, detection is the failure
   // (the runner reports it as a violation), so no share is required.
   if (state === "at-rest") assert.ok(summary.detected > summary.cases / 2, `only ${summary.detected} of ${summary.cases} damages were detected`);
+  reportCases(`bit rot: damaged files (${state})`, core, summary.cases);
 }
 
 for (const core of ["ts", "wasm"] as const) {

@@ -16,6 +16,7 @@ import { DB, type Snapshot } from "../../ts/index.ts";
 import { random, removeDirectory, temporaryDirectory } from "../helpers.ts";
 import { MemoryStorage } from "./fixtures/recording-storage.ts";
 import { describeDifference, keyOf, readAll, valueOf, type Model } from "./fixtures/workload.ts";
+import { reportCases } from "./fixtures/summary.ts";
 
 const LONG = process.env.PGZ_LONG === "1";
 const TASKS = 8;
@@ -136,6 +137,7 @@ for (const core of ["ts", "wasm"] as const) {
     }
     await pause();
     assert.equal(unhandled, [], "unhandled rejections");
+    reportCases("concurrency: interleaved async runs", core, 1);
   });
 
   test(`${core}: group-commit syncs in flight while the log switches segments all resolve`, async () => {

@@ -19,6 +19,7 @@ import { DB } from "../../ts/index.ts";
 import { MemoryStorage } from "./fixtures/recording-storage.ts";
 import { random, removeDirectory, temporaryDirectory } from "../helpers.ts";
 import { applyOperation, describeDifference, isDurableAgainstProcessCrash, matchPrefix, operationAt, readAll, type Model, type Operation } from "./fixtures/workload.ts";
+import { reportCases } from "./fixtures/summary.ts";
 
 const writer = fileURLToPath(new URL("./fixtures/crash-writer.ts", import.meta.url));
 const LONG = process.env.PGZ_LONG === "1";
@@ -108,6 +109,7 @@ for (const core of ["ts", "wasm"] as const) {
       }
       assert.ok(acknowledged > killsPerCore * 20, `the writers acknowledged ${acknowledged} operations`);
       assert.ok(model.size > 0, "the database holds data");
+      reportCases("crash: SIGKILLs", core, killsPerCore);
     } finally {
       removeDirectory(directory);
     }

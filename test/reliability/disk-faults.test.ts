@@ -19,6 +19,7 @@ import { ioError } from "../../ts/io.ts";
 import { random } from "../helpers.ts";
 import { MemoryStorage, type StorageOperation } from "./fixtures/recording-storage.ts";
 import { applyOperation, describeDifference, isDurableAgainstProcessCrash, matchPrefix, operationAt, perform, readAll, type Model, type Operation } from "./fixtures/workload.ts";
+import { reportCases } from "./fixtures/summary.ts";
 
 const LONG = process.env.PGZ_LONG === "1";
 const TRIALS = LONG ? 400 : 30;
@@ -188,6 +189,7 @@ for (const core of ["ts", "wasm"] as const) {
       assert.ok(fired > TRIALS / 3, `only ${fired} of ${TRIALS} faults fired`);
       assert.equal(problems.acceptedAfterFsyncFailure, [], "writes accepted after a failed fsync, without a reopen");
       assert.equal(problems.leakedHandles, [], "file handles leaked");
+      reportCases(`disk faults: ${kind.code} on ${kind.operation}`, core, TRIALS);
     });
   }
 }

@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { DB, PgzError } from "../../ts/index.ts";
 import { MemoryStorage } from "./fixtures/recording-storage.ts";
 import { runChild } from "./fixtures/child.ts";
+import { reportCases } from "./fixtures/summary.ts";
 
 const LONG = process.env.PGZ_LONG === "1";
 const KEY_BYTES_MAX = 65536;
@@ -375,6 +376,7 @@ for (const core of ["ts", "wasm"] as const) {
       }),
       { numRuns: LONG ? 3000 : 150, seed: 6_000 + (core === "wasm" ? 1 : 0) },
     );
+    reportCases("hostile input: API call sequences", core, LONG ? 3000 : 150);
   });
 }
 
@@ -399,6 +401,7 @@ for (const core of ["ts", "wasm"] as const) {
       }),
       { numRuns: LONG ? 5000 : 400, seed: 6_200 + (core === "wasm" ? 1 : 0) },
     );
+    reportCases("hostile input: open options", core, LONG ? 5000 : 400);
   });
 }
 
@@ -413,6 +416,7 @@ for (const core of ["ts", "wasm"] as const) {
     assert.is(failure, "", "the decoder fuzz found a breach");
     assert.is(result.code, 0, `the child died (${result.signal ?? result.code}) in: ${started}; ${result.stderr.slice(0, 3000)}`);
     assert.ok(result.lines.some((line) => line.startsWith("passed ")), "the fuzz ran to the end");
+    reportCases("hostile input: damaged and random files", core, LONG ? 3000 : 250);
   });
 }
 

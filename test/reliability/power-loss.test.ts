@@ -16,6 +16,7 @@ import { DB, PgzError } from "../../ts/index.ts";
 import { random } from "../helpers.ts";
 import { MemoryStorage, imageOf, type CrashState, type ImageOptions } from "./fixtures/recording-storage.ts";
 import { applyOperation, describeDifference, isDurableAgainstPowerLoss, matchPrefix, operationAt, perform, readAll, type Model, type Operation } from "./fixtures/workload.ts";
+import { reportCases } from "./fixtures/summary.ts";
 
 const LONG = process.env.PGZ_LONG === "1";
 const OPERATIONS = LONG ? 3000 : 700;
@@ -129,6 +130,7 @@ for (const core of ["ts", "wasm"] as const) {
       }
     }
     assert.ok(images >= captures.length * IMAGES_PER_CAPTURE);
+    reportCases("power loss: images", core, images);
   });
 }
 
