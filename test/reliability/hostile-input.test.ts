@@ -381,7 +381,7 @@ for (const core of ["ts", "wasm"] as const) {
 }
 
 for (const core of ["ts", "wasm"] as const) {
-  test(`${core}: DB.open with hostile options opens or throws PGZ_INVALID_ARGUMENT, nothing else`, () => {
+  test(`${core}: DB.open with hostile options opens or throws PGZ_INVALID_ARGUMENT (PGZ_NOT_FOUND for createIfMissing: false), nothing else`, () => {
     fc.assert(
       fc.property(openOptions, fc.boolean(), oneHostileOption, (options, useJunkAsIs, single) => {
         const storage = new MemoryStorage("hostile-open");
@@ -396,7 +396,10 @@ for (const core of ["ts", "wasm"] as const) {
           db.close();
         } catch (error) {
           if (!(error instanceof PgzError)) assert.unreachable(`DB.open(${describe(options)}) let a non-PgzError escape: ${(error as Error)?.stack ?? String(error)}`);
-          assert.is((error as PgzError).code, "PGZ_INVALID_ARGUMENT", `DB.open(${describe(options)}): ${(error as Error).message}`);
+          // A valid `createIfMissing: false` on the empty storage is the documented PGZ_NOT_FOUND.
+          const refusesToCreate = typeof withStorage === "object" && withStorage !== null && (withStorage as { createIfMissing?: unknown }).createIfMissing === false;
+          const expected = refusesToCreate && (error as PgzError).code === "PGZ_NOT_FOUND" ? "PGZ_NOT_FOUND" : "PGZ_INVALID_ARGUMENT";
+          assert.is((error as PgzError).code, expected, `DB.open(${describe(options)}): ${(error as Error).message}`);
         }
       }),
       { numRuns: LONG ? 5000 : 400, seed: 6_200 + (core === "wasm" ? 1 : 0) },
