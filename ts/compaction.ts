@@ -4,9 +4,9 @@
  * A compaction merges input tables (all of L0, or one table of level n) with the overlapping
  * tables of the next level through the core's merge, drops versions nobody can read, and writes
  * new tables cut at `tableBytes` on user-key boundaries. It runs in bounded steps, so a write
- * never waits for a whole compaction (see Tree.backgroundWork), and it commits with one
- * manifest edit: a crash before that edit leaves the old tables in force and the new files as
- * orphans that the next open deletes.
+ * waits for a whole compaction only at the stall point (see DB.payCompactionDebt), and it
+ * commits with one manifest edit: a crash before that edit leaves the old tables in force and
+ * the new files as orphans that the next open deletes.
  */
 import { assert } from "./assert.ts";
 import { viewOf } from "./bytes.ts";

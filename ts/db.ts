@@ -388,17 +388,17 @@ export class DB {
   /**
    * The stall policy: a write that added `bytes` to the LSM does COMPACTION_PACE times as many
    * bytes of background work (first the waiting memtable's flush, then compaction input),
-   * doubling per level-0 table beyond l0Files, and finishes the compaction outright once level
+   * doubling per level-0 table beyond l0Files, and finishes one compaction outright once level
    * 0 reaches l0Files * L0_STOP_MULTIPLIER. So writes slow down gradually as background work
-   * falls behind, and no write waits for more than one flush or one compaction.
+   * falls behind, and no write waits for more than one flush and one compaction.
    */
   private payCompactionDebt(bytes: number): void {
     if (!this.tree.backgroundWorkDue) return;
     const started = performance.now();
     const level0 = this.tree.levels[0]!.length;
     const { l0Files } = this.tree.compactionSettings;
-    const budget = level0 >= l0Files * L0_STOP_MULTIPLIER ? Number.MAX_SAFE_INTEGER : bytes * COMPACTION_PACE * 2 ** Math.max(0, level0 - l0Files);
-    this.tree.backgroundWork(budget, this.oldestSnapshotSequence);
+    if (level0 >= l0Files * L0_STOP_MULTIPLIER) this.tree.stall(this.oldestSnapshotSequence);
+    else this.tree.backgroundWork(bytes * COMPACTION_PACE * 2 ** Math.max(0, level0 - l0Files), this.oldestSnapshotSequence);
     this.compactionMilliseconds += performance.now() - started;
     this.scheduleIdleCompaction();
   }

@@ -150,26 +150,28 @@ export class Tree {
 
   /**
    * Advances the flush of the oldest immutable memtable by about `budgetBytes` (a table is
-   * written as it goes), and commits it when its last entry is in: the log is made durable
+   * written as it goes; returns the bytes done), and commits it when its last entry is in: the log is made durable
    * (the table may point into it), then one manifest edit adds the table, moves the log head
    * past the memtable, and records the pointer counts of the segments the head moves past.
    */
-  private flushStep(budgetBytes: number): void {
+  private flushStep(budgetBytes: number): number {
     if (!this.flush) {
       const slot = this.immutables[0];
-      if (!slot) return;
+      if (!slot) return 0;
       this.flush = { slot, cursor: slot.memtable.cursor(false), run: this.core.newRun(FLUSH_RUN_BYTES), builder: new TableBuilder(this.core, this.storage, this.allocateFileNumber()) };
     }
     const flush = this.flush;
+    let done = 0;
     try {
-      for (let done = 0; done < budgetBytes; ) {
+      while (done < budgetBytes) {
         if (flush.cursor.fill(flush.run, FLUSH_RUN_BYTES) === 0) {
           this.commitFlush(flush);
-          return;
+          break;
         }
         flush.builder.addRun(flush.run);
         done += flush.run.byteLength;
       }
+      return done;
     } catch (error) {
       // Like a failed compaction, a failed flush is dropped; its file is deleted and the
       // memtable stays readable (its records are still in the log past the head).
@@ -278,7 +280,7 @@ export class Tree {
   backgroundWork(budgetBytes: number, oldestSnapshotSequence: number): boolean {
     let budget = budgetBytes;
     if (this.immutables.length > 0) {
-      this.flushStep(budget);
+      budget -= this.flushStep(budget);
       if (this.immutables.length > 0) return true;
     }
     while (budget > 0) {
@@ -287,12 +289,30 @@ export class Tree {
         if (!plan) return false;
         this.startJob(plan, oldestSnapshotSequence);
       }
-      const before = this.job!.bytesRead;
-      if (this.stepJob(budget)) this.commitJob();
-      else budget = 0;
-      budget -= Math.max(1, (this.job?.bytesRead ?? before) - before);
+      // A job that finishes within the budget leaves the rest to the next one; one that does
+      // not has used it all.
+      const job = this.job!;
+      const before = job.bytesRead;
+      if (!this.stepJob(budget)) break;
+      budget -= Math.max(1, job.bytesRead - before);
+      this.commitJob();
     }
     return this.backgroundWorkDue;
+  }
+
+  /**
+   * The stall point of the policy: finishes the waiting flush and one compaction (the running
+   * one, or else the most urgent), and no more.
+   */
+  stall(oldestSnapshotSequence: number): void {
+    this.flushImmutables();
+    if (!this.job) {
+      const plan = pickCompaction(this.levels, this.compactionSettings, this.compactPointers);
+      if (!plan) return;
+      this.startJob(plan, oldestSnapshotSequence);
+    }
+    while (!this.stepJob(Number.MAX_SAFE_INTEGER));
+    this.commitJob();
   }
 
   private startJob(plan: NonNullable<ReturnType<typeof pickCompaction>>, oldestSnapshotSequence: number): void {
