@@ -102,7 +102,8 @@ export const MANIFEST_BYTES_MAX = 1 << 20;
  * BATCH_END record is intact, and truncates the log at the first invalid record. The writer never
  * appends to a segment it did not create: after an open it starts a new one.
  *
- * Segment header (the first SEGMENT_HEADER_BYTES; records start right after it):
+ * Segment header (the first SEGMENT_HEADER_BYTES; the rest of page 0 is padding, so records
+ * start at PAGE_SIZE and the synced header page is never rewritten):
  *
  *   offset size field
  *   0      8    magic MAGIC_SEGMENT ("pgzVLOG1")
