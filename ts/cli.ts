@@ -655,7 +655,7 @@ function topHelp(): string {
   ].join("\n");
 }
 
-function commandHelp(name: string, command: Command): string {
+function commandHelp(command: Command): string {
   return [
     `usage: pgz ${command.usage} [options]`,
     "",
@@ -673,7 +673,7 @@ async function main(argv: string[]): Promise<number> {
   if (name === undefined) throw new UsageError("missing command (see pgz --help)");
   if (name === "--help" || name === "-h" || name === "help") {
     const topic = name === "help" ? rest[0] : undefined;
-    console.log(topic && COMMANDS[topic] ? commandHelp(topic, COMMANDS[topic]) : topHelp());
+    console.log(topic && COMMANDS[topic] ? commandHelp(COMMANDS[topic]) : topHelp());
     return 0;
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
@@ -685,7 +685,7 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`${(error as Error).message.split("\n")[0]} (see pgz ${name} --help)`);
   }
   if (parsed.values.help) {
-    console.log(commandHelp(name, command));
+    console.log(commandHelp(command));
     return 0;
   }
   const { min, max } = command.positionals;

@@ -127,13 +127,10 @@ function trailerSequence(bytes: Uint8Array, at: number): number {
 }
 
 export interface CompactionResult {
+  /** The one manifest edit that commits the compaction, with the value-log garbage it found. */
   edit: VersionEdit;
   removed: number[];
   added: TableMeta[];
-  bytesRead: number;
-  bytesWritten: number;
-  /** Value-log bytes per segment that dropped pointers referenced (garbage for vLog GC). */
-  discardedLogBytes: Map<number, number>;
 }
 
 /**
@@ -154,7 +151,8 @@ export class CompactionJob {
   private done = false;
   bytesRead = 0;
   bytesWritten = 0;
-  readonly discardedLogBytes = new Map<number, number>();
+  /** Value-log bytes per segment whose last pointer this compaction dropped. */
+  private readonly discardedLogBytes: Record<string, number> = {};
 
   constructor(
     private readonly core: Core,
@@ -265,7 +263,7 @@ export class CompactionJob {
   private drop(kind: number, bytes: Uint8Array, entryEnd: number): false {
     if (kind === KIND_POINTER) {
       const pointer = decodeValuePointer(bytes.subarray(entryEnd - VALUE_POINTER_BYTES, entryEnd));
-      this.discardedLogBytes.set(pointer.segment, (this.discardedLogBytes.get(pointer.segment) ?? 0) + pointer.length);
+      this.discardedLogBytes[pointer.segment] = (this.discardedLogBytes[pointer.segment] ?? 0) + pointer.length;
     }
     return false;
   }
@@ -286,17 +284,16 @@ export class CompactionJob {
     }
   }
 
-  result(nextFileNumber: number): CompactionResult {
+  result(): CompactionResult {
     assert(this.done, "compaction result before it finished");
     const { plan } = this;
     const removed = [...plan.inputs.map((table) => ({ level: plan.level, fileNumber: table.fileNumber })), ...plan.overlapping.map((table) => ({ level: plan.outputLevel, fileNumber: table.fileNumber }))];
+    const nextFileNumber = this.outputs.reduce((highest, table) => Math.max(highest, table.fileNumber + 1), 0);
     return {
-      edit: { added: this.outputs.map((table) => ({ level: plan.outputLevel, table })), removed, nextFileNumber },
+      // The garbage found travels in the same edit, so GC statistics survive a restart.
+      edit: { added: this.outputs.map((table) => ({ level: plan.outputLevel, table })), removed, nextFileNumber, discardedLogBytes: this.discardedLogBytes },
       removed: removed.map((entry) => entry.fileNumber),
       added: this.outputs,
-      bytesRead: this.bytesRead,
-      bytesWritten: this.bytesWritten,
-      discardedLogBytes: this.discardedLogBytes,
     };
   }
 

@@ -20,7 +20,7 @@ import {
   type CoreName,
 } from "./core/types.ts";
 import { PgzError, invalidArgument } from "./errors.ts";
-import { KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX, VALUE_POINTER_BYTES, manifestFileName, segmentFileName, TEMPORARY_SUFFIX } from "./format.ts";
+import { KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX, manifestFileName, segmentFileName, TEMPORARY_SUFFIX } from "./format.ts";
 import { HandleCache, NodeStorage, type Storage } from "./io.ts";
 import { acquireLock } from "./lock.ts";
 import { Tree } from "./lsm.ts";

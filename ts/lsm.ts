@@ -350,14 +350,9 @@ export class Tree {
     const job = this.job!;
     this.job = undefined;
     try {
-      const added = job.result(0).added;
+      const result = job.result();
       this.storage.syncDirectory();
-      const nextFileNumber = added.reduce((highest, table) => Math.max(highest, table.fileNumber + 1), 0);
-      const result = job.result(nextFileNumber);
-      // The value-log garbage found travels in the same edit, so GC statistics survive a restart.
-      const discardedLogBytes: Record<string, number> = {};
-      for (const [segment, bytes] of result.discardedLogBytes) discardedLogBytes[segment] = bytes;
-      this.manifest.apply({ ...result.edit, discardedLogBytes });
+      this.manifest.apply(result.edit);
       assertLevelsDisjoint(this.levels);
       for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.files));
       for (const fileNumber of result.removed) {
@@ -370,8 +365,8 @@ export class Tree {
       this.compactPointers[plan.level] = plan.inputs[plan.inputs.length - 1]!.largest;
       this.compactions++;
       this.versionChanged = true;
-      this.compactionBytesRead += result.bytesRead;
-      this.compactionBytesWritten += result.bytesWritten;
+      this.compactionBytesRead += job.bytesRead;
+      this.compactionBytesWritten += job.bytesWritten;
     } finally {
       job.free();
       for (const table of this.jobPins) this.unpin(table);

@@ -23,7 +23,6 @@ interface SkiplistExports {
 
 const TWO_POW_24 = 0x100_0000;
 /** Node header offsets (assembly/skiplist.ts): the node pointer points at prev. */
-const NODE_KEY_LENGTH = 4;
 const NODE_VALUE_LENGTH = 8;
 const NODE_VALUE = 12;
 const NODE_KEY = 16;
