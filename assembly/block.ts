@@ -11,7 +11,7 @@
 // A reader validates the whole block once at open (CRC, trailer, restarts, every entry header),
 // so the positioning code after it can decode without bounds checks and never traps.
 import { BLOCK_TRAILER_BYTES, TRAILER_BYTES } from "./format";
-import { compareInternalKeys } from "./entry";
+import { compareBytes, compareInternalKeys } from "./entry";
 import { Run, runReserve } from "./run";
 import { crc32cCompute } from "./crc32c";
 
@@ -611,6 +611,19 @@ export function blockSeek(position: Position, target: usize, targetLength: u32):
     if (blockNext(position) == 0) return 0;
   }
   return 1;
+}
+
+/**
+ * A point lookup: seeks the internal key [target, target + length) and returns the kind of the
+ * entry found if it has the target's user key (the host reads its trailer and value from the
+ * position), or -1.
+ */
+export function blockGet(position: Position, target: usize, targetLength: u32): i32 {
+  if (blockSeek(position, target, targetLength) == 0) return -1;
+  if (position.keyLength != targetLength) return -1;
+  const userKeyLength = targetLength - TRAILER_BYTES;
+  if (compareBytes(position.keyPointer, userKeyLength, target, userKeyLength) != 0) return -1;
+  return <i32>load<u8>(position.keyPointer + userKeyLength);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { coreFactories, bytes, random, expectCode } from "./helpers.ts";
 import { PgzError } from "../ts/errors.ts";
-import { compareInternalKeys, decodeRun, encodeInternalKey, encodeRun, type RunEntry } from "../ts/core/entry.ts";
+import { compareInternalKeys, decodeRun, encodeInternalKey, encodeRun, kindOf, sequenceOf, type RunEntry } from "../ts/core/entry.ts";
 import { KIND_DELETE, KIND_SEEK, KIND_VALUE, type BlockReader, type Core } from "../ts/core/types.ts";
 
 const hex = (data: Uint8Array): string => Buffer.from(data).toString("hex");
@@ -95,6 +95,11 @@ function checkRoundTrip(core: Core, block: Uint8Array, entries: readonly RunEntr
     const index = entries.findIndex((e) => compareInternalKeys(e.key, target) >= 0);
     assert.is(reader.seek(target), index >= 0, `seek ${hex(target)}`);
     if (index >= 0) assert.is(current(reader), expected[index], `seek ${hex(target)}`);
+    // get: the entry seek finds, only when it has the target's user key.
+    const found = index >= 0 && sameUserKey(entries[index]!.key, target) ? entries[index]! : undefined;
+    const hit = reader.get(target);
+    const want = found && { kind: kindOf(found.key), sequence: sequenceOf(found.key), value: hex(found.value) };
+    assert.equal(hit && { kind: hit.kind, sequence: hit.sequence, value: hex(hit.value) }, want, `get ${hex(target)}`);
   }
   reader.free();
 }
@@ -121,6 +126,10 @@ function drain(core: Core, reader: BlockReader, reverse: boolean, bytesTarget?: 
   cursor.free();
   run.free();
   return seen;
+}
+
+function sameUserKey(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && hex(a.subarray(0, a.length - 8)) === hex(b.subarray(0, b.length - 8));
 }
 
 function seekTargetsFor(entries: readonly RunEntry[]): Uint8Array[] {
@@ -371,6 +380,7 @@ for (const [coreName, createCore] of coreFactories) {
     expectCode("PGZ_INVALID_ARGUMENT", () => core.newBlockBuilder(0));
     const reader = core.openBlock(build(core, entries));
     expectCode("PGZ_INVALID_ARGUMENT", () => reader.seek(new Uint8Array(3)));
+    expectCode("PGZ_INVALID_ARGUMENT", () => reader.get(new Uint8Array(7)));
     reader.free();
     run.free();
     builder.free();
@@ -393,7 +403,7 @@ for (const [coreName, createCore] of coreFactories) {
     reader.first();
     reader.free();
     reader.free();
-    for (const action of [() => reader.first(), () => reader.seek(entries[0]!.key), () => reader.key(), () => reader.valid, () => reader.count, () => reader.cursor(false)]) {
+    for (const action of [() => reader.first(), () => reader.seek(entries[0]!.key), () => reader.get(entries[0]!.key), () => reader.key(), () => reader.valid, () => reader.count, () => reader.cursor(false)]) {
       expectCode("PGZ_INVALID_ARGUMENT", action);
     }
     expectCode("PGZ_INVALID_ARGUMENT", () => cursor.fill(run));
@@ -424,7 +434,7 @@ for (const [coreName, createCore] of coreFactories) {
       }
       return undefined;
     })();
-    assert.is(error?.expected, new DataView(block.buffer).getUint32(block.length - 4, true));
+    assert.is(error?.expected, new DataView(block.buffer, block.byteOffset).getUint32(block.length - 4, true));
     assert.is(error?.actual, referenceMaskedCrc(Uint8Array.from(block.subarray(0, block.length - 4), (b, i) => (i === 0 ? b ^ 1 : b))));
   });
 
@@ -516,9 +526,13 @@ differential("random sorted entries: identical bytes, iteration, seeks and curso
           checkRoundTrip(core, block, entries, targets);
           const reader = core.openBlock(block);
           const seen = targets.map((t) => (reader.seek(t) ? current(reader) : "end"));
+          const hits = targets.map((t) => {
+            const hit = reader.get(t);
+            return hit ? `${hit.kind}/${hit.sequence}/${hex(hit.value)}` : "none";
+          });
           const cursors = [drain(core, reader, false, bytesTarget), drain(core, reader, true, bytesTarget)];
           reader.free();
-          return JSON.stringify({ block: hex(block), blocks, seen, cursors });
+          return JSON.stringify({ block: hex(block), blocks, seen, hits, cursors });
         });
         for (let i = 1; i < answers.length; i++) assert.is(answers[i], answers[0], `${cores[i]![0]} differs from ${cores[0]![0]}`);
       },

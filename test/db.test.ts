@@ -73,6 +73,29 @@ for (const core of engineCores) {
     }
   });
 
+  test(`${core}: values found by get are independent copies, even when a caller transfers one's buffer`, () => {
+    const directory = temporaryDirectory();
+    try {
+      const db = DB.open(directory, { core });
+      for (let i = 0; i < 100; i++) db.put(`k${i}`, `value-${i}`);
+      db.flush();
+      db.put("k0", "newer-0"); // one in the memtable, the rest in a table
+      const first = db.get("k1")!;
+      const second = db.get("k2")!;
+      first.fill(0x21); // writing into one copy changes nothing else
+      assert.is(text(second), "value-2");
+      assert.is(text(db.get("k1")), "value-1");
+      // Transferring a copy's buffer detaches every copy sharing it; later reads are unaffected.
+      structuredClone(second.buffer, { transfer: [second.buffer] });
+      assert.is(second.length, 0);
+      for (let i = 1; i < 100; i++) assert.is(text(db.get(`k${i}`)), `value-${i}`);
+      assert.is(text(db.get("k0")), "newer-0");
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
   test(`${core}: iterate bounds, prefix, reverse and limit`, () => {
     const directory = temporaryDirectory();
     try {

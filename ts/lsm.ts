@@ -6,14 +6,14 @@
  */
 import { assert } from "./assert.ts";
 import type { BlockCache } from "./cache.ts";
-import { type BlockReader, type Core, type Cursor, type Memtable, type Run } from "./core/types.ts";
+import { type BlockReader, type Core, type Cursor, type Hit, type Memtable, type Run } from "./core/types.ts";
 import { compareBytes, compareUserKey, seekKey, userKeyOf } from "./core/entry.ts";
 import { CompactionJob, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "./errors.ts";
 import { manifestFileName, tableFileName } from "./format.ts";
 import type { HandleCache, Storage } from "./io.ts";
 import type { Manifest } from "./manifest.ts";
-import { Table, TableBuilder, TableSource, type TableHit, type TableMeta } from "./sstable.ts";
+import { Table, TableBuilder, TableSource, type TableMeta } from "./sstable.ts";
 import type { LogPosition } from "./vlog.ts";
 
 /** A memtable and the value-log position its first record was written at. */
@@ -110,8 +110,10 @@ export class Tree {
   }
 
   /** The newest version of `userKey` visible at `sequence` (a tombstone counts), if any. */
-  get(userKey: Uint8Array, sequence: number): TableHit | undefined {
-    const fromMemory = this.memtable.memtable.get(userKey, sequence);
+  get(userKey: Uint8Array, sequence: number): Hit | undefined {
+    // After open or a rotation the memtable is empty; skipping it saves a core call per read.
+    const memtable = this.memtable.memtable;
+    const fromMemory = memtable.count > 0 ? memtable.get(userKey, sequence) : undefined;
     if (fromMemory) return fromMemory;
     for (let i = this.immutables.length - 1; i >= 0; i--) {
       const hit = this.immutables[i]!.memtable.get(userKey, sequence);

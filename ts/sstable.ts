@@ -6,8 +6,8 @@
 import { assert } from "./assert.ts";
 import { bytesEqual, getUint64, magicBytes, setUint64, viewOf } from "./bytes.ts";
 import { CacheSlots, type BlockCache } from "./cache.ts";
-import { compareInternalKeys, hasUserKey, kindOf, sequenceOf } from "./core/entry.ts";
-import type { BlockBuilder, BlockReader, BloomBuilder, BloomFilter, Core, Cursor, Run } from "./core/types.ts";
+import { compareInternalKeys } from "./core/entry.ts";
+import type { BlockBuilder, BlockReader, BloomBuilder, BloomFilter, Core, Cursor, Hit, Run } from "./core/types.ts";
 import { corruption, locateCorruption } from "./errors.ts";
 import { TRAILER_BYTES } from "./core/types.ts";
 import {
@@ -200,12 +200,6 @@ export class TableBuilder {
 /** Room for an entry's three varints and its restart slot beyond its key and value bytes. */
 const ENTRY_OVERHEAD_BYTES_MAX = 20;
 
-export interface TableHit {
-  kind: number;
-  sequence: number;
-  value: Uint8Array;
-}
-
 /** An open table: its footer, decoded index and in-core filter; data blocks come via the cache. */
 /**
  * The 6 bytes of an internal key's user key from `from` on, as a number (big-endian,
@@ -392,16 +386,13 @@ export class Table {
    * The newest version of `userKey` visible at the sequence in `target` (its seekKey) in this
    * table, if any.
    */
-  get(userKey: Uint8Array, target: Uint8Array, cache: BlockCache<BlockReader>): TableHit | undefined {
+  get(userKey: Uint8Array, target: Uint8Array, cache: BlockCache<BlockReader>): Hit | undefined {
     if (!this.filter.mayContain(userKey)) return undefined;
     const index = this.findBlock(target);
     if (index >= this.blocks.length) return undefined;
     const block = this.cachedBlock(index, cache);
     try {
-      if (!block.seek(target)) return undefined;
-      const key = block.key();
-      if (!hasUserKey(key, userKey)) return undefined;
-      return { kind: kindOf(key), sequence: sequenceOf(key), value: block.value() };
+      return block.get(target);
     } catch (error) {
       throw locateCorruption(error, this.name, this.blocks[index]!.offset);
     }

@@ -45,9 +45,14 @@ export function kindOf(internalKey: Uint8Array): number {
 }
 
 export function sequenceOf(internalKey: Uint8Array): number {
-  const at = internalKey.length - TRAILER_BYTES + 1;
-  const low = (internalKey[at]! | (internalKey[at + 1]! << 8) | (internalKey[at + 2]! << 16) | (internalKey[at + 3]! << 24)) >>> 0;
-  const high = internalKey[at + 4]! | (internalKey[at + 5]! << 8) | (internalKey[at + 6]! << 16);
+  return sequenceAt(internalKey, internalKey.length - TRAILER_BYTES);
+}
+
+/** The sequence in the trailer that starts at `trailerAt`. */
+export function sequenceAt(bytes: Uint8Array, trailerAt: number): number {
+  const at = trailerAt + 1;
+  const low = (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+  const high = bytes[at + 4]! | (bytes[at + 5]! << 8) | (bytes[at + 6]! << 16);
   return high * TWO_POW_32 + low;
 }
 

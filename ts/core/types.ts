@@ -68,10 +68,11 @@ export interface Run extends Freeable {
   appendEncoded(bytes: Uint8Array): void;
 }
 
-export interface MemtableHit {
+/** One version of a key, found by a point lookup (memtable or block). */
+export interface Hit {
   kind: number;
   sequence: number;
-  /** A copy (empty for KIND_DELETE). */
+  /** A copy (empty for KIND_DELETE), for the caller: it may share a slab (ts/core/slab.ts). */
   value: Uint8Array;
 }
 
@@ -83,7 +84,7 @@ export interface Memtable extends Freeable {
    */
   insert(run: Uint8Array): void;
   /** The newest version of `userKey` with sequence <= `sequence`, tombstones included. */
-  get(userKey: Uint8Array, sequence: number): MemtableHit | undefined;
+  get(userKey: Uint8Array, sequence: number): Hit | undefined;
   /** Bytes of arena in use (keys, values, nodes); the engine rotates the memtable on it. */
   readonly arenaBytes: number;
   readonly count: number;
@@ -138,6 +139,12 @@ export interface BlockReader extends Freeable {
   /** Copies of the current entry's internal key and value. */
   key(): Uint8Array;
   value(): Uint8Array;
+  /**
+   * A point lookup in one call: seeks `seekKey` (a user key with a trailer at the read's
+   * sequence and KIND_SEEK) and returns the entry found if it has the same user key; leaves
+   * the reader positioned as seek() would.
+   */
+  get(seekKey: Uint8Array): Hit | undefined;
   /**
    * A cursor over this block from the current position (or from first()/last() when not
    * valid) in the given direction; the reader must outlive it.

@@ -14,8 +14,10 @@
  */
 import { BLOCK_RESTART_INTERVAL, BLOCK_TRAILER_BYTES as BLOCK_TRAILER_BYTES_IMPORTED } from "../../format.ts";
 import { corruption, invalidArgument, type PgzError } from "../../errors.ts";
-import { ENTRY_LENGTH_MAX as ENTRY_LENGTH_MAX_IMPORTED, TRAILER_BYTES as TRAILER_BYTES_IMPORTED, type BlockBuilder, type BlockReader, type Cursor, type Run } from "../types.ts";
+import { ENTRY_LENGTH_MAX as ENTRY_LENGTH_MAX_IMPORTED, TRAILER_BYTES as TRAILER_BYTES_IMPORTED, type BlockBuilder, type BlockReader, type Cursor, type Hit, type Run } from "../types.ts";
 import { asPureRun, type PureRun } from "./run.ts";
+import { sequenceAt } from "../entry.ts";
+import { copyOfRange } from "../slab.ts";
 import { crc32cMask, pureCrc32c } from "./crc32c.ts";
 
 // Module-local copies of imported constants: a loader that keeps imports as live bindings
@@ -598,6 +600,21 @@ class PureBlockReader implements BlockReader {
   value(): Uint8Array {
     const position = this.currentPosition();
     return this.block.data.slice(position.valueOffset, position.valueOffset + position.valueLength);
+  }
+
+  get(seekKey: Uint8Array): Hit | undefined {
+    if (!this.seek(seekKey)) return undefined;
+    const position = this.position;
+    const key = position.key;
+    const keyLength = position.keyLength;
+    if (keyLength !== seekKey.length) return undefined;
+    const userKeyLength = keyLength - TRAILER_BYTES;
+    for (let i = 0; i < userKeyLength; i++) if (key[i] !== seekKey[i]) return undefined;
+    return {
+      kind: key[userKeyLength]!,
+      sequence: sequenceAt(key, userKeyLength),
+      value: copyOfRange(this.block.data, position.valueOffset, position.valueOffset + position.valueLength),
+    };
   }
 
   cursor(reverse: boolean): Cursor {

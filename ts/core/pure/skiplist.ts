@@ -24,7 +24,8 @@
  * so a duplicate is a caller bug. Entries of the run before the duplicate stay inserted.
  */
 import { invalidArgument } from "../../errors.ts";
-import { KIND_SEEK, SEQUENCE_MAX, TRAILER_BYTES, type Cursor, type Memtable, type MemtableHit, type Run } from "../types.ts";
+import { copyOfRange } from "../slab.ts";
+import { KIND_SEEK, SEQUENCE_MAX, TRAILER_BYTES, type Cursor, type Memtable, type Hit, type Run } from "../types.ts";
 import { asPureRun, countRunEntries } from "./run.ts";
 
 export const HEIGHT_MAX = 16;
@@ -315,7 +316,7 @@ class PureMemtable implements Memtable {
     if (found !== 0) nodes[found + PREV] = node;
   }
 
-  get(userKey: Uint8Array, sequence: number): MemtableHit | undefined {
+  get(userKey: Uint8Array, sequence: number): Hit | undefined {
     this.checkLive();
     checkGetArguments(userKey, sequence);
     const low24 = sequence % TWO_POW_24;
@@ -335,7 +336,7 @@ class PureMemtable implements Memtable {
     return {
       kind: trailerLow & 0xff,
       sequence: readTrailerHigh(arena, trailerAt) * TWO_POW_24 + (trailerLow >>> 8),
-      value: arena.slice(valueAt, valueAt + nodes[found + VALUE_LENGTH]!),
+      value: copyOfRange(arena, valueAt, valueAt + nodes[found + VALUE_LENGTH]!),
     };
   }
 

@@ -6,12 +6,13 @@
  */
 import { BLOCK_RESTART_INTERVAL } from "../../format.ts";
 import { invalidArgument } from "../../errors.ts";
-import { TRAILER_BYTES, type BlockBuilder, type BlockReader, type Cursor, type Run } from "../types.ts";
+import { TRAILER_BYTES, type BlockBuilder, type BlockReader, type Cursor, type Hit, type Run } from "../types.ts";
 import { blockCorruptionError, checkEntry, checkRestartInterval, checkRunArguments } from "../pure/block.ts";
 import { asWasmRun } from "./run.ts";
 import type { WasmRuntime } from "./runtime.ts";
 
 const FILL_BYTES_DEFAULT = 64 * 1024;
+const TWO_POW_24 = 0x100_0000;
 /** blockOpen results below this are corruption codes, not reader pointers. */
 const OPEN_ERROR_LIMIT = 16;
 /** Byte offsets of the Position fields the host reads directly (assembly/block.ts). */
@@ -46,6 +47,7 @@ interface BlockExports {
   blockNext(position: number): number;
   blockPrev(position: number): number;
   blockSeek(position: number, target: number, targetLength: number): number;
+  blockGet(position: number, target: number, targetLength: number): number;
   blockPositionLayout(): number;
   blockCursorNew(reader: number, reverse: number): number;
   blockCursorFree(cursor: number): void;
@@ -172,6 +174,20 @@ class WasmBlockReader implements BlockReader {
     const handle = this.currentHandle();
     const view = this.runtime.view;
     return this.runtime.copyOut(view.getUint32(handle + POSITION_VALUE_POINTER, true), view.getUint32(handle + POSITION_VALUE_LENGTH, true));
+  }
+
+  get(seekKey: Uint8Array): Hit | undefined {
+    const handle = this.handle;
+    if (seekKey.length < TRAILER_BYTES) throw invalidArgument(`internal key of ${seekKey.length} bytes is shorter than its trailer`);
+    const kind = this.exports.blockGet(handle, this.runtime.stage(seekKey), seekKey.length);
+    if (kind < 0) return undefined;
+    const view = this.runtime.view;
+    const trailerAt = view.getUint32(handle + POSITION_KEY_POINTER, true) + seekKey.length - TRAILER_BYTES;
+    return {
+      kind,
+      sequence: view.getUint32(trailerAt + 4, true) * TWO_POW_24 + (view.getUint32(trailerAt, true) >>> 8),
+      value: this.runtime.copyValueOut(view.getUint32(handle + POSITION_VALUE_POINTER, true), view.getUint32(handle + POSITION_VALUE_LENGTH, true)),
+    };
   }
 
   cursor(reverse: boolean): Cursor {

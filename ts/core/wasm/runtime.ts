@@ -4,6 +4,7 @@
  * import that turns a trap into a poisoned instance.
  */
 import { PgzError } from "../../errors.ts";
+import { copyOfRange } from "../slab.ts";
 
 /** Exports every module of assembly/ provides; each wrapper declares the ones it uses. */
 export interface WasmExports {
@@ -78,6 +79,14 @@ export class WasmRuntime {
   /** A copy of `length` bytes at `pointer`. */
   copyOut(pointer: number, length: number): Uint8Array {
     return this.u8.slice(pointer, pointer + length);
+  }
+
+  /**
+   * A copy of a value a point lookup found, for the caller only: small ones share a slab
+   * (ts/core/slab.ts), so the engine must never keep one.
+   */
+  copyValueOut(pointer: number, length: number): Uint8Array {
+    return copyOfRange(this.u8, pointer, pointer + length);
   }
 
   checkUsable(): void {

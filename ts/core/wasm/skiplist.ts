@@ -3,7 +3,7 @@
  * validated here (a trap would poison the instance), staged once, and handled in one call.
  */
 import { invalidArgument } from "../../errors.ts";
-import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type MemtableHit, type Run } from "../types.ts";
+import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit, type Run } from "../types.ts";
 import { countRunEntries } from "../pure/run.ts";
 import { CURSOR_BYTES_TARGET, checkBytesTarget, checkCursorStart, checkGetArguments } from "../pure/skiplist.ts";
 import { asWasmRun } from "./run.ts";
@@ -82,7 +82,7 @@ class WasmMemtable implements Memtable {
     if (duplicate >= 0) throw invalidArgument(`run entry ${duplicate} repeats an internal key already in the memtable`);
   }
 
-  get(userKey: Uint8Array, sequence: number): MemtableHit | undefined {
+  get(userKey: Uint8Array, sequence: number): Hit | undefined {
     const handle = this.handle;
     checkGetArguments(userKey, sequence);
     this.runtime.checkUsable();
@@ -102,7 +102,7 @@ class WasmMemtable implements Memtable {
     return {
       kind: trailerLow & 0xff,
       sequence: view.getUint32(trailerAt + 4, true) * TWO_POW_24 + (trailerLow >>> 8),
-      value: this.runtime.copyOut(valueAt, view.getUint32(node + NODE_VALUE_LENGTH, true)),
+      value: this.runtime.copyValueOut(valueAt, view.getUint32(node + NODE_VALUE_LENGTH, true)),
     };
   }
 
