@@ -1,8 +1,9 @@
 /**
- * A byte-bounded LRU cache of core objects (decoded data blocks), shared by all tables. Each
- * table owns a slot array indexed by block number, so a lookup is an array load, not a hash of
- * a (table, block) key; recency is a doubly-linked list. Eviction frees the object's core
- * memory, so a cached object must only be used within one synchronous call.
+ * A byte-bounded cache of core objects (decoded data blocks), shared by all tables. Each table
+ * owns a slot array indexed by block number, so a lookup is an array load, not a hash of a
+ * (table, block) key. Eviction is CLOCK (second chance): a hit only sets a flag, where an LRU
+ * list would relink two neighbours, each a likely cache miss on a random read. Eviction frees
+ * the object's core memory, so a cached object must only be used within one synchronous call.
  */
 import type { Freeable } from "./core/types.ts";
 
@@ -11,8 +12,10 @@ interface Node<T> {
   index: number;
   value: T;
   bytes: number;
-  newer: Node<T> | undefined;
-  older: Node<T> | undefined;
+  /** Read since the clock hand last passed: spared once. */
+  referenced: boolean;
+  /** Where the node sits in the ring. */
+  position: number;
 }
 
 /** One owner's (a table's) entries: slot i holds block i, if cached. */
@@ -21,8 +24,8 @@ export class CacheSlots<T> {
 }
 
 export class BlockCache<T extends Freeable> {
-  private newest: Node<T> | undefined;
-  private oldest: Node<T> | undefined;
+  private readonly ring: Node<T>[] = [];
+  private hand = 0;
   private bytesUsed = 0;
   hits = 0;
   misses = 0;
@@ -36,40 +39,44 @@ export class BlockCache<T extends Freeable> {
       return undefined;
     }
     this.hits++;
-    if (node !== this.newest) {
-      this.unlink(node);
-      this.linkNewest(node);
-    }
+    node.referenced = true;
     return node.value;
   }
 
+  /** Caches `value` (replacing the slot's object); evicts others, never `value` itself. */
   set(owner: CacheSlots<T>, index: number, value: T, bytes: number): void {
     const existing = owner.slots[index];
     if (existing) this.remove(existing);
-    const node: Node<T> = { owner, index, value, bytes, newer: undefined, older: undefined };
+    const node: Node<T> = { owner, index, value, bytes, referenced: false, position: this.ring.length };
     owner.slots[index] = node;
-    this.linkNewest(node);
+    this.ring.push(node);
     this.bytesUsed += bytes;
-    while (this.bytesUsed > this.bytesMax && this.oldest && this.oldest !== node) this.remove(this.oldest);
+    this.evictDownTo(this.bytesMax, node);
   }
 
-  private linkNewest(node: Node<T>): void {
-    node.older = this.newest;
-    node.newer = undefined;
-    if (this.newest) this.newest.newer = node;
-    this.newest = node;
-    this.oldest ??= node;
-  }
-
-  private unlink(node: Node<T>): void {
-    if (node.newer) node.newer.older = node.older;
-    else this.newest = node.older;
-    if (node.older) node.older.newer = node.newer;
-    else this.oldest = node.newer;
+  /** Sweeps the clock hand until the bytes fit, sparing `keep` and, once, referenced nodes. */
+  private evictDownTo(bytesMax: number, keep: Node<T>): void {
+    const ring = this.ring;
+    while (this.bytesUsed > bytesMax && ring.length > 1) {
+      if (this.hand >= ring.length) this.hand = 0;
+      const node = ring[this.hand]!;
+      if (node === keep || node.referenced) {
+        node.referenced = false;
+        this.hand++;
+      } else {
+        // remove() moves the ring's last node here: the hand looks at it next.
+        this.remove(node);
+      }
+    }
   }
 
   private remove(node: Node<T>): void {
-    this.unlink(node);
+    const ring = this.ring;
+    const last = ring.pop()!;
+    if (last !== node) {
+      ring[node.position] = last;
+      last.position = node.position;
+    }
     node.owner.slots[node.index] = undefined;
     this.bytesUsed -= node.bytes;
     node.value.free();
@@ -85,6 +92,6 @@ export class BlockCache<T extends Freeable> {
   }
 
   clear(): void {
-    while (this.oldest) this.remove(this.oldest);
+    while (this.ring.length > 0) this.remove(this.ring[this.ring.length - 1]!);
   }
 }
