@@ -455,10 +455,13 @@ function validate(data: usize, length: u32, block: Block): usize {
   return 0;
 }
 
-function positionNew(block: Block): Position {
-  const position = changetype<Position>(heap.alloc(offsetof<Position>()));
-  const keyCapacity: u32 = block.keyLengthMax > 16 ? block.keyLengthMax : 16;
-  position.keyPointer = heap.alloc(<usize>keyCapacity);
+/**
+ * Initialises a position at `at`, with its key buffer at `keyBuffer` (both inside one
+ * allocation: a random read then touches a line or two of bookkeeping, not three allocations).
+ */
+function positionInit(at: usize, block: Block, keyBuffer: usize): Position {
+  const position = changetype<Position>(at);
+  position.keyPointer = keyBuffer;
   position.keyLength = 0;
   position.valuePointer = 0;
   position.valueLength = 0;
@@ -472,11 +475,25 @@ function positionNew(block: Block): Position {
   return position;
 }
 
+// @ts-ignore: decorator
+@inline function keyCapacity(block: Block): usize {
+  const capacity: u32 = block.keyLengthMax > 16 ? block.keyLengthMax : 16;
+  return <usize>capacity;
+}
+
+/** A cursor's position: [Position | key buffer]. */
+function positionNew(block: Block): Position {
+  const at = heap.alloc(offsetof<Position>() + keyCapacity(block));
+  return positionInit(at, block, at + offsetof<Position>());
+}
+
 function positionFree(position: Position): void {
-  heap.free(position.keyPointer);
   if (position.scratch != 0) heap.free(position.scratch);
   heap.free(changetype<usize>(position));
 }
+
+/** Where validate() writes a block's fields before blockOpen moves them into the reader. */
+const validated = changetype<Block>(memory.data(offsetof<Block>()));
 
 /**
  * Takes ownership of the `length` bytes at `data` (from memoryAllocate) and returns a reader,
@@ -497,22 +514,22 @@ export function blockOpen(data: usize, length: u32): usize {
     corruptionOffset = length - 4;
     return CORRUPT_CHECKSUM;
   }
-  const block = changetype<Block>(heap.alloc(offsetof<Block>()));
-  const status = validate(data, length, block);
+  const status = validate(data, length, validated);
   if (status != 0) {
-    heap.free(changetype<usize>(block));
     heap.free(data);
     return status;
   }
-  const reader = changetype<usize>(positionNew(block));
+  // The reader is one allocation: [Position | Block | key buffer]; its cursors share the Block.
+  const reader = heap.alloc(offsetof<Position>() + offsetof<Block>() + keyCapacity(validated));
+  const block = changetype<Block>(reader + offsetof<Position>());
+  memory.copy(changetype<usize>(block), changetype<usize>(validated), offsetof<Block>());
+  positionInit(reader, block, reader + offsetof<Position>() + offsetof<Block>());
   assert(reader >= OPEN_ERROR_LIMIT);
   return reader;
 }
 
 export function blockReaderFree(reader: Position): void {
-  const block = reader.block;
-  heap.free(block.data);
-  heap.free(changetype<usize>(block));
+  heap.free(reader.block.data);
   positionFree(reader);
 }
 

@@ -47,7 +47,7 @@ export interface OpenOptions {
   memtableBytes?: number;
   /** A value-log segment is sealed and a new one started past this size. */
   segmentBytes?: number;
-  /** Bytes of decoded data blocks kept in memory. */
+  /** Bytes of decoded data blocks kept in memory (filled as blocks are read). */
   blockCacheBytes?: number;
   /** In "buffered" durability, bytes kept in user space before a write. */
   bufferedBytes?: number;
@@ -108,7 +108,9 @@ const DEFAULTS = {
   // 16 MiB on 1,000,000 x 100 B, for the same read speed (docs/BENCHMARKS.md).
   memtableBytes: 64 * 1024 * 1024,
   segmentBytes: SEGMENT_BYTES_DEFAULT,
-  blockCacheBytes: 32 * 1024 * 1024,
+  // pgz's page cache (Node has no mmap): a miss costs a pread and a CRC32C of the block, more
+  // than a whole cached read. Filled only as blocks are read. See docs/BENCHMARKS.md.
+  blockCacheBytes: 256 * 1024 * 1024,
   bufferedBytes: 4 * 1024 * 1024,
   openFilesMax: 128,
   l0Files: 4,
