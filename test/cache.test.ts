@@ -14,7 +14,7 @@ class Item {
 
 test("a read entry survives the next eviction; an unread one goes first", () => {
   const cache = new BlockCache<Item>(300);
-  const slots = new CacheSlots<Item>();
+  const slots = new CacheSlots<Item>(10);
   const [a, b, c, d] = ["a", "b", "c", "d"].map((name) => new Item(name));
   cache.set(slots, 0, a!, 100);
   cache.set(slots, 1, b!, 100);
@@ -30,7 +30,7 @@ test("a read entry survives the next eviction; an unread one goes first", () => 
 
 test("an entry larger than the whole cache is kept until the next one, and never freed early", () => {
   const cache = new BlockCache<Item>(50);
-  const slots = new CacheSlots<Item>();
+  const slots = new CacheSlots<Item>(10);
   const big = new Item("big");
   cache.set(slots, 0, big, 400);
   assert.is(cache.get(slots, 0), big);
@@ -51,19 +51,19 @@ test("property: against a model, bytes stay bounded, hits return what was set, f
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 400 }), fc.array(operation, { maxLength: 200 }), (bytesMax, operations) => {
       const cache = new BlockCache<Item>(bytesMax);
-      const owners = [0, 1, 2].map(() => new CacheSlots<Item>());
+      const owners = [0, 1, 2].map(() => new CacheSlots<Item>(10));
       const cached = new Map<string, { item: Item; bytes: number }>(); // what the model says is in
       const all: Item[] = [];
       const sync = () => {
         // The cache may evict: whatever it still holds must be what the model set, and unfreed.
         for (const [name, entry] of [...cached]) {
           const [owner, index] = name.split("/").map(Number) as [number, number];
-          const slot = owners[owner]!.slots[index];
+          const slot = owners[owner]!.values[index];
           if (slot === undefined) {
             assert.is(entry.item.frees, 1, `${name} evicted and freed once`);
             cached.delete(name);
           } else {
-            assert.is(slot.value, entry.item);
+            assert.is(slot, entry.item);
             assert.is(entry.item.frees, 0);
           }
         }

@@ -247,7 +247,7 @@ export class Table {
   /** Removed from the version by a compaction. */
   obsolete = false;
   /** This table's entries in the shared block cache. */
-  readonly cacheSlots = new CacheSlots<BlockReader>();
+  readonly cacheSlots: CacheSlots<BlockReader>;
   /** Leading user-key bytes all block keys share (those of the first and last one share). */
   private readonly sharedPrefixBytes: number;
   /** userKeyPrefix of each block's last key after the shared bytes, for findBlock. */
@@ -262,6 +262,7 @@ export class Table {
     private readonly filter: BloomFilter,
     readonly entries: number,
   ) {
+    this.cacheSlots = new CacheSlots<BlockReader>(blocks.length);
     this.sharedPrefixBytes = blocks.length === 0 ? 0 : sharedUserKeyBytes(blocks[0]!.lastKey, blocks[blocks.length - 1]!.lastKey);
     this.blockPrefixes = Float64Array.from(blocks, (block) => userKeyPrefix(block.lastKey, this.sharedPrefixBytes));
   }
