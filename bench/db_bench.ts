@@ -4,7 +4,8 @@
  * batches of 1,000), readrandom (the same count of random point reads, each key formatted
  * per read as LevelDB's db_bench does), readseq (a full
  * iteration), and fillrandom-large (PGZ_BENCH_LARGE_KEYS, default 100,000 x 4 KiB values,
- * batches of 100). Default durability. Prints ops/s per core and the WASM/TS ratio.
+ * batches of 100). Default durability and options (PGZ_BENCH_CORES picks cores,
+ * PGZ_BENCH_BLOCK_CACHE_BYTES sets the block cache). Prints ops/s per core and the WASM/TS ratio.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +17,8 @@ import { DB } from "../dist/pgz.mjs";
 const keyCount = Number(process.env.PGZ_BENCH_KEYS ?? 1_000_000);
 const largeKeyCount = Number(process.env.PGZ_BENCH_LARGE_KEYS ?? 100_000);
 const cores = (process.env.PGZ_BENCH_CORES ?? "wasm,ts").split(",") as ("wasm" | "ts")[];
+/** PGZ_BENCH_BLOCK_CACHE_BYTES overrides the default block cache (to measure its effect). */
+const openOptions = process.env.PGZ_BENCH_BLOCK_CACHE_BYTES === undefined ? {} : { blockCacheBytes: Number(process.env.PGZ_BENCH_BLOCK_CACHE_BYTES) };
 
 const KEY_BYTES = 16;
 
@@ -127,18 +130,18 @@ const results: Record<string, Record<string, number>> = {};
 for (const core of cores) {
   const directory = mkdtempSync(join(tmpdir(), "pgz-bench-"));
   try {
-    let db = DB.open(directory, { core });
+    let db = DB.open(directory, { core, ...openOptions });
     const row: Record<string, number> = {};
     row.fillrandom = fill(db, `${core} fillrandom`, keys, 100, 1000);
     db.close();
     const reopenStarted = performance.now();
-    db = DB.open(directory, { core });
+    db = DB.open(directory, { core, ...openOptions });
     row["reopen (ms)"] = performance.now() - reopenStarted;
     row.readrandom = readRandom(db, `${core} readrandom`, keyCount);
     row.readseq = readSequential(db, `${core} readseq`, keyCount);
     db.close();
     rmSync(directory, { recursive: true, force: true });
-    db = DB.open(directory, { core });
+    db = DB.open(directory, { core, ...openOptions });
     row["fillrandom-large 4 KiB"] = fill(db, `${core} fillrandom-large`, largeKeys, 4096, 100);
     db.close();
     results[core] = row;
@@ -148,7 +151,7 @@ for (const core of cores) {
 }
 
 const format = (value: number) => Math.round(value).toLocaleString("en-US");
-console.log(`\npgz db_bench: ${keyCount.toLocaleString("en-US")} x 16 B keys / 100 B values (batches of 1,000), ${largeKeyCount.toLocaleString("en-US")} x 4 KiB values (batches of 100); default durability; node ${process.version}\n`);
+console.log(`\npgz db_bench: ${openOptions.blockCacheBytes === undefined ? "" : `blockCacheBytes ${openOptions.blockCacheBytes}, `}${keyCount.toLocaleString("en-US")} x 16 B keys / 100 B values (batches of 1,000), ${largeKeyCount.toLocaleString("en-US")} x 4 KiB values (batches of 100); default durability; node ${process.version}\n`);
 console.log(`| workload | ${cores.join(" | ")} |${cores.length === 2 ? " wasm/ts |" : ""}`);
 console.log(`|---|${cores.map(() => "---:").join("|")}|${cores.length === 2 ? "---:|" : ""}`);
 for (const workload of Object.keys(results[cores[0]!]!)) {
