@@ -316,6 +316,33 @@ for (const [name, core] of cores) {
   });
 }
 
+test("runs longer than one sorted chunk (1,024 entries), with a duplicate in the third: every core inserts up to it, alike", () => {
+  const next = random(7);
+  const entries: RunEntry[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const userKey = new Uint8Array(1 + Math.floor(next() * 5)).map(() => Math.floor(next() * 6));
+    entries.push({ key: encodeInternalKey(userKey, i + 1, KIND_VALUE), value: new Uint8Array([i & 0xff, i >> 8]) });
+  }
+  const duplicateAt = 2500;
+  const withDuplicate = [...entries.slice(0, duplicateAt), { key: entries[1200]!.key, value: new Uint8Array([1]) }, ...entries.slice(duplicateAt)];
+  const outcomes = cores.map(([name, core]) => {
+    const memtable = core.newMemtable();
+    memtable.insert(encodeRun(entries.slice(0, 1500))); // two chunks: 1,024 + 476
+    throwsInvalid(() => memtable.insert(encodeRun(withDuplicate.slice(1500))), "duplicate");
+    const inserted = entries.slice(0, duplicateAt);
+    assert.is(memtable.count, inserted.length, `${name}: entries before the duplicate stay, none after`);
+    const sorted = sortEntries(inserted);
+    sameBytes(drain(core, memtable.cursor(false), 4096), encodeRun(sorted), `${name}: forward`);
+    sameBytes(drain(core, memtable.cursor(true), 4096), encodeRun([...sorted].reverse()), `${name}: reverse`);
+    memtable.insert(encodeRun(entries.slice(duplicateAt)));
+    assert.is(memtable.count, entries.length);
+    const arenaBytes = memtable.arenaBytes;
+    memtable.free();
+    return arenaBytes;
+  });
+  for (const outcome of outcomes) assert.is(outcome, outcomes[0], "arenaBytes differ between cores");
+});
+
 test("arenaBytes is identical on every core", () => {
   const values = cores.map(([, core]) => {
     const memtable = core.newMemtable();
