@@ -200,7 +200,6 @@ export class TableBuilder {
 /** Room for an entry's three varints and its restart slot beyond its key and value bytes. */
 const ENTRY_OVERHEAD_BYTES_MAX = 20;
 
-/** An open table: its footer, decoded index and in-core filter; data blocks come via the cache. */
 /**
  * The 6 bytes of an internal key's user key from `from` on, as a number (big-endian,
  * zero-padded: exact in a double and order-preserving among keys that agree before `from`).
@@ -241,6 +240,7 @@ export class Readahead {
   constructor(readonly reverse: boolean) {}
 }
 
+/** An open table: its footer, decoded index and in-core filter; data blocks come via the cache. */
 export class Table {
   /** Open iterators and compactions reading this table; it is deleted once obsolete and unread. */
   readers = 0;

@@ -71,11 +71,6 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return compareRanges(a, a.length, b, b.length);
 }
 
-/** Whether `internalKey`'s user key equals `userKey` (allocation-free). */
-export function hasUserKey(internalKey: Uint8Array, userKey: Uint8Array): boolean {
-  return internalKey.length - TRAILER_BYTES === userKey.length && compareRanges(internalKey, userKey.length, userKey, userKey.length) === 0;
-}
-
 /** Bytewise comparison of `internalKey`'s user key with `userKey` (allocation-free). */
 export function compareUserKey(internalKey: Uint8Array, userKey: Uint8Array): number {
   return compareRanges(internalKey, internalKey.length - TRAILER_BYTES, userKey, userKey.length);
