@@ -286,6 +286,9 @@ const laneNode: usize = memory.data(<i32>BATCH_LANES * 4, 4);
 const laneLevel: usize = memory.data(<i32>BATCH_LANES * 4, 4);
 const laneKnown: usize = memory.data(<i32>BATCH_LANES * 4, 4);
 const lanePrefix: usize = memory.data(<i32>BATCH_LANES * 8, 8);
+/** Per level, while a chunk is linked: the last node it linked there, and that node's old predecessor. */
+const lastLinked: usize = memory.data(<i32>HEIGHT_MAX * 4, 4);
+const lastGap: usize = memory.data(<i32>HEIGHT_MAX * 4, 4);
 
 function compareEntries(a: usize, b: usize): i32 {
   return compareInternalKeys(entryKey(a), entryKeyLength(a), entryKey(b), entryKeyLength(b));
@@ -381,8 +384,10 @@ function insertChunk(memtable: Memtable, count: u32): bool {
       }
     }
   }
-  // Link in sorted order. A predecessor found above may since have gained successors from this
-  // chunk (all smaller than the entry): step past them.
+  // Link in sorted order. At each level the predecessor is the larger of the old node found
+  // above and the last node this chunk linked there (smaller than the entry: sorted order),
+  // and that node is the larger exactly when it went into the same gap of the old list.
+  memory.fill(lastLinked, 0, <usize>HEIGHT_MAX << 2);
   for (let entry: u32 = 0; entry < count; entry++) {
     const pointer = <usize>load<u32>(batchEntries + (<usize>entry << 2));
     const key = entryKey(pointer);
@@ -394,14 +399,12 @@ function insertChunk(memtable: Memtable, count: u32): bool {
     const node = newNode(memtable, key, keyLength, valueLength, height);
     let previous: usize = 0;
     for (let level: u32 = 0; level < height; level++) {
-      let before = level < searchHeight ? <usize>load<u32>(batchSplices + ((<usize>entry * HEIGHT_MAX + level) << 2)) : memtable.head;
-      while (true) {
-        const next = nodeNext(before, level);
-        if (next == 0) break;
-        const nextPrefix = load<u64>(linkAt(before, level), 4);
-        if (nextPrefix != prefix ? nextPrefix > prefix : compareInternalKeys(nodeKey(next), nodeKeyLength(next), key, keyLength) > 0) break;
-        before = next;
-      }
+      const gap = level < searchHeight ? <usize>load<u32>(batchSplices + ((<usize>entry * HEIGHT_MAX + level) << 2)) : memtable.head;
+      const slot = <usize>level << 2;
+      const linked = <usize>load<u32>(lastLinked + slot);
+      const before = linked != 0 && <usize>load<u32>(lastGap + slot) == gap ? linked : gap;
+      store<u32>(lastLinked + slot, <u32>node);
+      store<u32>(lastGap + slot, <u32>gap);
       if (level == 0) previous = before;
       const beforeLink = linkAt(before, level);
       const link = linkAt(node, level);

@@ -1,7 +1,8 @@
 /**
  * Memtable benchmarks: insert of 1,000,000 random 16-byte keys with 100-byte values, in batches
- * of 1,000 run entries (as the engine inserts write batches), and get of all of them in random
- * order. Inputs come from a seeded PRNG, so both cores see the same bytes.
+ * of 1,000 run entries (as the engine inserts write batches), the same in ascending key order,
+ * and get of all of them in random order. Inputs come from a seeded PRNG, so both cores see the
+ * same bytes.
  */
 import { encodeInternalKey, encodeRun, type RunEntry } from "../../ts/core/entry.ts";
 import { KIND_VALUE, SEQUENCE_MAX } from "../../ts/core/types.ts";
@@ -59,6 +60,26 @@ function workload(): { batches: Uint8Array[]; userKeys: Uint8Array } {
   return cached;
 }
 
+/** The same entry count with keys in ascending order (a sequential load, db_bench's fillseq). */
+let cachedInOrder: Uint8Array[] | undefined;
+
+function workloadInOrder(): Uint8Array[] {
+  if (cachedInOrder) return cachedInOrder;
+  const value = new Uint8Array(VALUE_BYTES).fill(7);
+  const userKey = new Uint8Array(KEY_BYTES);
+  cachedInOrder = [];
+  for (let batch = 0; batch < ENTRY_COUNT / BATCH_ENTRIES; batch++) {
+    const entries: RunEntry[] = [];
+    for (let i = 0; i < BATCH_ENTRIES; i++) {
+      const index = batch * BATCH_ENTRIES + i;
+      new DataView(userKey.buffer).setUint32(KEY_BYTES - 4, index); // big-endian: sorts in order
+      entries.push({ key: encodeInternalKey(userKey, index + 1, KIND_VALUE), value });
+    }
+    cachedInOrder.push(encodeRun(entries));
+  }
+  return cachedInOrder;
+}
+
 export const cases: BenchCase[] = [
   {
     hotPath: "skiplist",
@@ -66,6 +87,20 @@ export const cases: BenchCase[] = [
     unit: "ops/s",
     prepare(core) {
       const { batches } = workload();
+      return () => {
+        const memtable = core.newMemtable();
+        for (const batch of batches) memtable.insert(batch);
+        if (memtable.count !== ENTRY_COUNT) throw new Error("memtable lost entries");
+        return ENTRY_COUNT;
+      };
+    },
+  },
+  {
+    hotPath: "skiplist",
+    workload: "insert 1,000,000 16 B keys in ascending order (batches of 1,000)",
+    unit: "ops/s",
+    prepare(core) {
+      const batches = workloadInOrder();
       return () => {
         const memtable = core.newMemtable();
         for (const batch of batches) memtable.insert(batch);

@@ -156,6 +156,9 @@ class PureMemtable implements Memtable {
   private readonly batchEntries = new Int32Array(BATCH_ENTRIES);
   private readonly batchMerge = new Int32Array(BATCH_ENTRIES);
   private readonly batchSplices = new Int32Array(BATCH_ENTRIES * HEIGHT_MAX);
+  /** Per level, while a chunk is linked: the last node it linked there, and that node's old predecessor. */
+  private readonly lastLinked = new Int32Array(HEIGHT_MAX);
+  private readonly lastGap = new Int32Array(HEIGHT_MAX);
 
   checkLive(): void {
     if (this.freed) throw invalidArgument("memtable used after free()");
@@ -337,41 +340,29 @@ class PureMemtable implements Memtable {
       if (found !== 0 && compareToTarget(this.arena, this.nodes[found + KEY_OFFSET]!, this.nodes[found + KEY_LENGTH]!, run, keyAt, userLength, high, low) === 0) return false;
       splices.set(this.splice.subarray(0, searchHeight), i * HEIGHT_MAX);
     }
-    // Link in sorted order. A predecessor found above may since have gained successors from
-    // this chunk (all smaller than the entry): step past them.
+    // Link in sorted order. At each level the predecessor is the larger of the old node found
+    // above and the last node this chunk linked there (smaller than the entry: sorted order),
+    // and that node is the larger exactly when it went into the same gap of the old list.
+    const lastLinked = this.lastLinked.fill(0);
+    const lastGap = this.lastGap;
     for (let i = 0; i < count; i++) {
       const offset = entries[i]!;
       const keyLength = readTrailerLow(run, offset);
       const keyAt = offset + 8;
       const userLength = keyLength - TRAILER_BYTES;
-      const high = readTrailerHigh(run, keyAt + userLength);
-      const low = readTrailerLow(run, keyAt + userLength);
       const prefixHigh = prefixHalf(run, keyAt, userLength);
       const prefixLow = prefixHalf(run, keyAt + 4, userLength - 4);
       const height = this.randomHeight();
       if (height > this.height) this.height = height;
       const node = this.insertNode(run, keyAt, keyLength, readTrailerLow(run, offset + 4), height);
-      const nodes = this.nodes;
-      const prefixes = this.prefixes;
-      const arena = this.arena;
       for (let level = 0; level < height; level++) {
-        let before = level < searchHeight ? splices[i * HEIGHT_MAX + level]! : 0;
-        for (;;) {
-          const link = before + LINKS + level * LINK_SLOTS;
-          const next = nodes[link]!;
-          if (next === 0) break;
-          const nextHigh = prefixes[link + 1]!;
-          const nextLow = prefixes[link + 2]!;
-          const greater =
-            nextHigh !== prefixHigh ? nextHigh > prefixHigh
-            : nextLow !== prefixLow ? nextLow > prefixLow
-            : compareToTarget(arena, nodes[next + KEY_OFFSET]!, nodes[next + KEY_LENGTH]!, run, keyAt, userLength, high, low) > 0;
-          if (greater) break;
-          before = next;
-        }
-        this.splice[level] = before;
+        const gap = level < searchHeight ? splices[i * HEIGHT_MAX + level]! : 0;
+        const linked = lastLinked[level]!;
+        this.splice[level] = linked !== 0 && lastGap[level] === gap ? linked : gap;
+        lastLinked[level] = node;
+        lastGap[level] = gap;
       }
-      this.link(nodes[this.splice[0]! + LINKS]!, node, height, prefixHigh, prefixLow);
+      this.link(this.nodes[this.splice[0]! + LINKS]!, node, height, prefixHigh, prefixLow);
     }
     return true;
   }
