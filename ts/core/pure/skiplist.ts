@@ -135,8 +135,8 @@ function compareToTarget(
 
 /** Internal-key order of the run entries at offsets a and b of `run`. */
 function compareRunKeys(run: Uint8Array, a: number, b: number): number {
-  const aLength = readTrailerLow(run, a);
-  return compareToTarget(run, a + 8, aLength, run, b + 8, readTrailerLow(run, b) - TRAILER_BYTES, readTrailerHigh(run, b + readTrailerLow(run, b)), readTrailerLow(run, b + readTrailerLow(run, b)));
+  const bTrailerAt = b + readTrailerLow(run, b); // b + 8 + user key length: b's trailer
+  return compareToTarget(run, a + 8, readTrailerLow(run, a), run, b + 8, bTrailerAt - b - 8, readTrailerHigh(run, bTrailerAt), readTrailerLow(run, bTrailerAt));
 }
 
 class PureMemtable implements Memtable {
@@ -338,7 +338,7 @@ class PureMemtable implements Memtable {
       const low = readTrailerLow(run, keyAt + userLength);
       const found = this.findGreaterOrEqual(run, keyAt, userLength, high, low, true);
       if (found !== 0 && compareToTarget(this.arena, this.nodes[found + KEY_OFFSET]!, this.nodes[found + KEY_LENGTH]!, run, keyAt, userLength, high, low) === 0) return false;
-      splices.set(this.splice.subarray(0, searchHeight), i * HEIGHT_MAX);
+      for (let level = 0; level < searchHeight; level++) splices[i * HEIGHT_MAX + level] = this.splice[level]!;
     }
     // Link in sorted order. At each level the predecessor is the larger of the old node found
     // above and the last node this chunk linked there (smaller than the entry: sorted order),
