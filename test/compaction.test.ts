@@ -144,4 +144,34 @@ test("openFilesMax bounds the open file descriptors however many tables there ar
   }
 });
 
+for (const core of engineCores) {
+  test(`${core}: a range compaction never leaves an older level-0 version of a moved key behind (overwrite and delete)`, () => {
+    for (const newer of ["put", "delete"] as const) {
+      const directory = temporaryDirectory("pgz-compaction");
+      try {
+        const db = DB.open(directory, { core, l0Files: 12 });
+        db.put("c", "old");
+        db.flush();
+        db.put("a", "1");
+        if (newer === "put") db.put("c", "new");
+        else db.delete("c");
+        db.put("z", "1");
+        db.flush();
+        db.put("m", "older-table-only");
+        db.flush();
+        db.compact({ gte: "x", lt: "y" });
+        const expected = newer === "put" ? "new" : undefined;
+        assert.is(text(db.get("c")), expected, `${newer}: get after range compaction`);
+        assert.equal([...db.iterate()].map(([key]) => text(key)), newer === "put" ? ["a", "c", "m", "z"] : ["a", "m", "z"]);
+        db.close();
+        const reopened = DB.open(directory, { core, l0Files: 12 });
+        assert.is(text(reopened.get("c")), expected, `${newer}: get after reopen`);
+        reopened.close();
+      } finally {
+        removeDirectory(directory);
+      }
+    }
+  });
+}
+
 test.run();

@@ -109,9 +109,29 @@ export function pickCompaction(levels: readonly TableMeta[][], settings: Compact
  * undefined) into `outputLevel`, which is level + 1, or `level` itself for the bottom level.
  */
 export function planRange(levels: readonly TableMeta[][], level: number, outputLevel: number, range: KeyRange | undefined): CompactionPlan | undefined {
-  const inputs = levels[level]!.filter((table) => !range || overlaps(table, range));
+  const inputs = level === 0 ? level0Closure(levels[0]!, range) : levels[level]!.filter((table) => !range || overlaps(table, range));
   if (inputs.length === 0) return undefined;
   return planFor(levels, level, inputs, outputLevel);
+}
+
+/**
+ * The level-0 tables a range compaction must move together (newest first, as level 0 keeps
+ * them). Level-0 tables overlap each other, and a read takes the first level-0 table that holds
+ * a key: a moved table must never leave an older version of one of its keys behind in level 0,
+ * where it would win. So the range grows by every table it meets until no table left outside
+ * shares a key with it (LevelDB does the same); the tables left behind then share no key with
+ * the moved ones, and every key's versions keep their newest-first order.
+ */
+function level0Closure(tables: readonly TableMeta[], range: KeyRange | undefined): TableMeta[] {
+  if (!range) return [...tables];
+  let inputs = tables.filter((table) => overlaps(table, range));
+  while (inputs.length > 0) {
+    const grown = rangeOf(inputs);
+    const more = tables.filter((table) => overlaps(table, grown));
+    if (more.length === inputs.length) return more;
+    inputs = more;
+  }
+  return inputs;
 }
 
 function equalBytes(a: Uint8Array, aStart: number, aLength: number, b: Uint8Array, bStart: number, bLength: number): boolean {
