@@ -282,4 +282,67 @@ test("a failed fdatasync is PGZ_IO, later writes are refused until reopen, and n
   }
 });
 
+for (const core of engineCores) {
+  test(`${core}: an iterator reads as of the iterate() call, through later writes, flushes, compactions and GC`, () => {
+    const directory = temporaryDirectory();
+    try {
+      const db = DB.open(directory, { core, memtableBytes: 4096, segmentBytes: 64 * 1024, valueThreshold: 16, l0Files: 2, autoGc: false });
+      const expected: string[] = [];
+      for (let i = 0; i < 200; i++) {
+        const key = `key-${String(i).padStart(3, "0")}`;
+        const value = `first-${i}`.padEnd(40, ".");
+        db.put(key, value);
+        expected.push(`${key}=${value}`);
+      }
+      const forward = db.iterate();
+      const backward = db.iterate({ reverse: true, limit: 5 });
+      const closedUnread = db.iterate();
+      closedUnread.return(undefined);
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 200; i++) {
+          const key = `key-${String(i).padStart(3, "0")}`;
+          if (i % 3 === 0) db.delete(key);
+          else db.put(key, `round-${round}-${i}`.padEnd(40, "."));
+        }
+        db.flush();
+      }
+      db.compact();
+      db.gc({ discardRatio: 0, segmentsMax: 100 });
+      const read = (iterator: Iterable<[Uint8Array, Uint8Array]>) => [...iterator].map(([key, value]) => `${text(key)}=${text(value)}`);
+      assert.equal(read(forward), expected);
+      assert.equal(read(backward), expected.slice(-5).reverse());
+      assert.is(db.stats().snapshots, 0, "every read point was released");
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+}
+
+test("ill-typed and unknown options are PGZ_INVALID_ARGUMENT everywhere; sequence after close is PGZ_CLOSED", () => {
+  const directory = temporaryDirectory();
+  try {
+    expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, { core: null } as never), "core: null");
+    expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, [] as never), "options: []");
+    expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, { memtableBytes: null } as never), "memtableBytes: null");
+    const db = DB.open(directory);
+    db.put("a", "1");
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.begin({ bogus: 1 } as never), "begin({ bogus })");
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.iterate({ start: "a" } as never), "iterate({ start })", /start/);
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.iterate({ reverse: null } as never), "iterate({ reverse: null })");
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.iterate([] as never), "iterate([])");
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.put("a", "1", { synch: true } as never), "put with a misspelt option");
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.compact({ gte: "a", lte: "b" } as never), "compact({ lte })");
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.gc({ ratio: 0.5 } as never), "gc({ ratio })");
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.getAt("a", -1), "getAt at a negative sequence");
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.iterateAt({}, 1.5), "iterateAt at a fractional sequence");
+    assert.is(text(db.get("a")), "1", "nothing was written by the refused calls");
+    db.close();
+    expectCode("PGZ_CLOSED", () => db.sequence, "sequence after close");
+    expectCode("PGZ_CLOSED", () => db.oldestSnapshotSequence, "oldestSnapshotSequence after close");
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
 test.run();

@@ -576,7 +576,8 @@ for (const core of engineCores) {
       for (const use of [() => committed.get("a"), () => committed.put("a", "x"), () => committed.delete("a"), () => committed.iterate(), () => committed.commit()]) {
         expectCode("PGZ_CLOSED", use, undefined, /committed/);
       }
-      committed.abort(); // a no-op after commit
+      expectCode("PGZ_CLOSED", () => committed.abort(), "abort after commit", /committed/);
+      committed[Symbol.dispose](); // `using` after a commit: nothing to do, no error
       assert.is(committed.state, "committed");
       const aborted = db.begin();
       aborted.put("d", "4");

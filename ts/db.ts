@@ -19,7 +19,7 @@ import {
   type Core,
   type CoreName,
 } from "./core/types.ts";
-import { PgzError, invalidArgument } from "./errors.ts";
+import { PgzError, checkOptions, invalidArgument } from "./errors.ts";
 import { KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX, manifestFileName, segmentFileName, TEMPORARY_SUFFIX } from "./format.ts";
 import { HandleCache, NodeStorage, type Storage } from "./io.ts";
 import { acquireLock } from "./lock.ts";
@@ -122,7 +122,9 @@ const DEFAULTS = {
 const COMPACTION_PACE = 16;
 /** Past l0Files * this many level-0 tables a write finishes the compaction (a full stall). */
 const L0_STOP_MULTIPLIER = 3;
-const OPTION_NAMES = new Set(["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", ...Object.keys(DEFAULTS)]);
+const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", ...Object.keys(DEFAULTS)];
+const WRITE_OPTION_NAMES = ["sync", "durability"];
+const ITERATE_OPTION_NAMES = ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"];
 /** Automatic GC collects a segment once this share of it is garbage. */
 const AUTO_GC_DISCARD_RATIO = 0.5;
 const DURABILITIES = new Set(["sync", "os", "buffered"]);
@@ -151,8 +153,8 @@ type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean };
 
 /** Validates open options before anything touches the disk. */
 function resolveOptions(options: OpenOptions): Settings {
-  if (typeof options !== "object" || options === null) throw invalidArgument("options must be an object");
-  for (const name of Object.keys(options)) if (!OPTION_NAMES.has(name)) throw invalidArgument(`unknown option ${name}`);
+  checkOptions(options, OPTION_NAMES, "open options");
+  if (options.core !== undefined && options.core !== "wasm" && options.core !== "ts") throw invalidArgument(`option core must be "wasm" or "ts", got ${String(options.core)}`);
   if (options.storage !== undefined && !isStorage(options.storage)) throw invalidArgument("option storage must implement the Storage interface (ts/io.ts)");
   for (const name of ["createIfMissing", "errorIfExists", "autoGc"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") throw invalidArgument(`option ${name} must be a boolean`);
@@ -173,9 +175,9 @@ function resolveOptions(options: OpenOptions): Settings {
   };
 }
 
+/** The durability `options` ask for; open options pass through here too, so names are checked by the caller. */
 function durabilityOf(options: { sync?: boolean; durability?: Durability } | undefined, fallback: Durability): Durability {
   if (options === undefined) return fallback;
-  if (typeof options !== "object" || options === null) throw invalidArgument("write options must be an object");
   if (options.sync !== undefined && typeof options.sync !== "boolean") throw invalidArgument("option sync must be a boolean");
   if (options.durability !== undefined && !DURABILITIES.has(options.durability)) {
     throw invalidArgument(`option durability must be "sync", "os" or "buffered", got ${String(options.durability)}`);
@@ -363,7 +365,7 @@ export class DB {
 
   /** Appends a validated batch to the log, then to the memtable; rotates and flushes when full. */
   private write(operations: LogOperation[], options: WriteOptions | undefined): void {
-    const durability = durabilityOf(options, this.durability);
+    const durability = durabilityOf(options === undefined ? undefined : checkOptions(options, WRITE_OPTION_NAMES, "write options"), this.durability);
     if (operations.length === 0) return;
     this.checkWritable();
     this.guard(() => this.writeBatch(operations, durability));
@@ -432,7 +434,7 @@ export class DB {
    */
   compact(range: { gte?: Uint8Array | string; lt?: Uint8Array | string } = {}): void {
     this.checkOpen();
-    if (typeof range !== "object" || range === null) throw invalidArgument("compact range must be an object");
+    checkOptions(range, ["gte", "lt"], "compact range");
     const gte = range.gte === undefined ? undefined : checkKey(range.gte, "gte");
     const lt = range.lt === undefined ? undefined : checkKey(range.lt, "lt");
     this.checkWritable();
@@ -522,7 +524,7 @@ export class DB {
    * (group commit) instead of each waiting for its own.
    */
   async batchAsync(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
-    const durability = durabilityOf(options, this.durability);
+    const durability = durabilityOf(options === undefined ? undefined : checkOptions(options, WRITE_OPTION_NAMES, "write options"), this.durability);
     this.batch(operations, { durability: durability === "sync" ? "os" : durability });
     if (durability === "sync") await this.log.requestSync();
   }
@@ -537,12 +539,18 @@ export class DB {
 
   /** The value of `key`, or undefined. */
   get(key: Uint8Array | string): Uint8Array | undefined {
-    return this.getAt(key, this.lastSequence);
+    this.checkOpen();
+    return this.read(key, this.lastSequence);
   }
 
   /** The value of `key` as of `sequence` (for snapshots and transactions). */
   getAt(key: Uint8Array | string, sequence: number): Uint8Array | undefined {
     this.checkOpen();
+    checkSequence(sequence);
+    return this.read(key, sequence);
+  }
+
+  private read(key: Uint8Array | string, sequence: number): Uint8Array | undefined {
     const hit = this.tree.get(checkKey(key), sequence);
     if (!hit || hit.kind === KIND_DELETE) return undefined;
     return hit.kind === KIND_POINTER ? this.log.readValue(decodeValuePointer(hit.value)) : hit.value;
@@ -556,6 +564,7 @@ export class DB {
 
   /** The sequence of the newest write: what a read made now sees. */
   get sequence(): number {
+    this.checkOpen();
     return this.lastSequence;
   }
 
@@ -589,24 +598,53 @@ export class DB {
 
   /** The oldest sequence a live snapshot can still read (compaction keeps what it needs). */
   get oldestSnapshotSequence(): number {
+    this.checkOpen();
     let oldest = this.lastSequence;
     for (const sequence of this.liveSnapshots.values()) if (sequence < oldest) oldest = sequence;
     return oldest;
   }
 
-  /** [key, value] pairs as of `sequence`; the generator pins what it reads until it ends. */
-  *iterateAt(options: IterateOptions, sequence: number): Generator<[Uint8Array, Uint8Array], void, undefined> {
+  /**
+   * [key, value] pairs as of `sequence`. The read point is taken by this call, not by the first
+   * next(): from here until the iterator ends (or is closed, or dropped unread), compaction keeps
+   * the versions it reads and GC the log segments they point into.
+   */
+  iterateAt(options: IterateOptions, sequence: number): Generator<[Uint8Array, Uint8Array], void, undefined> {
     this.checkOpen();
     const bounds = iterationBounds(options);
+    checkSequence(sequence);
+    const reader = {};
+    this.liveSnapshots.set(reader, sequence);
+    const iterator = this.scan(bounds, sequence, reader);
+    // A generator's finally runs only once it has started: an iterator closed before its first
+    // next() releases its read point here, and one dropped unread when it is collected.
+    const closeGenerator = iterator.return.bind(iterator);
+    iterator.return = (value) => {
+      this.releaseSnapshot(reader);
+      return closeGenerator(value);
+    };
+    unreadIterators.register(iterator, () => this.releaseSnapshot(reader), reader);
+    return iterator;
+  }
+
+  private *scan(bounds: Bounds, sequence: number, reader: object): Generator<[Uint8Array, Uint8Array], void, undefined> {
+    try {
+      this.checkOpen();
+      unreadIterators.unregister(reader);
+      yield* this.merged(bounds, sequence);
+    } finally {
+      this.releaseSnapshot(reader);
+    }
+  }
+
+  /** The merge of every source at `sequence`, within the bounds; frees what it used when it ends. */
+  private *merged(bounds: Bounds, sequence: number): Generator<[Uint8Array, Uint8Array], void, undefined> {
     const core = this.core;
     const sources = this.tree.sources(bounds.reverse, bounds.start);
     const runs = sources.map(() => core.newRun(64 * 1024));
     const out = core.newRun(64 * 1024);
     const merge = core.newMerge(Math.max(1, sources.length), { reverse: bounds.reverse, sequence, mode: "visible" });
     let yielded = 0;
-    // A running iterator may follow value pointers into segments GC collects meanwhile.
-    const reader = {};
-    this.liveSnapshots.set(reader, sequence);
     try {
       if (sources.length === 0) merge.setSource(0, null);
       sources.forEach((source, index) => merge.setSource(index, source.fill(runs[index]!) > 0 ? runs[index]! : null));
@@ -642,7 +680,6 @@ export class DB {
       out.free();
       for (const run of runs) run.free();
       for (const source of sources) source.release();
-      this.releaseSnapshot(reader);
     }
   }
 
@@ -661,7 +698,7 @@ export class DB {
    */
   gc(options: { discardRatio?: number; segmentsMax?: number } = {}): { segmentsCollected: number[]; recordsRewritten: number; bytesRewritten: number } {
     this.checkOpen();
-    if (typeof options !== "object" || options === null) throw invalidArgument("gc options must be an object");
+    checkOptions(options, ["discardRatio", "segmentsMax"], "gc options");
     const discardRatio = options.discardRatio ?? AUTO_GC_DISCARD_RATIO;
     const segmentsMax = options.segmentsMax ?? 1;
     if (typeof discardRatio !== "number" || !(discardRatio >= 0 && discardRatio <= 1)) throw invalidArgument("discardRatio must be a number in [0, 1]");
@@ -832,6 +869,16 @@ export class DB {
   }
 }
 
+/**
+ * Iterators created and never started hold a read point; this releases it when the iterator is
+ * garbage collected (its unregister token is the reader, dropped once the scan starts).
+ */
+const unreadIterators = new FinalizationRegistry<() => void>((release) => release());
+
+function checkSequence(sequence: unknown): void {
+  if (typeof sequence !== "number" || !Number.isSafeInteger(sequence) || sequence < 0) throw invalidArgument(`sequence must be a non-negative integer, got ${String(sequence)}`);
+}
+
 function highestFileNumber(storage: Storage): number {
   let highest = 0;
   for (const name of storage.list()) {
@@ -851,7 +898,7 @@ interface Bounds {
 }
 
 function iterationBounds(options: IterateOptions): Bounds {
-  if (typeof options !== "object" || options === null) throw invalidArgument("iterate options must be an object");
+  checkOptions(options, ITERATE_OPTION_NAMES, "iterate options");
   const reverse = options.reverse ?? false;
   if (typeof reverse !== "boolean") throw invalidArgument("option reverse must be a boolean");
   const limit = options.limit ?? Infinity;

@@ -57,3 +57,18 @@ export function locateCorruption(error: unknown, file: string, offset: number): 
   }
   return error;
 }
+
+/**
+ * Checks that `options` is a plain options object (not null, not an array) whose every key is
+ * one of `names`: an unknown or misspelt option is an error, never silently ignored (a
+ * misspelt `gte` would otherwise scan everything). Returns it typed.
+ */
+export function checkOptions<T extends object>(options: T, names: readonly string[], what: string): T {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) throw invalidArgument(`${what} must be an object`);
+  for (const name of Object.keys(options)) {
+    if (!names.includes(name)) throw invalidArgument(`unknown option ${name} in ${what}; expected one of ${names.join(", ")}`);
+    // Only undefined means "not given"; null is a wrong type like any other.
+    if ((options as Record<string, unknown>)[name] === null) throw invalidArgument(`option ${name} in ${what} must not be null`);
+  }
+  return options;
+}

@@ -18,7 +18,7 @@
 import { assert } from "./assert.ts";
 import { prefixEnd, toBytes } from "./bytes.ts";
 import { compareBytes } from "./core/entry.ts";
-import { PgzError, invalidArgument } from "./errors.ts";
+import { PgzError, checkOptions, invalidArgument } from "./errors.ts";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "./format.ts";
 import type { BatchOperation, DB, IterateOptions, WriteOptions } from "./db.ts";
 
@@ -275,7 +275,7 @@ interface Iteration {
 
 /** Validates iterate options and folds them into one range, with the semantics of db.iterate. */
 function iterationOf(options: IterateOptions): Iteration {
-  if (typeof options !== "object" || options === null) throw invalidArgument("iterate options must be an object");
+  checkOptions(options, ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"], "iterate options");
   const reverse = options.reverse ?? false;
   if (typeof reverse !== "boolean") throw invalidArgument("option reverse must be a boolean");
   const limit = options.limit ?? Infinity;
@@ -333,7 +333,7 @@ export class Transaction {
     private readonly db: DB,
     options: TransactionOptions = {},
   ) {
-    if (typeof options !== "object" || options === null) throw invalidArgument("transaction options must be an object");
+    checkOptions(options, ["transactionBytesMax"], "transaction options");
     const bytesMax = options.transactionBytesMax ?? TRANSACTION_BYTES_MAX_DEFAULT;
     if (typeof bytesMax !== "number" || !Number.isSafeInteger(bytesMax) || bytesMax < 0) {
       throw invalidArgument(`option transactionBytesMax must be a non-negative integer, got ${String(bytesMax)}`);
@@ -501,8 +501,12 @@ export class Transaction {
     this.finish("committed", "");
   }
 
-  /** Drops the pending writes and releases the snapshot. Idempotent; a no-op after commit. */
+  /**
+   * Drops the pending writes and releases the snapshot. Aborting twice is a no-op; aborting a
+   * committed transaction is PGZ_CLOSED (its writes are in, nothing can take them back).
+   */
   abort(): void {
+    if (this.currentState === "committed") this.checkLive();
     if (this.currentState !== "open") return;
     this.finish("aborted", "");
   }
@@ -518,8 +522,9 @@ export class Transaction {
     this.snapshot.release();
   }
 
+  /** `using tx = db.begin()`: aborts a transaction that is still open, and does nothing else. */
   [Symbol.dispose](): void {
-    this.abort();
+    if (this.currentState === "open") this.abort();
   }
 }
 
@@ -541,7 +546,7 @@ export function beginTransaction(db: DB, options?: TransactionOptions): Transact
  */
 export async function runTransaction<T>(db: DB, fn: (transaction: Transaction) => T | Promise<T>, options: TransactionRunOptions = {}): Promise<T> {
   if (typeof fn !== "function") throw invalidArgument("transaction needs a function");
-  if (typeof options !== "object" || options === null) throw invalidArgument("transaction options must be an object");
+  checkOptions(options, ["transactionBytesMax", "retries", "writeOptions"], "transaction options");
   const retries = options.retries ?? TRANSACTION_RETRIES_DEFAULT;
   if (typeof retries !== "number" || !Number.isSafeInteger(retries) || retries < 0) {
     throw invalidArgument(`option retries must be a non-negative integer, got ${String(retries)}`);
@@ -554,7 +559,7 @@ export async function runTransaction<T>(db: DB, fn: (transaction: Transaction) =
       if (transaction.state === "open") transaction.commit(options.writeOptions);
       return result;
     } catch (error) {
-      transaction.abort();
+      if (transaction.state === "open") transaction.abort();
       const retryable = error instanceof PgzError && error.code === "PGZ_CONFLICT";
       if (!retryable || attempt >= retries) throw error;
     }
