@@ -345,4 +345,49 @@ test("ill-typed and unknown options are PGZ_INVALID_ARGUMENT everywhere; sequenc
   }
 });
 
+for (const core of engineCores) {
+  test(`${core}: a write that pays for a failing flush or compaction succeeds (it is durable); the next write reports the failure`, () => {
+    const directory = temporaryDirectory();
+    try {
+      const storage = new FaultyStorage(directory);
+      const db = DB.open(directory, { core, storage, memtableBytes: 4096, l0Files: 2, valueThreshold: 16 });
+      const written = new Map<string, string>();
+      for (let i = 0; i < 50; i++) {
+        db.put(`warm-${i}`, `value-${i}`);
+        written.set(`warm-${i}`, `value-${i}`);
+      }
+      // The log file is open already; every new file (a table being flushed or compacted) fails.
+      storage.faults.set("open", "EMFILE");
+      // Puts go on until one is refused: every put before it returned, so it must be durable;
+      // the refused one must not be (an error means "not written").
+      let refused: string | undefined;
+      for (let i = 0; refused === undefined; i++) {
+        assert.ok(i < 10_000, "no background work ran");
+        const key = `key-${i}`;
+        const value = `value-${i}`.padEnd(30, ".");
+        try {
+          db.put(key, value);
+          written.set(key, value);
+        } catch (error) {
+          assert.is((error as PgzError).code, "PGZ_IO", String(error));
+          refused = key;
+        }
+      }
+      expectCode("PGZ_IO", () => db.put("refused", "x"), "writes stay refused");
+      storage.faults.clear();
+      assert.match(db.stats().backgroundError!, /EMFILE/);
+      for (const [key, value] of written) assert.is(text(db.get(key)), value, `${key} reads back before reopen`);
+      storage.faults.clear();
+      db.close();
+      const reopened = DB.open(directory, { core });
+      for (const [key, value] of written) assert.is(text(reopened.get(key)), value, `${key} after reopen`);
+      assert.is(reopened.get(refused!), undefined, `${refused}, whose put threw, was not written`);
+      assert.is(reopened.get("refused"), undefined);
+      reopened.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+}
+
 test.run();

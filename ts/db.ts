@@ -211,7 +211,8 @@ export class DB {
   private readonly log: ValueLog;
   private readonly tree: Tree;
   private userBytesWritten = 0;
-  private failed: PgzError | undefined;
+  /** A failed write or sync (PGZ_IO), or any failure of background work: writes are refused. */
+  private failed: unknown;
   private gcRuns = 0;
   private compactionMilliseconds = 0;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -333,7 +334,25 @@ export class DB {
   }
 
   private checkWritable(): void {
-    if (this.failed) throw new PgzError("PGZ_IO", `a write failed earlier (${this.failed.message}); reopen the database`, { cause: this.failed });
+    if (this.failed === undefined) return;
+    // A bug (not a PgzError) is thrown as itself, never dressed up as a user-facing error.
+    if (!(this.failed instanceof PgzError)) throw this.failed;
+    const what = this.failed.code === "PGZ_IO" ? "a write failed earlier" : "background work failed earlier";
+    throw new PgzError(this.failed.code, `${what} (${this.failed.message}); reopen the database`, { cause: this.failed, file: this.failed.file, offset: this.failed.offset });
+  }
+
+  /**
+   * Runs the background work a write pays for (flushes and compaction steps, the stall policy)
+   * after the write itself is done: logged as durably as asked and visible. Its failure must not
+   * make the write throw, since a write's error has to mean "not written"; it is kept, and the
+   * next write (and stats().backgroundError) reports it.
+   */
+  private runBackgroundWork(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.failed ??= error;
+    }
   }
 
   /** Encodes a batch as a memtable run: inline values, value pointers, or tombstones. */
@@ -385,8 +404,10 @@ export class DB {
     this.tree.memtable.memtable.insert(run);
     this.lastSequence = first + operations.length - 1;
     recordWrites(this, operations, first);
-    if (this.tree.memtable.memtable.arenaBytes >= this.memtableBytes) this.rotateMemtable();
-    this.payCompactionDebt(run.length);
+    this.runBackgroundWork(() => {
+      if (this.tree.memtable.memtable.arenaBytes >= this.memtableBytes) this.rotateMemtable();
+      this.payCompactionDebt(run.length);
+    });
   }
 
   /**
@@ -412,15 +433,14 @@ export class DB {
     if (this.idleTimer !== undefined || this.closed || !this.tree.backgroundWorkDue) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      if (this.closed || this.failed) return;
-      try {
-        this.guard(() => this.tree.backgroundWork(IDLE_SLICE_BYTES, this.oldestSnapshotSequence));
+      if (this.closed || this.failed !== undefined) return;
+      // Nobody awaits idle work: a failure is kept and the next write reports it.
+      this.runBackgroundWork(() => {
+        this.tree.backgroundWork(IDLE_SLICE_BYTES, this.oldestSnapshotSequence);
         // With compaction caught up, automatic GC takes one segment per idle turn.
-        if (!this.tree.backgroundWorkDue && this.autoGc) this.guard(() => this.collectGarbage(AUTO_GC_DISCARD_RATIO, 1));
-      } catch {
-        // Nobody awaits idle work: the failure is kept (guard) and the next write reports it.
-        return;
-      }
+        if (!this.tree.backgroundWorkDue && this.autoGc) this.collectGarbage(AUTO_GC_DISCARD_RATIO, 1);
+      });
+      if (this.failed !== undefined) return;
       this.scheduleIdleCompaction();
     }, 0);
     // Do not keep the process alive for compaction alone (Node and Bun have unref; Deno's
@@ -786,6 +806,8 @@ export class DB {
         stallMilliseconds: Math.round(this.compactionMilliseconds),
       },
       snapshots: this.liveSnapshots.size,
+      /** Why writes are refused until reopen (a failed write or sync, or failed background work), if they are. */
+      backgroundError: this.failed === undefined ? undefined : String((this.failed as Error).message ?? this.failed),
       openFiles: this.files.size,
       blockCache: { bytes: this.cache.bytes, bytesMax: this.cache.bytesMax, hits: this.cache.hits, misses: this.cache.misses },
     };
@@ -839,7 +861,7 @@ export class DB {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     let failure: unknown;
     try {
-      if (!this.failed && !this.log.hasFailed && this.tree.memtable.memtable.count > 0) this.rotateAndFlush();
+      if (this.failed === undefined && !this.log.hasFailed && this.tree.memtable.memtable.count > 0) this.rotateAndFlush();
     } catch (error) {
       failure = error;
     }
