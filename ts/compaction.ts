@@ -146,6 +146,88 @@ function trailerSequence(bytes: Uint8Array, at: number): number {
   return (bytes[at + 5]! | (bytes[at + 6]! << 8) | (bytes[at + 7]! << 16)) * 0x1_0000_0000 + low;
 }
 
+/**
+ * Decides, entry by entry in internal-key order (a user key's versions newest first), which
+ * versions a reader may still need: a version survives unless a newer version of its key at or
+ * below the oldest snapshot exists (nobody can read it), or it is such a version and a tombstone
+ * at the bottom. Compactions and flushes both use it; the value-log records of the pointers it
+ * drops are counted as garbage.
+ */
+export class VersionFilter {
+  /** Where the last user key seen lies (in the bytes it came in, which the caller keeps alive). */
+  private previousUserKey: { bytes: Uint8Array; start: number; length: number } | undefined;
+  private shadowed = false;
+  /** Value-log bytes per segment whose last pointer was dropped. */
+  readonly discardedLogBytes: Record<string, number> = {};
+
+  constructor(
+    private readonly oldestSnapshotSequence: number,
+    /** No older version of any key can lie below: tombstones can go too. */
+    private readonly bottommost: boolean,
+  ) {}
+
+  /** Whether the entry at `at` (run encoding) starts a user key other than the previous entry's. */
+  startsUserKey(bytes: Uint8Array, at: number): boolean {
+    const userKeyStart = at + 8;
+    const userKeyLength = viewOf(bytes).getUint32(at, true) - TRAILER_BYTES;
+    const previous = this.previousUserKey;
+    if (previous && equalBytes(bytes, userKeyStart, userKeyLength, previous.bytes, previous.start, previous.length)) return false;
+    this.previousUserKey = { bytes, start: userKeyStart, length: userKeyLength };
+    this.shadowed = false;
+    return true;
+  }
+
+  /** Whether the entry [at, end) survives; call startsUserKey for it first. */
+  keep(bytes: Uint8Array, at: number, end: number): boolean {
+    const trailer = at + 8 + viewOf(bytes).getUint32(at, true) - TRAILER_BYTES;
+    const kind = bytes[trailer]!;
+    if (this.shadowed) return this.drop(kind, bytes, end);
+    if (trailerSequence(bytes, trailer) <= this.oldestSnapshotSequence) {
+      this.shadowed = true;
+      if (kind === KIND_DELETE && this.bottommost) return this.drop(kind, bytes, end);
+    }
+    return true;
+  }
+
+  /**
+   * The entries of `bytes` (run encoding) that survive, as one encoded run: `bytes` itself when
+   * all of them do. `bytes` must stay alive and unchanged until the next call.
+   */
+  filter(bytes: Uint8Array): Uint8Array {
+    const view = viewOf(bytes);
+    const kept: Uint8Array[] = [];
+    let keptStart = 0;
+    let at = 0;
+    while (at < bytes.length) {
+      const end = at + 8 + view.getUint32(at, true) + view.getUint32(at + 4, true);
+      this.startsUserKey(bytes, at);
+      if (!this.keep(bytes, at, end)) {
+        if (at > keptStart) kept.push(bytes.subarray(keptStart, at));
+        keptStart = end;
+      }
+      at = end;
+    }
+    if (keptStart === 0) return bytes;
+    if (at > keptStart) kept.push(bytes.subarray(keptStart, at));
+    const joined = new Uint8Array(kept.reduce((sum, part) => sum + part.length, 0));
+    let offset = 0;
+    for (const part of kept) {
+      joined.set(part, offset);
+      offset += part.length;
+    }
+    return joined;
+  }
+
+  /** Counts a dropped value pointer's record as value-log garbage. */
+  private drop(kind: number, bytes: Uint8Array, entryEnd: number): false {
+    if (kind === KIND_POINTER) {
+      const pointer = decodeValuePointer(bytes.subarray(entryEnd - VALUE_POINTER_BYTES, entryEnd));
+      this.discardedLogBytes[pointer.segment] = (this.discardedLogBytes[pointer.segment] ?? 0) + pointer.length;
+    }
+    return false;
+  }
+}
+
 export interface CompactionResult {
   /** The one manifest edit that commits the compaction, with the value-log garbage it found. */
   edit: VersionEdit;
@@ -165,14 +247,10 @@ export class CompactionJob {
   private readonly staging: Run;
   private builder: TableBuilder | undefined;
   private readonly outputs: TableMeta[] = [];
-  /** Where the last user key seen lies (in the merged bytes it came in; they are kept alive). */
-  private previousUserKey: { bytes: Uint8Array; start: number; length: number } | undefined;
-  private shadowed = false;
+  private readonly versions: VersionFilter;
   private done = false;
   bytesRead = 0;
   bytesWritten = 0;
-  /** Value-log bytes per segment whose last pointer this compaction dropped. */
-  private readonly discardedLogBytes: Record<string, number> = {};
 
   constructor(
     private readonly core: Core,
@@ -180,10 +258,11 @@ export class CompactionJob {
     readonly plan: CompactionPlan,
     tableOf: (meta: TableMeta) => Table,
     /** Versions above this are kept; at most one version at or below it per key survives. */
-    private readonly oldestSnapshotSequence: number,
+    oldestSnapshotSequence: number,
     private readonly allocateFileNumber: () => number,
     private readonly settings: CompactionSettings,
   ) {
+    this.versions = new VersionFilter(oldestSnapshotSequence, plan.bottommost);
     // Level-0 inputs overlap: one source each, newest first. A sorted level is one source.
     const inputSources = plan.level === 0 ? plan.inputs.map((meta) => [new TableSource(tableOf(meta), false, undefined)]) : [plan.inputs.map((meta) => new TableSource(tableOf(meta), false, undefined))];
     this.sources = [...inputSources, plan.overlapping.map((meta) => new TableSource(tableOf(meta), false, undefined))].filter((chain) => chain.length > 0);
@@ -241,51 +320,20 @@ export class CompactionJob {
       }
     };
     while (at < bytes.length) {
-      const keyLength = view.getUint32(at, true);
-      const end = at + 8 + keyLength + view.getUint32(at + 4, true);
-      const userKeyStart = at + 8;
-      const userKeyLength = keyLength - TRAILER_BYTES;
-      const previous = this.previousUserKey;
-      if (!previous || !equalBytes(bytes, userKeyStart, userKeyLength, previous.bytes, previous.start, previous.length)) {
-        // Cut tables only between user keys, so a key's versions share one table per level.
-        if (this.builder && this.builder.estimatedBytes + (at - keptStart) >= this.settings.tableBytes) {
-          flushKept(at);
-          keptStart = at;
-          this.finishTable();
-        }
-        this.previousUserKey = { bytes, start: userKeyStart, length: userKeyLength };
-        this.shadowed = false;
+      const end = at + 8 + view.getUint32(at, true) + view.getUint32(at + 4, true);
+      // Cut tables only between user keys, so a key's versions share one table per level.
+      if (this.versions.startsUserKey(bytes, at) && this.builder && this.builder.estimatedBytes + (at - keptStart) >= this.settings.tableBytes) {
+        flushKept(at);
+        keptStart = at;
+        this.finishTable();
       }
-      const trailer = userKeyStart + userKeyLength;
-      if (!this.keep(bytes[trailer]!, trailerSequence(bytes, trailer), bytes, end)) {
+      if (!this.versions.keep(bytes, at, end)) {
         flushKept(at);
         keptStart = end;
       }
       at = end;
     }
     flushKept(at);
-  }
-
-  /**
-   * A version survives unless a newer version of its key at or below the oldest snapshot
-   * exists (nobody can read it), or it is such a version and a tombstone at the bottom.
-   */
-  private keep(kind: number, sequence: number, bytes: Uint8Array, entryEnd: number): boolean {
-    if (this.shadowed) return this.drop(kind, bytes, entryEnd);
-    if (sequence <= this.oldestSnapshotSequence) {
-      this.shadowed = true;
-      if (kind === KIND_DELETE && this.plan.bottommost) return this.drop(kind, bytes, entryEnd);
-    }
-    return true;
-  }
-
-  /** Counts a dropped value pointer's record as value-log garbage. */
-  private drop(kind: number, bytes: Uint8Array, entryEnd: number): false {
-    if (kind === KIND_POINTER) {
-      const pointer = decodeValuePointer(bytes.subarray(entryEnd - VALUE_POINTER_BYTES, entryEnd));
-      this.discardedLogBytes[pointer.segment] = (this.discardedLogBytes[pointer.segment] ?? 0) + pointer.length;
-    }
-    return false;
   }
 
   private builderFor(): TableBuilder {
@@ -311,7 +359,7 @@ export class CompactionJob {
     const nextFileNumber = this.outputs.reduce((highest, table) => Math.max(highest, table.fileNumber + 1), 0);
     return {
       // The garbage found travels in the same edit, so GC statistics survive a restart.
-      edit: { added: this.outputs.map((table) => ({ level: plan.outputLevel, table })), removed, nextFileNumber, discardedLogBytes: this.discardedLogBytes },
+      edit: { added: this.outputs.map((table) => ({ level: plan.outputLevel, table })), removed, nextFileNumber, discardedLogBytes: this.versions.discardedLogBytes },
       removed: removed.map((entry) => entry.fileNumber),
       added: this.outputs,
     };

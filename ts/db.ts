@@ -244,6 +244,7 @@ export class DB {
     this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes }, this.files, {
       syncLog: () => this.log.write(true),
       lastSequence: () => this.lastSequence,
+      oldestSnapshotSequence: () => this.oldestReadSequence(),
       pointerCounts: (head) => this.pointerCountsUpTo(head),
       afterFlush: () => this.retireFlushedSegments(),
     });
@@ -312,6 +313,13 @@ export class DB {
     for (const [segment, pointerBytes] of this.log.pointerBytes) this.log.pointerBytes.set(segment, pointerBytes + (this.manifest.state.segmentPointerBytes[segment] ?? 0));
     this.log.startSegment();
     this.tree.flushImmutables();
+    // With nothing replayed into the memtable, every record before the new segment is in a
+    // table: move the head past them, so the segments they fill (inline values, deletes, and
+    // the empty segment each earlier open started) are retired now rather than never.
+    const head = this.log.position;
+    if (this.tree.memtable.memtable.count === 0 && this.manifest.state.logHead.segment < head.segment) {
+      this.manifest.apply({ logHead: head, lastSequence: this.lastSequence, segmentPointerBytes: this.pointerCountsUpTo(head) });
+    }
     this.retireFlushedSegments();
   }
 
@@ -407,6 +415,7 @@ export class DB {
     this.runBackgroundWork(() => {
       if (this.tree.memtable.memtable.arenaBytes >= this.memtableBytes) this.rotateMemtable();
       this.payCompactionDebt(run.length);
+      this.scheduleIdleWork();
     });
   }
 
@@ -422,31 +431,60 @@ export class DB {
     const started = performance.now();
     const level0 = this.tree.levels[0]!.length;
     const { l0Files } = this.tree.compactionSettings;
-    if (level0 >= l0Files * L0_STOP_MULTIPLIER) this.tree.stall(this.oldestSnapshotSequence);
-    else this.tree.backgroundWork(bytes * COMPACTION_PACE * 2 ** Math.max(0, level0 - l0Files), this.oldestSnapshotSequence);
+    if (level0 >= l0Files * L0_STOP_MULTIPLIER) this.tree.stall(this.oldestReadSequence());
+    else this.tree.backgroundWork(bytes * COMPACTION_PACE * 2 ** Math.max(0, level0 - l0Files), this.oldestReadSequence());
     this.compactionMilliseconds += performance.now() - started;
-    this.scheduleIdleCompaction();
   }
 
-  /** Between foreground work (an idle event loop), compaction goes on in slices. */
-  private scheduleIdleCompaction(): void {
-    if (this.idleTimer !== undefined || this.closed || !this.tree.backgroundWorkDue) return;
+  /**
+   * Between foreground work (an idle event loop), background work goes on one slice per turn
+   * (idleTurn) until none is due. Scheduled after every write; a turn with nothing to do costs
+   * one timer.
+   */
+  private scheduleIdleWork(): void {
+    if (this.idleTimer !== undefined || this.closed || this.failed !== undefined) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       if (this.closed || this.failed !== undefined) return;
       // Nobody awaits idle work: a failure is kept and the next write reports it.
-      this.runBackgroundWork(() => {
-        this.tree.backgroundWork(IDLE_SLICE_BYTES, this.oldestSnapshotSequence);
-        // With compaction caught up, automatic GC takes one segment per idle turn.
-        if (!this.tree.backgroundWorkDue && this.autoGc) this.collectGarbage(AUTO_GC_DISCARD_RATIO, 1);
-      });
-      if (this.failed !== undefined) return;
-      this.scheduleIdleCompaction();
+      let more = false;
+      this.runBackgroundWork(() => (more = this.idleTurn()));
+      if (more) this.scheduleIdleWork();
     }, 0);
-    // Do not keep the process alive for compaction alone (Node and Bun have unref; Deno's
+    // Do not keep the process alive for background work alone (Node and Bun have unref; Deno's
     // setTimeout returns a number).
     (this.idleTimer as { unref?: () => void }).unref?.();
   }
+
+  /**
+   * One slice of idle work, the most urgent first; true if more is due. Flushes and compactions
+   * come first. Then, with automatic GC: a memtable whose log records span sealed segments is
+   * written out (the log head cannot pass its records, so none of those segments could ever be
+   * collected, however much of them is overwritten), and then GC collects one segment per turn
+   * while any is at least AUTO_GC_DISCARD_RATIO garbage. So space comes back without anyone
+   * calling gc(), and each step ends: a flush moves the head to the current segment, and each
+   * collection removes a segment.
+   */
+  private idleTurn(): boolean {
+    if (this.tree.backgroundWorkDue) {
+      this.tree.backgroundWork(IDLE_SLICE_BYTES, this.oldestReadSequence());
+      return true;
+    }
+    if (!this.autoGc) return false;
+    const memtableSpansSealedSegments = this.log.currentSegment > this.manifest.state.logHead.segment && this.tree.memtable.memtable.count > 0;
+    if (memtableSpansSealedSegments && this.tree.immutables.length === 0) {
+      this.tree.rotate(this.log.position);
+      return true;
+    }
+    // Candidates change only with the manifest (garbage counts, the head): look again only then.
+    if (this.manifest.editsWritten === this.gcLookedAtEdit) return false;
+    const collected = this.collectGarbage(AUTO_GC_DISCARD_RATIO, 1).segmentsCollected.length > 0;
+    if (!collected) this.gcLookedAtEdit = this.manifest.editsWritten;
+    return collected;
+  }
+
+  /** manifest.editsWritten when automatic GC last found nothing to collect. */
+  private gcLookedAtEdit = -1;
 
   /**
    * Compacts every table overlapping [gte, lt) (everything when no range is given) down through
@@ -464,7 +502,7 @@ export class DB {
       // lt is exclusive; as a user-key range bound it only widens the set of tables picked.
       largest: encodeInternalKey(lt ?? new Uint8Array(KEY_BYTES_MAX + 1).fill(0xff), 0, 0),
     };
-    this.guard(() => this.tree.compactRange(bounds, this.oldestSnapshotSequence));
+    this.guard(() => this.tree.compactRange(bounds, this.oldestReadSequence()));
   }
 
   /**
@@ -619,6 +657,11 @@ export class DB {
   /** The oldest sequence a live snapshot can still read (compaction keeps what it needs). */
   get oldestSnapshotSequence(): number {
     this.checkOpen();
+    return this.oldestReadSequence();
+  }
+
+  /** The oldest sequence a snapshot, transaction or iterator reads at (the newest if none). */
+  private oldestReadSequence(): number {
     let oldest = this.lastSequence;
     for (const sequence of this.liveSnapshots.values()) if (sequence < oldest) oldest = sequence;
     return oldest;
@@ -729,7 +772,7 @@ export class DB {
       // values); with keys and pointers only in the LSM, compacting it all first is cheap next to
       // the log it lets GC reclaim. Automatic GC skips this and uses the counts as they come.
       this.rotateAndFlush();
-      this.tree.compactRange(undefined, this.oldestSnapshotSequence);
+      this.tree.compactRange(undefined, this.oldestReadSequence());
       return this.collectGarbage(discardRatio, segmentsMax);
     });
   }

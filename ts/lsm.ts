@@ -8,7 +8,7 @@ import { assert } from "./assert.ts";
 import type { BlockCache } from "./cache.ts";
 import { type BlockReader, type Core, type Cursor, type Hit, type Memtable, type Run } from "./core/types.ts";
 import { compareBytes, compareUserKey, seekKey, userKeyOf } from "./core/entry.ts";
-import { CompactionJob, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
+import { CompactionJob, VersionFilter, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "./errors.ts";
 import { manifestFileName, tableFileName } from "./format.ts";
 import type { HandleCache, Storage } from "./io.ts";
@@ -42,6 +42,8 @@ export interface FlushHooks {
   /** Makes the log durable up to now: a flushed table may point at any value in it. */
   syncLog(): void;
   lastSequence(): number;
+  /** Versions shadowed at or below this (no reader needs them) are not written to the table. */
+  oldestSnapshotSequence(): number;
   /** Pointer counts of the log segments up to `head`, for the edit that moves the head. */
   pointerCounts(head: LogPosition): Record<string, number>;
   afterFlush(): void;
@@ -51,6 +53,9 @@ interface FlushInProgress {
   slot: MemtableSlot;
   cursor: Cursor;
   run: Run;
+  /** Holds the surviving entries of a run that lost some. */
+  staging: Run;
+  versions: VersionFilter;
   builder: TableBuilder;
 }
 
@@ -160,7 +165,15 @@ export class Tree {
     if (!this.flush) {
       const slot = this.immutables[0];
       if (!slot) return 0;
-      this.flush = { slot, cursor: slot.memtable.cursor(false), run: this.core.newRun(FLUSH_RUN_BYTES), builder: new TableBuilder(this.core, this.storage, this.allocateFileNumber()) };
+      this.flush = {
+        slot,
+        cursor: slot.memtable.cursor(false),
+        run: this.core.newRun(FLUSH_RUN_BYTES),
+        staging: this.core.newRun(FLUSH_RUN_BYTES),
+        // A flush writes to level 0, above older versions of its keys: tombstones stay.
+        versions: new VersionFilter(this.hooks.oldestSnapshotSequence(), false),
+        builder: new TableBuilder(this.core, this.storage, this.allocateFileNumber()),
+      };
     }
     const flush = this.flush;
     let done = 0;
@@ -170,8 +183,19 @@ export class Tree {
           this.commitFlush(flush);
           break;
         }
-        flush.builder.addRun(flush.run);
         done += flush.run.byteLength;
+        // Overwritten versions nobody can read are dropped here already, so the log records of
+        // their values count as garbage as soon as the memtable is written (not only after the
+        // table's first compaction). The copy outlives the next fill, as the filter needs.
+        const entries = flush.run.bytes().slice();
+        const kept = flush.versions.filter(entries);
+        if (kept === entries) {
+          flush.builder.addRun(flush.run);
+        } else if (kept.length > 0) {
+          flush.staging.clear();
+          flush.staging.appendEncoded(kept);
+          flush.builder.addRun(flush.staging);
+        }
       }
       return done;
     } catch (error) {
@@ -195,6 +219,7 @@ export class Tree {
       nextFileNumber: meta.fileNumber + 1,
       lastSequence: this.hooks.lastSequence(),
       segmentPointerBytes: this.hooks.pointerCounts(nextStart),
+      discardedLogBytes: flush.versions.discardedLogBytes,
     });
     this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.files));
     this.immutables.shift();
@@ -211,6 +236,7 @@ export class Tree {
     if (!this.flush) return;
     this.flush.cursor.free();
     this.flush.run.free();
+    this.flush.staging.free();
     this.flush.builder.free();
     this.flush = undefined;
   }
