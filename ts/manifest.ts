@@ -7,7 +7,7 @@
 import { bytesEqual, fromHex, getUint64, magicBytes, setUint64, toHex, viewOf } from "./bytes.ts";
 import type { Core } from "./core/types.ts";
 import { compareInternalKeys } from "./core/entry.ts";
-import { corruption } from "./errors.ts";
+import { corruption, type PgzError } from "./errors.ts";
 import {
   FILE_SUPERBLOCK,
   FORMAT_VERSION,
@@ -123,6 +123,7 @@ function isEditShape(json: unknown): json is Omit<VersionEdit, "added"> & { adde
     return isCount(fileNumber) && isCount(size) && isCount(entries) && isHex(smallest) && isHex(largest);
   };
   return (
+    optional("formatVersion", isCount) &&
     optional("added", isList((item) => isLevel(item.level) && isTable(item.table))) &&
     optional("removed", isList((item) => isLevel(item.level) && isCount(item.fileNumber))) &&
     optional("logHead", (value) => typeof value === "object" && value !== null && isCount((value as LogPosition).segment) && isCount((value as LogPosition).offset)) &&
@@ -147,17 +148,24 @@ function encodeSuperblock(core: Core, sequence: number, manifestNumber: number):
 
 export interface SuperblockCopy {
   copy: number;
+  /** The format version the copy was written in; only FORMAT_VERSION can be opened. */
+  formatVersion: number;
   sequence: number;
   manifestNumber: number;
 }
 
+/** A copy with a valid checksum and magic (of any format version), or undefined. */
 export function decodeSuperblock(core: Core, page: Uint8Array, copy: number): SuperblockCopy | undefined {
   if (page.length < SUPERBLOCK_BYTES) return undefined;
   const view = viewOf(page);
   if (view.getUint32(32, true) !== core.crc32cMask(core.crc32c(page.subarray(0, 32)))) return undefined;
   if (!bytesEqual(page.subarray(0, 8), magicBytes(MAGIC_SUPERBLOCK))) return undefined;
-  if (view.getUint32(8, true) !== FORMAT_VERSION) return undefined;
-  return { copy, sequence: getUint64(view, 16), manifestNumber: getUint64(view, 24) };
+  return { copy, formatVersion: view.getUint32(8, true), sequence: getUint64(view, 16), manifestNumber: getUint64(view, 24) };
+}
+
+/** The answer to a database (or file) written in another format version than this build's. */
+export function formatVersionMismatch(found: number, file: string, offset: number): PgzError {
+  return corruption(`database format version ${found}; this pgz reads version ${FORMAT_VERSION} (export with a pgz that reads version ${found} and import)`, { file, offset });
 }
 
 export function applyEdit(state: VersionState, edit: VersionEdit): void {
@@ -256,6 +264,8 @@ export class Manifest {
         else if (!best || decoded.sequence > best.sequence) best = decoded;
       }
       if (!best) throw corruption("no valid superblock copy", { file: FILE_SUPERBLOCK, offset: 0 });
+      // Checked before any repair: a database of another version is left exactly as it is.
+      if (best.formatVersion !== FORMAT_VERSION) throw formatVersionMismatch(best.formatVersion, FILE_SUPERBLOCK, best.copy * PAGE_SIZE + 8);
       // Repair damaged copies from the winner, so a later single failure is survived too.
       for (const copy of damaged) {
         superblockFile.write(encodeSuperblock(core, best.sequence - ((best.copy - copy + SUPERBLOCK_COPIES) % SUPERBLOCK_COPIES), best.manifestNumber), copy * PAGE_SIZE);
@@ -276,7 +286,10 @@ export class Manifest {
       const decoded = decodeEdit(core, bytes, offset, name);
       if (!decoded) break;
       if (first && !decoded.edit.snapshot) throw corruption("manifest does not start with a snapshot", { file: name, offset });
-      if (first && decoded.edit.formatVersion !== FORMAT_VERSION) throw corruption("unsupported manifest format version", { file: name, offset });
+      if (first && decoded.edit.formatVersion !== FORMAT_VERSION) {
+        file.close();
+        throw formatVersionMismatch(decoded.edit.formatVersion ?? 0, name, offset);
+      }
       first = false;
       applyEdit(state, decoded.edit);
       offset = decoded.next;
