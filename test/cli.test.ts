@@ -198,6 +198,23 @@ test("check: exit 0 on a clean database, exit 1 naming file and offset on a dama
   assert.not.match(damaged.stderr, /\n\s+at /);
 });
 
+test("check and dump: a table copied under another table's number is named, exit 1, no stack", () => {
+  const { directory, table } = flushedDatabase();
+  const db = DB.open(directory, { core: "ts" });
+  db.put("later", "value");
+  db.flush();
+  db.close();
+  const other = readdirSync(directory).find((name) => name.endsWith(".sst") && name !== table)!;
+  writeFileSync(join(directory, other), readFileSync(join(directory, table)));
+  const checked = pgz(["check", directory]);
+  assert.is(checked.status, 1, checked.stderr);
+  assert.match(checked.stdout, new RegExp(`^${other.replace(".", "\\.")} \\d+ table is not the one the manifest names`, "m"), checked.stdout);
+  assert.not.match(checked.stderr, /\n\s+at /);
+  const dumped = pgz(["dump", join(directory, other)]);
+  assert.is(dumped.status, 1, dumped.stderr);
+  assert.match(dumped.stdout, new RegExp(`^PGZ_CORRUPTION ${other.replace(".", "\\.")} \\d+ the footer names table ${Number(table.slice(0, 6))}`, "m"), dumped.stdout);
+});
+
 test("dump: superblock, manifest, table, segment, lock", () => {
   const { directory, table } = flushedDatabase();
   const db = DB.open(directory, { core: "ts" });
