@@ -610,3 +610,5 @@ export class TableSource {
 }
 
 assert(DATA_BLOCK_BYTES_TARGET <= PAGE_SIZE, "data blocks target one page");
+assert(FOOTER_BYTES === FOOTER_FIELD_OFFSETS.checksum + 4, "the footer ends with its checksum");
+assert(FOOTER_BYTES <= PAGE_SIZE, "the footer fits its page");
