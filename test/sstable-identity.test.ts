@@ -10,8 +10,9 @@ import { copyFileSync, readFileSync, readdirSync, renameSync, statSync, truncate
 import { join } from "node:path";
 import { DB, createCore, type CoreName } from "../ts/index.ts";
 import { FILE_SUPERBLOCK, FOOTER_BYTES, FOOTER_FIELD_OFFSETS, FORMAT_VERSION, PAGE_SIZE, SUPERBLOCK_COPIES, tableFileName } from "../ts/format.ts";
-import { NodeStorage } from "../ts/io.ts";
+import { NodeStorage, ioError } from "../ts/io.ts";
 import { Manifest } from "../ts/manifest.ts";
+import { MemoryStorage } from "./reliability/fixtures/recording-storage.ts";
 import { engineCores, expectCode, removeDirectory, temporaryDirectory, text } from "./helpers.ts";
 
 /** The table file numbers of each level, as the manifest records them (level 0 newest first). */
@@ -168,6 +169,48 @@ for (const core of engineCores) {
       assert.ok(db.check().ok);
       db.close();
     });
+  });
+}
+
+/** A closed database in memory, and its manifest's name. */
+function memoryDatabase(core: CoreName): { storage: MemoryStorage; manifest: string } {
+  const storage = new MemoryStorage("identity");
+  const db = DB.open(storage.directory, { core, storage });
+  db.put("k", "v");
+  db.close();
+  const manifest = storage.list().find((name) => name.startsWith("MANIFEST-"))!;
+  return { storage, manifest };
+}
+
+for (const core of engineCores) {
+  test(`${core}: a manifest snapshot of version 1 is PGZ_CORRUPTION naming version 1, and the open leaves no handle open`, () => {
+    const { storage, manifest } = memoryDatabase(core);
+    const files = storage.files();
+    const bytes = files.get(manifest)!;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const length = view.getUint32(8, true);
+    const edit = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + length)));
+    assert.is(edit.formatVersion, FORMAT_VERSION);
+    // The same length, so the record keeps its place: only the digit changes.
+    const payload = new TextEncoder().encode(JSON.stringify({ ...edit, formatVersion: 1 }));
+    assert.is(payload.length, length);
+    bytes.set(payload, 12);
+    const coreInstance = createCore(core);
+    view.setUint32(0, coreInstance.crc32cMask(coreInstance.crc32c(bytes.subarray(4, 12 + length))), true);
+    const damaged = MemoryStorage.fromImage(files);
+    const error = expectCode("PGZ_CORRUPTION", () => DB.open(damaged.directory, { core, storage: damaged }).close(), "version-1 manifest", /database format version 1; this pgz reads version 2/);
+    assert.is(error.file, manifest);
+    assert.is(damaged.openHandles, 0, `handles left open: ${JSON.stringify([...damaged.handles])}`);
+  });
+
+  test(`${core}: a read error on the manifest at open is PGZ_IO and leaves no handle open`, () => {
+    const { storage, manifest } = memoryDatabase(core);
+    const failing = MemoryStorage.fromImage(storage.files());
+    failing.beforeOperation = (operation, name) => {
+      if (operation === "read" && name === manifest) throw ioError("read", name, Object.assign(new Error("EIO"), { code: "EIO" }));
+    };
+    expectCode("PGZ_IO", () => DB.open(failing.directory, { core, storage: failing }).close(), "manifest read error");
+    assert.is(failing.openHandles, 0, `handles left open: ${JSON.stringify([...failing.handles])}`);
   });
 }
 

@@ -277,41 +277,17 @@ export class Manifest {
     const name = manifestFileName(best.manifestNumber);
     if (!storage.exists(name)) throw corruption("the superblock names a missing manifest", { file: name, offset: 0 });
     const file = storage.open(name, { write: true });
-    const bytes = new Uint8Array(file.size());
-    file.read(bytes, 0);
-    const state = emptyState();
-    let offset = 0;
-    let first = true;
-    while (true) {
-      const decoded = decodeEdit(core, bytes, offset, name);
-      if (!decoded) break;
-      if (first && !decoded.edit.snapshot) throw corruption("manifest does not start with a snapshot", { file: name, offset });
-      if (first && decoded.edit.formatVersion !== FORMAT_VERSION) {
-        file.close();
-        throw formatVersionMismatch(decoded.edit.formatVersion ?? 0, name, offset);
-      }
-      first = false;
-      applyEdit(state, decoded.edit);
-      offset = decoded.next;
-    }
-    if (first) {
+    let replayed: { state: VersionState; end: number };
+    try {
+      const bytes = new Uint8Array(file.size());
+      file.read(bytes, 0);
+      replayed = replay(core, bytes, name);
+    } catch (error) {
+      // An open that fails leaves no handle behind (a read error, or damage found in replay).
       file.close();
-      throw corruption("manifest has no valid snapshot record", { file: name, offset: 0 });
+      throw error;
     }
-    // A torn append is the last thing in the file; a valid record after a bad one is damage.
-    for (let later = offset + PAGE_SIZE; later < bytes.length; later += PAGE_SIZE) {
-      let valid: boolean;
-      try {
-        valid = decodeEdit(core, bytes, later, name) !== undefined;
-      } catch {
-        valid = true;
-      }
-      if (valid) {
-        file.close();
-        throw corruption("damaged manifest record before later valid ones", { file: name, offset });
-      }
-    }
-    return new Manifest(core, storage, { file, end: offset, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state });
+    return new Manifest(core, storage, { file, end: replayed.end, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state: replayed.state });
   }
 
   get currentManifestNumber(): number {
@@ -364,6 +340,34 @@ export class Manifest {
   close(): void {
     this.file.close();
   }
+}
+
+/** Replays the manifest `bytes` (file `name`): the state, and where the next edit goes. */
+function replay(core: Core, bytes: Uint8Array, name: string): { state: VersionState; end: number } {
+  const state = emptyState();
+  let offset = 0;
+  let first = true;
+  while (true) {
+    const decoded = decodeEdit(core, bytes, offset, name);
+    if (!decoded) break;
+    if (first && !decoded.edit.snapshot) throw corruption("manifest does not start with a snapshot", { file: name, offset });
+    if (first && decoded.edit.formatVersion !== FORMAT_VERSION) throw formatVersionMismatch(decoded.edit.formatVersion ?? 0, name, offset);
+    first = false;
+    applyEdit(state, decoded.edit);
+    offset = decoded.next;
+  }
+  if (first) throw corruption("manifest has no valid snapshot record", { file: name, offset: 0 });
+  // A torn append is the last thing in the file; a valid record after a bad one is damage.
+  for (let later = offset + PAGE_SIZE; later < bytes.length; later += PAGE_SIZE) {
+    let valid: boolean;
+    try {
+      valid = decodeEdit(core, bytes, later, name) !== undefined;
+    } catch {
+      valid = true;
+    }
+    if (valid) throw corruption("damaged manifest record before later valid ones", { file: name, offset });
+  }
+  return { state, end: offset };
 }
 
 function writeNewManifest(core: Core, storage: Storage, manifestNumber: number, state: VersionState): StorageFile {
