@@ -198,6 +198,23 @@ test("check: exit 0 on a clean database, exit 1 naming file and offset on a dama
   assert.not.match(damaged.stderr, /\n\s+at /);
 });
 
+test("check and dump: a table copied under another table's number is named, exit 1, no stack", () => {
+  const { directory, table } = flushedDatabase();
+  const db = DB.open(directory, { core: "ts" });
+  db.put("later", "value");
+  db.flush();
+  db.close();
+  const other = readdirSync(directory).find((name) => name.endsWith(".sst") && name !== table)!;
+  writeFileSync(join(directory, other), readFileSync(join(directory, table)));
+  const checked = pgz(["check", directory]);
+  assert.is(checked.status, 1, checked.stderr);
+  assert.match(checked.stdout, new RegExp(`^${other.replace(".", "\\.")} \\d+ table is not the one the manifest names`, "m"), checked.stdout);
+  assert.not.match(checked.stderr, /\n\s+at /);
+  const dumped = pgz(["dump", join(directory, other)]);
+  assert.is(dumped.status, 1, dumped.stderr);
+  assert.match(dumped.stdout, new RegExp(`^PGZ_CORRUPTION ${other.replace(".", "\\.")} \\d+ the footer names table ${Number(table.slice(0, 6))}`, "m"), dumped.stdout);
+});
+
 test("dump: superblock, manifest, table, segment, lock", () => {
   const { directory, table } = flushedDatabase();
   const db = DB.open(directory, { core: "ts" });
@@ -207,19 +224,19 @@ test("dump: superblock, manifest, table, segment, lock", () => {
   db.close();
   const names = readdirSync(directory);
   const superblock = ok(["dump", join(directory, "SUPERBLOCK")]).join("\n");
-  assert.match(superblock, /^copy 0 @0: sequence \d+, manifest MANIFEST-\d{6}$/m);
+  assert.match(superblock, /^copy 0 @0: format 2, sequence \d+, manifest MANIFEST-\d{6}$/m);
   assert.match(superblock, /^current: copy \d \(sequence \d+\)/m);
   const manifest = ok(["dump", join(directory, names.find((name) => name.startsWith("MANIFEST-"))!)]).join("\n");
-  assert.match(manifest, /^edit 0 @0: snapshot \(format 1\)/m);
+  assert.match(manifest, /^edit 0 @0: snapshot \(format 2\)/m);
   assert.match(manifest, new RegExp(`\\+L0 ${table.replace(".", "\\.")} \\(500 entries`));
   const tableDump = ok(["dump", join(directory, table), "--entries"]).join("\n");
-  assert.match(tableDump, /^footer @\d+: format 1, 500 entries, \d+ data blocks/m);
+  assert.match(tableDump, /^footer @\d+: format 2, table \d+, 500 entries, \d+ data blocks/m);
   assert.match(tableDump, /^block 0 @0 \(\d+ B\): \d+ entries, first "key-0000"@1/m);
   assert.match(tableDump, /^ {2}"key-0499" @500 value "value-499"$/m);
   assert.match(tableDump, /^entries: 500 \(value 500\), sequences 1\.\.500$/m);
   const segments = names.filter((name) => name.endsWith(".vlog"));
   const segmentDumps = segments.map((name) => ok(["dump", join(directory, name), "--entries"]).join("\n"));
-  for (const dump of segmentDumps) assert.match(dump, /^header: format 1, segment \d+$/m);
+  for (const dump of segmentDumps) assert.match(dump, /^header: format 2, segment \d+$/m);
   assert.ok(segmentDumps.some((dump) => /put seq 501 key "in-the-log" value 3 B batch-end/.test(dump)), "the log record is listed");
   // Detected by magic when the name says nothing.
   const copy = join(workspace, "renamed.bin");

@@ -888,7 +888,7 @@ export class DB {
     this.log.write(false);
     const problems: CheckProblem[] = [];
     for (const table of this.tree.tables.values()) {
-      for (const problem of table.verify()) problems.push({ file: table.name, ...problem });
+      for (const problem of table.verify(this.storage)) problems.push({ file: table.name, ...problem });
     }
     problems.push(...verifyLog(this.core, this.storage));
     return { ok: problems.length === 0, tables: this.tree.tables.size, segments: listSegments(this.storage).length, problems };

@@ -34,7 +34,8 @@ import {
   SUPERBLOCK_COPIES,
   manifestFileName,
 } from "./format.ts";
-import { decodeEdit, decodeSuperblock, type VersionEdit } from "./manifest.ts";
+import { decodeEdit, decodeSuperblock, formatVersionMismatch, type SuperblockCopy, type VersionEdit } from "./manifest.ts";
+import { decodeFooter, footerOffsetOf, type TableFooter } from "./sstable.ts";
 import { checkSegmentHeader, decodeRecord, recordStart } from "./vlog.ts";
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -114,21 +115,25 @@ export function dumpFile(path: string, options: DumpOptions): DumpResult {
 
 /** Both copies, valid or not, and which one wins (the valid one with the highest sequence). */
 function dumpSuperblock(core: Core, bytes: Uint8Array, name: string, options: DumpOptions): boolean {
-  let best: { copy: number; sequence: number; manifestNumber: number } | undefined;
+  let best: SuperblockCopy | undefined;
   let damaged = 0;
   for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) {
     const decoded = decodeSuperblock(core, bytes.subarray(copy * PAGE_SIZE, (copy + 1) * PAGE_SIZE), copy);
     if (!decoded) {
       damaged++;
-      options.write(`copy ${copy} @${copy * PAGE_SIZE}: invalid (checksum, magic or version mismatch)`);
+      options.write(`copy ${copy} @${copy * PAGE_SIZE}: invalid (checksum or magic mismatch)`);
       continue;
     }
-    options.write(`copy ${copy} @${copy * PAGE_SIZE}: sequence ${decoded.sequence}, manifest ${manifestFileName(decoded.manifestNumber)}`);
+    options.write(`copy ${copy} @${copy * PAGE_SIZE}: format ${decoded.formatVersion}, sequence ${decoded.sequence}, manifest ${manifestFileName(decoded.manifestNumber)}`);
     if (!best || decoded.sequence > best.sequence) best = decoded;
   }
   if (!best) throw corruption(`${name} has no valid superblock copy`, { file: name, offset: 0 });
   options.write(`current: copy ${best.copy} (sequence ${best.sequence}) -> ${manifestFileName(best.manifestNumber)}`);
   if (damaged > 0) options.write(`PGZ_CORRUPTION ${name} ${damaged} damaged copy(ies): open repairs them from the current one`);
+  if (best.formatVersion !== FORMAT_VERSION) {
+    options.write(`PGZ_CORRUPTION ${name} ${best.copy * PAGE_SIZE + 8} ${formatVersionMismatch(best.formatVersion, name, 0).message}`);
+    return false;
+  }
   return damaged === 0;
 }
 
@@ -181,39 +186,10 @@ function reportTail(bytes: Uint8Array, end: number, name: string, what: string, 
 
 const KIND_NAMES: Record<number, string> = { [KIND_DELETE]: "delete", [KIND_VALUE]: "value", [KIND_POINTER]: "pointer" };
 
-interface Footer {
-  indexOffset: number;
-  indexLength: number;
-  filterOffset: number;
-  filterLength: number;
-  entries: number;
-  blocks: number;
-  filterChecksum: number;
-}
-
-function decodeFooter(core: Core, bytes: Uint8Array, name: string): Footer {
-  if (bytes.length < PAGE_SIZE || bytes.length % PAGE_SIZE !== 0) throw corruption(`table size ${bytes.length} is not whole pages`, { file: name, offset: 0 });
-  const footerOffset = bytes.length - PAGE_SIZE;
-  const footer = bytes.subarray(footerOffset, footerOffset + FOOTER_BYTES);
-  const view = viewOf(footer);
-  if (!hasMagicAt(footer, 0, MAGIC_TABLE)) throw corruption("bad table magic", { file: name, offset: footerOffset });
-  const stored = view.getUint32(56, true);
-  const actual = core.crc32cMask(core.crc32c(footer.subarray(0, 56)));
-  if (stored !== actual) throw corruption("table footer checksum mismatch", { file: name, offset: footerOffset, expected: stored, actual });
-  if (view.getUint32(8, true) !== FORMAT_VERSION) throw corruption(`unsupported table format version ${view.getUint32(8, true)}`, { file: name, offset: footerOffset + 8 });
-  const result = {
-    indexOffset: getUint64(view, 16),
-    indexLength: view.getUint32(24, true),
-    filterOffset: getUint64(view, 28),
-    filterLength: view.getUint32(36, true),
-    entries: getUint64(view, 40),
-    blocks: view.getUint32(48, true),
-    filterChecksum: view.getUint32(52, true),
-  };
-  for (const [offset, length] of [[result.indexOffset, result.indexLength], [result.filterOffset, result.filterLength]] as const) {
-    if (offset % PAGE_SIZE !== 0 || offset + length > footerOffset) throw corruption("table footer points outside the file", { file: name, offset: footerOffset });
-  }
-  return result;
+/** The table's footer, through the engine's one footer decoder (ts/sstable.ts). */
+function readFooter(core: Core, bytes: Uint8Array, name: string): TableFooter {
+  const footerOffset = footerOffsetOf(bytes.length, name);
+  return decodeFooter(core, bytes.subarray(footerOffset, footerOffset + FOOTER_BYTES), name, footerOffset);
 }
 
 interface Handle {
@@ -221,7 +197,7 @@ interface Handle {
   length: number;
 }
 
-function decodeHandles(core: Core, bytes: Uint8Array, footer: Footer, name: string): Handle[] {
+function decodeHandles(core: Core, bytes: Uint8Array, footer: TableFooter, name: string): Handle[] {
   let reader;
   try {
     reader = core.openBlock(bytes.subarray(footer.indexOffset, footer.indexOffset + footer.indexLength));
@@ -248,25 +224,31 @@ function decodeHandles(core: Core, bytes: Uint8Array, footer: Footer, name: stri
 
 /** Footer, index, each data block (entries, first and last key), and an entry summary. */
 function dumpTable(core: Core, bytes: Uint8Array, name: string, options: DumpOptions): boolean {
-  const footer = decodeFooter(core, bytes, name);
+  const footer = readFooter(core, bytes, name);
   const filterActual = core.crc32cMask(core.crc32c(bytes.subarray(footer.filterOffset, footer.filterOffset + footer.filterLength)));
   const filterOk = filterActual === footer.filterChecksum;
   options.write(
-    `footer @${bytes.length - PAGE_SIZE}: format ${FORMAT_VERSION}, ${footer.entries} entries, ${footer.blocks} data blocks, ` +
+    `footer @${bytes.length - PAGE_SIZE}: format ${FORMAT_VERSION}, table ${footer.fileNumber}, ${footer.entries} entries, ${footer.blockCount} data blocks, ` +
       `index @${footer.indexOffset} (${footer.indexLength} B), filter @${footer.filterOffset} (${footer.filterLength} B, checksum ${filterOk ? "ok" : "MISMATCH"})`,
   );
   const handles = decodeHandles(core, bytes, footer, name);
   options.write(`index: ${handles.length} block handles`);
   let ok = filterOk;
   if (!filterOk) options.write(`PGZ_CORRUPTION ${name} ${footer.filterOffset} bloom filter checksum mismatch`);
-  if (handles.length !== footer.blocks) {
+  if (handles.length !== footer.blockCount) {
     ok = false;
-    options.write(`PGZ_CORRUPTION ${name} ${footer.indexOffset} the index has ${handles.length} blocks, the footer says ${footer.blocks}`);
+    options.write(`PGZ_CORRUPTION ${name} ${footer.indexOffset} the index has ${handles.length} blocks, the footer says ${footer.blockCount}`);
+  }
+  const named = /^(\d+)\.sst$/.exec(name);
+  if (named && Number(named[1]) !== footer.fileNumber) {
+    ok = false;
+    options.write(`PGZ_CORRUPTION ${name} ${bytes.length - PAGE_SIZE} the footer names table ${footer.fileNumber}: this file was renamed or copied`);
   }
   const kinds = new Map<number, number>();
   let entries = 0;
   let sequenceMin = Infinity;
   let sequenceMax = -Infinity;
+  let smallest: Uint8Array | undefined;
   handles.forEach((handle, index) => {
     let reader;
     try {
@@ -296,6 +278,7 @@ function dumpTable(core: Core, bytes: Uint8Array, name: string, options: DumpOpt
         }
       }
       entries += count;
+      smallest ??= first;
       const describe = (key: Uint8Array | undefined) => (key ? `${displayBytes(userKeyOf(key))}@${sequenceOf(key)}` : "-");
       options.write(`block ${index} @${handle.offset} (${handle.length} B): ${count} entries, first ${describe(first)}, last ${describe(last)}`);
     } finally {
@@ -307,6 +290,10 @@ function dumpTable(core: Core, bytes: Uint8Array, name: string, options: DumpOpt
   if (entries !== footer.entries && ok) {
     ok = false;
     options.write(`PGZ_CORRUPTION ${name} ${bytes.length - PAGE_SIZE} the blocks hold ${entries} entries, the footer says ${footer.entries}`);
+  }
+  if (smallest && core.crc32cMask(core.crc32c(smallest)) !== footer.smallestKeyChecksum && ok) {
+    ok = false;
+    options.write(`PGZ_CORRUPTION ${name} ${bytes.length - PAGE_SIZE} the first key does not match the footer's smallest key checksum`);
   }
   return ok;
 }

@@ -35,8 +35,14 @@ export const BLOCK_TRAILER_BYTES = 12;
 export const BLOOM_HASH_SEED = 0xbc9f1d34;
 export const BLOOM_BITS_PER_KEY = 10;
 
-/** Format version of every file kind; bump it (and docs/FORMAT.md) on any byte change. */
-export const FORMAT_VERSION = 1;
+/**
+ * Format version of every file kind (superblock, manifest snapshot edit, segment header, table
+ * footer); bump it (and docs/FORMAT.md's version history) on any byte change. A database of
+ * another version is refused with PGZ_CORRUPTION naming both versions.
+ *   1  first format
+ *   2  the table footer names its file number and checksums its smallest key
+ */
+export const FORMAT_VERSION = 2;
 
 /** File names inside a database directory. */
 export const FILE_SUPERBLOCK = "SUPERBLOCK";
@@ -142,18 +148,36 @@ export const VALUE_POINTER_BYTES = 12;
  *   0      8    magic MAGIC_TABLE ("pgzTABL1")
  *   8      4    format version
  *   12     4    reserved (0)
- *   16     8    index block offset     24 4 index block length
- *   28     8    filter offset          36 4 filter length
- *   40     8    entry count (u64 LE)
- *   48     4    data block count
- *   52     4    masked CRC32C of the filter bytes
- *   56     4    masked CRC32C of bytes [0, 56)
+ *   16     8    table file number (u64 LE): the table proves it is the one the manifest names
+ *   24     8    entry count (u64 LE)
+ *   32     8    index block offset (u64 LE)
+ *   40     8    filter offset (u64 LE)
+ *   48     4    index block length
+ *   52     4    filter length
+ *   56     4    data block count
+ *   60     4    masked CRC32C of the filter bytes
+ *   64     4    masked CRC32C of the smallest internal key (the largest is the index's last key)
+ *   68     4    masked CRC32C of bytes [0, 68)
  *
  * Index block: a core block whose keys are the last internal key of each data block and whose
  * values are the block's u64 offset and u32 length (12 bytes).
  */
 export const MAGIC_TABLE = "pgzTABL1";
-export const FOOTER_BYTES = 60;
+export const FOOTER_BYTES = 72;
+/** Byte offset of each footer field (the table above). */
+export const FOOTER_FIELD_OFFSETS = {
+  version: 8,
+  fileNumber: 16,
+  entries: 24,
+  indexOffset: 32,
+  filterOffset: 40,
+  indexLength: 48,
+  filterLength: 52,
+  blockCount: 56,
+  filterChecksum: 60,
+  smallestKeyChecksum: 64,
+  checksum: 68,
+} as const;
 export const BLOCK_HANDLE_BYTES = 12;
 /** Data blocks are cut below this size so each fills one page. */
 export const DATA_BLOCK_BYTES_TARGET = PAGE_SIZE;

@@ -7,7 +7,7 @@
 import { bytesEqual, fromHex, getUint64, magicBytes, setUint64, toHex, viewOf } from "./bytes.ts";
 import type { Core } from "./core/types.ts";
 import { compareInternalKeys } from "./core/entry.ts";
-import { corruption } from "./errors.ts";
+import { corruption, type PgzError } from "./errors.ts";
 import {
   FILE_SUPERBLOCK,
   FORMAT_VERSION,
@@ -123,6 +123,7 @@ function isEditShape(json: unknown): json is Omit<VersionEdit, "added"> & { adde
     return isCount(fileNumber) && isCount(size) && isCount(entries) && isHex(smallest) && isHex(largest);
   };
   return (
+    optional("formatVersion", isCount) &&
     optional("added", isList((item) => isLevel(item.level) && isTable(item.table))) &&
     optional("removed", isList((item) => isLevel(item.level) && isCount(item.fileNumber))) &&
     optional("logHead", (value) => typeof value === "object" && value !== null && isCount((value as LogPosition).segment) && isCount((value as LogPosition).offset)) &&
@@ -147,17 +148,24 @@ function encodeSuperblock(core: Core, sequence: number, manifestNumber: number):
 
 export interface SuperblockCopy {
   copy: number;
+  /** The format version the copy was written in; only FORMAT_VERSION can be opened. */
+  formatVersion: number;
   sequence: number;
   manifestNumber: number;
 }
 
+/** A copy with a valid checksum and magic (of any format version), or undefined. */
 export function decodeSuperblock(core: Core, page: Uint8Array, copy: number): SuperblockCopy | undefined {
   if (page.length < SUPERBLOCK_BYTES) return undefined;
   const view = viewOf(page);
   if (view.getUint32(32, true) !== core.crc32cMask(core.crc32c(page.subarray(0, 32)))) return undefined;
   if (!bytesEqual(page.subarray(0, 8), magicBytes(MAGIC_SUPERBLOCK))) return undefined;
-  if (view.getUint32(8, true) !== FORMAT_VERSION) return undefined;
-  return { copy, sequence: getUint64(view, 16), manifestNumber: getUint64(view, 24) };
+  return { copy, formatVersion: view.getUint32(8, true), sequence: getUint64(view, 16), manifestNumber: getUint64(view, 24) };
+}
+
+/** The answer to a database (or file) written in another format version than this build's. */
+export function formatVersionMismatch(found: number, file: string, offset: number): PgzError {
+  return corruption(`database format version ${found}; this pgz reads version ${FORMAT_VERSION} (export with a pgz that reads version ${found} and import)`, { file, offset });
 }
 
 export function applyEdit(state: VersionState, edit: VersionEdit): void {
@@ -256,6 +264,8 @@ export class Manifest {
         else if (!best || decoded.sequence > best.sequence) best = decoded;
       }
       if (!best) throw corruption("no valid superblock copy", { file: FILE_SUPERBLOCK, offset: 0 });
+      // Checked before any repair: a database of another version is left exactly as it is.
+      if (best.formatVersion !== FORMAT_VERSION) throw formatVersionMismatch(best.formatVersion, FILE_SUPERBLOCK, best.copy * PAGE_SIZE + 8);
       // Repair damaged copies from the winner, so a later single failure is survived too.
       for (const copy of damaged) {
         superblockFile.write(encodeSuperblock(core, best.sequence - ((best.copy - copy + SUPERBLOCK_COPIES) % SUPERBLOCK_COPIES), best.manifestNumber), copy * PAGE_SIZE);
@@ -267,38 +277,17 @@ export class Manifest {
     const name = manifestFileName(best.manifestNumber);
     if (!storage.exists(name)) throw corruption("the superblock names a missing manifest", { file: name, offset: 0 });
     const file = storage.open(name, { write: true });
-    const bytes = new Uint8Array(file.size());
-    file.read(bytes, 0);
-    const state = emptyState();
-    let offset = 0;
-    let first = true;
-    while (true) {
-      const decoded = decodeEdit(core, bytes, offset, name);
-      if (!decoded) break;
-      if (first && !decoded.edit.snapshot) throw corruption("manifest does not start with a snapshot", { file: name, offset });
-      if (first && decoded.edit.formatVersion !== FORMAT_VERSION) throw corruption("unsupported manifest format version", { file: name, offset });
-      first = false;
-      applyEdit(state, decoded.edit);
-      offset = decoded.next;
-    }
-    if (first) {
+    let replayed: { state: VersionState; end: number };
+    try {
+      const bytes = new Uint8Array(file.size());
+      file.read(bytes, 0);
+      replayed = replay(core, bytes, name);
+    } catch (error) {
+      // An open that fails leaves no handle behind (a read error, or damage found in replay).
       file.close();
-      throw corruption("manifest has no valid snapshot record", { file: name, offset: 0 });
+      throw error;
     }
-    // A torn append is the last thing in the file; a valid record after a bad one is damage.
-    for (let later = offset + PAGE_SIZE; later < bytes.length; later += PAGE_SIZE) {
-      let valid: boolean;
-      try {
-        valid = decodeEdit(core, bytes, later, name) !== undefined;
-      } catch {
-        valid = true;
-      }
-      if (valid) {
-        file.close();
-        throw corruption("damaged manifest record before later valid ones", { file: name, offset });
-      }
-    }
-    return new Manifest(core, storage, { file, end: offset, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state });
+    return new Manifest(core, storage, { file, end: replayed.end, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state: replayed.state });
   }
 
   get currentManifestNumber(): number {
@@ -351,6 +340,34 @@ export class Manifest {
   close(): void {
     this.file.close();
   }
+}
+
+/** Replays the manifest `bytes` (file `name`): the state, and where the next edit goes. */
+function replay(core: Core, bytes: Uint8Array, name: string): { state: VersionState; end: number } {
+  const state = emptyState();
+  let offset = 0;
+  let first = true;
+  while (true) {
+    const decoded = decodeEdit(core, bytes, offset, name);
+    if (!decoded) break;
+    if (first && !decoded.edit.snapshot) throw corruption("manifest does not start with a snapshot", { file: name, offset });
+    if (first && decoded.edit.formatVersion !== FORMAT_VERSION) throw formatVersionMismatch(decoded.edit.formatVersion ?? 0, name, offset);
+    first = false;
+    applyEdit(state, decoded.edit);
+    offset = decoded.next;
+  }
+  if (first) throw corruption("manifest has no valid snapshot record", { file: name, offset: 0 });
+  // A torn append is the last thing in the file; a valid record after a bad one is damage.
+  for (let later = offset + PAGE_SIZE; later < bytes.length; later += PAGE_SIZE) {
+    let valid: boolean;
+    try {
+      valid = decodeEdit(core, bytes, later, name) !== undefined;
+    } catch {
+      valid = true;
+    }
+    if (valid) throw corruption("damaged manifest record before later valid ones", { file: name, offset });
+  }
+  return { state, end: offset };
 }
 
 function writeNewManifest(core: Core, storage: Storage, manifestNumber: number, state: VersionState): StorageFile {

@@ -4,17 +4,18 @@
  * keys, and a footer page. A Table keeps its index decoded in JS and its filter in the core.
  */
 import { assert } from "./assert.ts";
-import { bytesEqual, getUint64, magicBytes, setUint64, viewOf } from "./bytes.ts";
+import { bytesEqual, getUint64, magicBytes, setUint64, toHex, viewOf } from "./bytes.ts";
 import { CacheSlots, type BlockCache } from "./cache.ts";
 import { compareInternalKeys } from "./core/entry.ts";
 import type { BlockBuilder, BlockReader, BloomBuilder, BloomFilter, Core, Cursor, Hit, Run } from "./core/types.ts";
-import { corruption, locateCorruption } from "./errors.ts";
+import { PgzError, corruption, locateCorruption } from "./errors.ts";
 import { TRAILER_BYTES } from "./core/types.ts";
 import {
   BLOCK_HANDLE_BYTES,
   BLOOM_BITS_PER_KEY,
   DATA_BLOCK_BYTES_TARGET,
   FOOTER_BYTES,
+  FOOTER_FIELD_OFFSETS,
   FORMAT_VERSION,
   MAGIC_TABLE,
   PAGE_SIZE,
@@ -85,20 +86,90 @@ function encodeBlockHandle(offset: number, length: number): Uint8Array {
   return bytes;
 }
 
-function encodeFooter(core: Core, fields: { index: [number, number]; filter: [number, number]; filterChecksum: number; entries: number; blocks: number }): Uint8Array {
+/** The decoded fields of a table footer (layout in ts/format.ts, FOOTER_FIELD_OFFSETS). */
+export interface TableFooter {
+  fileNumber: number;
+  entries: number;
+  indexOffset: number;
+  indexLength: number;
+  filterOffset: number;
+  filterLength: number;
+  blockCount: number;
+  filterChecksum: number;
+  smallestKeyChecksum: number;
+}
+
+const FIELD = FOOTER_FIELD_OFFSETS;
+
+/** The footer page: magic, version, the fields at FOOTER_FIELD_OFFSETS, then its own CRC. */
+function encodeFooter(core: Core, footer: TableFooter): Uint8Array {
   const page = new Uint8Array(PAGE_SIZE);
   const view = viewOf(page);
   page.set(magicBytes(MAGIC_TABLE), 0);
-  view.setUint32(8, FORMAT_VERSION, true);
-  setUint64(view, 16, fields.index[0]);
-  view.setUint32(24, fields.index[1], true);
-  setUint64(view, 28, fields.filter[0]);
-  view.setUint32(36, fields.filter[1], true);
-  setUint64(view, 40, fields.entries);
-  view.setUint32(48, fields.blocks, true);
-  view.setUint32(52, fields.filterChecksum, true);
-  view.setUint32(56, core.crc32cMask(core.crc32c(page.subarray(0, 56))), true);
+  view.setUint32(FIELD.version, FORMAT_VERSION, true);
+  setUint64(view, FIELD.fileNumber, footer.fileNumber);
+  setUint64(view, FIELD.entries, footer.entries);
+  setUint64(view, FIELD.indexOffset, footer.indexOffset);
+  setUint64(view, FIELD.filterOffset, footer.filterOffset);
+  view.setUint32(FIELD.indexLength, footer.indexLength, true);
+  view.setUint32(FIELD.filterLength, footer.filterLength, true);
+  view.setUint32(FIELD.blockCount, footer.blockCount, true);
+  view.setUint32(FIELD.filterChecksum, footer.filterChecksum, true);
+  view.setUint32(FIELD.smallestKeyChecksum, footer.smallestKeyChecksum, true);
+  view.setUint32(FIELD.checksum, core.crc32cMask(core.crc32c(page.subarray(0, FIELD.checksum))), true);
   return page;
+}
+
+/**
+ * Decodes the FOOTER_BYTES at `footerOffset` (the last page) of table file `name`: checksum,
+ * magic and version first, then that the index and filter lie before the footer. The one footer
+ * decoder: Table.open and `pgz dump` both use it.
+ */
+export function decodeFooter(core: Core, bytes: Uint8Array, name: string, footerOffset: number): TableFooter {
+  assert(bytes.length >= FOOTER_BYTES, "a whole footer");
+  const view = viewOf(bytes);
+  const stored = view.getUint32(FIELD.checksum, true);
+  const actual = core.crc32cMask(core.crc32c(bytes.subarray(0, FIELD.checksum)));
+  if (stored !== actual) throw corruption("table footer checksum mismatch", { file: name, offset: footerOffset, expected: stored, actual });
+  if (!bytesEqual(bytes.subarray(0, 8), magicBytes(MAGIC_TABLE))) throw corruption("bad table magic", { file: name, offset: footerOffset });
+  const version = view.getUint32(FIELD.version, true);
+  if (version !== FORMAT_VERSION) throw corruption(`table format version ${version}; this pgz reads version ${FORMAT_VERSION}`, { file: name, offset: footerOffset + FIELD.version });
+  const footer: TableFooter = {
+    fileNumber: getUint64(view, FIELD.fileNumber),
+    entries: getUint64(view, FIELD.entries),
+    indexOffset: getUint64(view, FIELD.indexOffset),
+    indexLength: view.getUint32(FIELD.indexLength, true),
+    filterOffset: getUint64(view, FIELD.filterOffset),
+    filterLength: view.getUint32(FIELD.filterLength, true),
+    blockCount: view.getUint32(FIELD.blockCount, true),
+    filterChecksum: view.getUint32(FIELD.filterChecksum, true),
+    smallestKeyChecksum: view.getUint32(FIELD.smallestKeyChecksum, true),
+  };
+  for (const [offset, length] of [[footer.indexOffset, footer.indexLength], [footer.filterOffset, footer.filterLength]] as const) {
+    if (offset % PAGE_SIZE !== 0 || offset + length > footerOffset) throw corruption("table footer points outside the file", { file: name, offset: footerOffset });
+  }
+  return footer;
+}
+
+/** Where the footer of a table of `size` bytes starts; corruption if the size is not whole pages. */
+export function footerOffsetOf(size: number, name: string): number {
+  if (size < PAGE_SIZE || size % PAGE_SIZE !== 0) throw corruption(`table size ${size} is not whole pages`, { file: name, offset: 0 });
+  return size - PAGE_SIZE;
+}
+
+/**
+ * Whether a table file (of the size the manifest records) is the one the manifest names
+ * (`meta`): its footer's file number, entry count and smallest key checksum, and the index's
+ * last key (the largest). A swapped or copied file is corruption naming what differs.
+ */
+function checkIdentity(core: Core, meta: TableMeta, name: string, footer: TableFooter, largest: Uint8Array | undefined): void {
+  const differs = (what: string, found: string | number, expected: string | number) =>
+    corruption(`table is not the one the manifest names: ${what} ${found}, the manifest says ${expected}`, { file: name, offset: meta.size - PAGE_SIZE });
+  if (footer.fileNumber !== meta.fileNumber) throw differs("file number", footer.fileNumber, meta.fileNumber);
+  if (footer.entries !== meta.entries) throw differs("entry count", footer.entries, meta.entries);
+  const smallestKeyChecksum = core.crc32cMask(core.crc32c(meta.smallest));
+  if (footer.smallestKeyChecksum !== smallestKeyChecksum) throw differs("smallest key checksum", footer.smallestKeyChecksum, smallestKeyChecksum);
+  if (!largest || !bytesEqual(largest, meta.largest)) throw differs("largest key", largest ? toHex(largest) : "(none)", toHex(meta.largest));
 }
 
 /**
@@ -178,8 +249,19 @@ export class TableBuilder {
     const filter = this.bloom.finish(BLOOM_BITS_PER_KEY);
     const filterOffset = this.writer.append(filter);
     const filterChecksum = this.core.crc32cMask(this.core.crc32c(filter));
+    const smallestKeyChecksum = this.core.crc32cMask(this.core.crc32c(this.smallest));
     this.writer.append(
-      encodeFooter(this.core, { index: [indexOffset, index.length], filter: [filterOffset, filter.length], filterChecksum, entries: this.entries, blocks: this.blocks }),
+      encodeFooter(this.core, {
+        fileNumber: this.fileNumber,
+        entries: this.entries,
+        indexOffset,
+        indexLength: index.length,
+        filterOffset,
+        filterLength: filter.length,
+        blockCount: this.blocks,
+        filterChecksum,
+        smallestKeyChecksum,
+      }),
     );
     this.writer.flush();
     this.file.sync();
@@ -270,41 +352,14 @@ export class Table {
   /** Opens a table: footer, index and filter are read now; data blocks through `files`. */
   static open(core: Core, storage: Storage, meta: TableMeta, files: HandleCache): Table {
     const name = tableFileName(meta.fileNumber);
-    const file = storage.open(name);
+    const { footer, blocks, filterBytes } = readTableParts(core, storage, meta);
+    let filter: BloomFilter;
     try {
-      const size = file.size();
-      if (size < PAGE_SIZE || size % PAGE_SIZE !== 0) throw corruption(`table size ${size} is not whole pages`, { file: name, offset: 0 });
-      const footerOffset = size - PAGE_SIZE;
-      const footer = readExactly(file, footerOffset, FOOTER_BYTES);
-      const view = viewOf(footer);
-      const stored = view.getUint32(56, true);
-      const actual = core.crc32cMask(core.crc32c(footer.subarray(0, 56)));
-      if (stored !== actual) throw corruption("table footer checksum mismatch", { file: name, offset: footerOffset, expected: stored, actual });
-      if (!bytesEqual(footer.subarray(0, 8), magicBytes(MAGIC_TABLE))) throw corruption("bad table magic", { file: name, offset: footerOffset });
-      if (view.getUint32(8, true) !== FORMAT_VERSION) throw corruption("unsupported table format version", { file: name, offset: footerOffset + 8 });
-      const indexOffset = getUint64(view, 16);
-      const indexLength = view.getUint32(24, true);
-      const filterOffset = getUint64(view, 28);
-      const filterLength = view.getUint32(36, true);
-      const entries = getUint64(view, 40);
-      for (const [offset, length] of [[indexOffset, indexLength], [filterOffset, filterLength]] as const) {
-        if (offset % PAGE_SIZE !== 0 || offset + length > footerOffset) throw corruption("table footer points outside the file", { file: name, offset: footerOffset });
-      }
-      const blocks = decodeIndex(core, readExactly(file, indexOffset, indexLength), name, indexOffset, indexOffset);
-      const filterBytes = readExactly(file, filterOffset, filterLength);
-      const filterStored = view.getUint32(52, true);
-      const filterActual = core.crc32cMask(core.crc32c(filterBytes));
-      if (filterStored !== filterActual) throw corruption("bloom filter checksum mismatch", { file: name, offset: filterOffset, expected: filterStored, actual: filterActual });
-      let filter: BloomFilter;
-      try {
-        filter = core.openBloom(filterBytes);
-      } catch (error) {
-        throw locateCorruption(error, name, filterOffset);
-      }
-      return new Table(core, meta, name, files, blocks, filter, entries);
-    } finally {
-      file.close();
+      filter = core.openBloom(filterBytes);
+    } catch (error) {
+      throw locateCorruption(error, name, footer.filterOffset);
     }
+    return new Table(core, meta, name, files, blocks, filter, footer.entries);
   }
 
   close(): void {
@@ -399,22 +454,72 @@ export class Table {
     }
   }
 
-  /** Every block's bytes and checksum, for check(); returns problems found. */
-  verify(): { offset: number; message: string }[] {
+  /**
+   * For check(): that the file on disk now is still this table (as open checks it), then every
+   * block's bytes and checksum, and that the entries run from the manifest's smallest key to its
+   * largest; returns the problems found.
+   */
+  verify(storage: Storage): { offset: number; message: string }[] {
+    try {
+      readTableParts(this.core, storage, this.meta);
+    } catch (error) {
+      if (!(error instanceof PgzError)) throw error;
+      return [{ offset: error.offset ?? 0, message: error.message }];
+    }
     const problems: { offset: number; message: string }[] = [];
     const readahead = new Readahead(false);
+    let first: Uint8Array | undefined;
+    let last: Uint8Array | undefined;
+    let entries = 0;
     for (let index = 0; index < this.blocks.length; index++) {
       try {
         const block = this.readBlock(index, readahead);
         let count = 0;
         for (let valid = block.first(); valid; valid = block.next()) count++;
+        if (count > 0) {
+          block.first();
+          first ??= block.key();
+          block.last();
+          last = block.key();
+        }
         block.free();
+        entries += count;
         if (count === 0) problems.push({ offset: this.blocks[index]!.offset, message: "empty data block" });
       } catch (error) {
         problems.push({ offset: this.blocks[index]!.offset, message: (error as Error).message });
       }
     }
+    if (problems.length > 0) return problems;
+    const differs = (what: string) => problems.push({ offset: 0, message: `the table's ${what} differs from the manifest's in ${this.name}` });
+    if (entries !== this.meta.entries) differs(`entry count (${entries})`);
+    if (!first || !bytesEqual(first, this.meta.smallest)) differs("smallest key");
+    if (!last || !bytesEqual(last, this.meta.largest)) differs("largest key");
     return problems;
+  }
+}
+
+/**
+ * Reads what an open table keeps (footer, index, filter bytes) from the file the manifest names,
+ * checking every checksum and that the file is that table (checkIdentity).
+ */
+function readTableParts(core: Core, storage: Storage, meta: TableMeta): { footer: TableFooter; blocks: BlockHandle[]; filterBytes: Uint8Array } {
+  const name = tableFileName(meta.fileNumber);
+  const file = storage.open(name);
+  try {
+    const size = file.size();
+    // A truncated or extended file is named as such before its footer page is looked for.
+    if (size !== meta.size) throw corruption(`table is not the one the manifest names: size ${size}, the manifest says ${meta.size}`, { file: name, offset: 0 });
+    const footerOffset = footerOffsetOf(size, name);
+    const footer = decodeFooter(core, readExactly(file, footerOffset, FOOTER_BYTES), name, footerOffset);
+    const blocks = decodeIndex(core, readExactly(file, footer.indexOffset, footer.indexLength), name, footer.indexOffset, footer.indexOffset);
+    checkIdentity(core, meta, name, footer, blocks[blocks.length - 1]?.lastKey);
+    if (blocks.length !== footer.blockCount) throw corruption(`the index has ${blocks.length} blocks, the footer says ${footer.blockCount}`, { file: name, offset: footer.indexOffset });
+    const filterBytes = readExactly(file, footer.filterOffset, footer.filterLength);
+    const filterActual = core.crc32cMask(core.crc32c(filterBytes));
+    if (footer.filterChecksum !== filterActual) throw corruption("bloom filter checksum mismatch", { file: name, offset: footer.filterOffset, expected: footer.filterChecksum, actual: filterActual });
+    return { footer, blocks, filterBytes };
+  } finally {
+    file.close();
   }
 }
 
@@ -505,3 +610,5 @@ export class TableSource {
 }
 
 assert(DATA_BLOCK_BYTES_TARGET <= PAGE_SIZE, "data blocks target one page");
+assert(FOOTER_BYTES === FOOTER_FIELD_OFFSETS.checksum + 4, "the footer ends with its checksum");
+assert(FOOTER_BYTES <= PAGE_SIZE, "the footer fits its page");
