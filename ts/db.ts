@@ -20,7 +20,7 @@ import {
   type CoreName,
 } from "./core/types.ts";
 import { PgzError, checkOptions, invalidArgument } from "./errors.ts";
-import { KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX, manifestFileName, segmentFileName, TEMPORARY_SUFFIX } from "./format.ts";
+import { FILE_NUMBER_MAX, KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_OPTION_MAX, VALUE_BYTES_MAX, manifestFileName, parseFileName, segmentFileName, TEMPORARY_SUFFIX } from "./format.ts";
 import { HandleCache, NodeStorage, type Storage } from "./io.ts";
 import { acquireLock } from "./lock.ts";
 import { Tree } from "./lsm.ts";
@@ -63,6 +63,11 @@ export interface OpenOptions {
   tableBytes?: number;
   /** Collect value-log segments that are at least half garbage between foreground work (default true). */
   autoGc?: boolean;
+  /**
+   * Open even when the newest log segment is damaged before intact records (PGZ_CORRUPTION
+   * otherwise): the log is cut at the damage and every write after it is lost (default false).
+   */
+  salvageLog?: boolean;
   /** A Storage backend other than node:fs (tests inject faults this way). */
   storage?: Storage;
 }
@@ -122,7 +127,7 @@ const DEFAULTS = {
 const COMPACTION_PACE = 16;
 /** Past l0Files * this many level-0 tables a write finishes the compaction (a full stall). */
 const L0_STOP_MULTIPLIER = 3;
-const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", ...Object.keys(DEFAULTS)];
+const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", ...Object.keys(DEFAULTS)];
 const WRITE_OPTION_NAMES = ["sync", "durability"];
 const ITERATE_OPTION_NAMES = ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"];
 /** Automatic GC collects a segment once this share of it is garbage. */
@@ -133,10 +138,10 @@ const GC_BATCH_RECORDS = 1000;
 /** Bytes of compaction input one idle slice merges. */
 const IDLE_SLICE_BYTES = 1024 * 1024;
 
-function sizeOption(options: OpenOptions, name: keyof typeof DEFAULTS, minimum: number): number {
+function sizeOption(options: OpenOptions, name: keyof typeof DEFAULTS, minimum: number, maximum = Number.MAX_SAFE_INTEGER): number {
   const value = options[name] ?? DEFAULTS[name];
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < minimum) {
-    throw invalidArgument(`option ${name} must be an integer >= ${minimum}, got ${String(value)}`);
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < minimum || value > maximum) {
+    throw invalidArgument(`option ${name} must be an integer in [${minimum}, ${maximum}], got ${String(value)}`);
   }
   return value;
 }
@@ -156,7 +161,7 @@ function resolveOptions(options: OpenOptions): Settings {
   checkOptions(options, OPTION_NAMES, "open options");
   if (options.core !== undefined && options.core !== "wasm" && options.core !== "ts") throw invalidArgument(`option core must be "wasm" or "ts", got ${String(options.core)}`);
   if (options.storage !== undefined && !isStorage(options.storage)) throw invalidArgument("option storage must implement the Storage interface (ts/io.ts)");
-  for (const name of ["createIfMissing", "errorIfExists", "autoGc"] as const) {
+  for (const name of ["createIfMissing", "errorIfExists", "autoGc", "salvageLog"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") throw invalidArgument(`option ${name} must be a boolean`);
   }
   return {
@@ -164,7 +169,7 @@ function resolveOptions(options: OpenOptions): Settings {
     autoGc: options.autoGc ?? true,
     valueThreshold: sizeOption(options, "valueThreshold", 0),
     memtableBytes: sizeOption(options, "memtableBytes", 4096),
-    segmentBytes: sizeOption(options, "segmentBytes", 64 * 1024),
+    segmentBytes: sizeOption(options, "segmentBytes", 64 * 1024, SEGMENT_BYTES_OPTION_MAX),
     blockCacheBytes: sizeOption(options, "blockCacheBytes", 0),
     bufferedBytes: sizeOption(options, "bufferedBytes", 4096),
     openFilesMax: sizeOption(options, "openFilesMax", 8),
@@ -237,7 +242,11 @@ export class DB {
     this.cache = new BlockCache(settings.blockCacheBytes);
     this.lastSequence = manifest.state.lastSequence;
     this.nextFileNumber = Math.max(manifest.state.nextFileNumber, highestFileNumber(storage) + 1);
-    const allocateFileNumber = () => this.nextFileNumber++;
+    const allocateFileNumber = () => {
+      // Value pointers name segments in 4 bytes (FILE_NUMBER_MAX); the counter never wraps.
+      if (this.nextFileNumber > FILE_NUMBER_MAX) throw new PgzError("PGZ_INVALID_ARGUMENT", `file numbers exhausted (the limit is ${FILE_NUMBER_MAX})`);
+      return this.nextFileNumber++;
+    };
     this.files = new HandleCache(storage, settings.openFilesMax);
     this.log = new ValueLog(core, storage, { segmentBytes: settings.segmentBytes, bufferedBytes: settings.bufferedBytes, allocateFileNumber, files: this.files });
     const { l0Files, levelRatio, level1Bytes, tableBytes } = settings;
@@ -263,12 +272,14 @@ export class DB {
         if (options.errorIfExists) throw invalidArgument(`a database already exists in ${directory}`);
         manifest = Manifest.open(core, storage);
       } else {
+        // Files of a database without its SUPERBLOCK are corruption, never a new database.
+        Manifest.checkNoDatabase(core, storage);
         if (options.createIfMissing === false) throw new PgzError("PGZ_NOT_FOUND", `no database in ${directory}`);
         manifest = Manifest.create(core, storage);
       }
       const db = new DB(directory, core, storage, manifest, unlock, settings);
       try {
-        db.recover();
+        db.recover(options.salvageLog === true);
       } catch (error) {
         db.releaseResources();
         throw error;
@@ -282,12 +293,12 @@ export class DB {
   }
 
   /** Replays the log from the manifest's head into the memtable, then starts a new segment. */
-  private recover(): void {
+  private recover(salvageLog: boolean): void {
     for (const name of this.tree.orphanTables()) this.storage.remove(name);
     // Segments GC collected before a crash cut their deletion short: no reader survives a restart.
     for (const segment of this.manifest.state.collectedSegments) this.storage.remove(segmentFileName(segment));
     for (const name of this.storage.list()) {
-      const stale = (name.startsWith("MANIFEST-") && name !== manifestFileName(this.manifest.currentManifestNumber)) || name.endsWith(TEMPORARY_SUFFIX);
+      const stale = (parseFileName(name)?.kind === "manifest" && name !== manifestFileName(this.manifest.currentManifestNumber)) || name.endsWith(TEMPORARY_SUFFIX);
       if (stale) this.storage.remove(name);
     }
     replayLog(this.core, this.storage, this.manifest.state.logHead, ({ segment, records }) => {
@@ -308,7 +319,7 @@ export class DB {
         const last = records[records.length - 1]!;
         this.tree.rotate({ segment, offset: last.offset + last.length });
       }
-    });
+    }, { salvage: salvageLog });
     // Replay counted pointers only after the head; an earlier flush recorded those before it.
     for (const [segment, pointerBytes] of this.log.pointerBytes) this.log.pointerBytes.set(segment, pointerBytes + (this.manifest.state.segmentPointerBytes[segment] ?? 0));
     this.log.startSegment();
@@ -944,12 +955,10 @@ function checkSequence(sequence: unknown): void {
   if (typeof sequence !== "number" || !Number.isSafeInteger(sequence) || sequence < 0) throw invalidArgument(`sequence must be a non-negative integer, got ${String(sequence)}`);
 }
 
+/** The highest number of a file pgz could have written (parseFileName: stray names do not count). */
 function highestFileNumber(storage: Storage): number {
   let highest = 0;
-  for (const name of storage.list()) {
-    const match = /^(?:MANIFEST-)?(\d+)(?:\.sst|\.vlog)?$/.exec(name);
-    if (match) highest = Math.max(highest, Number(match[1]));
-  }
+  for (const name of storage.list()) highest = Math.max(highest, parseFileName(name)?.fileNumber ?? 0);
   return highest;
 }
 

@@ -40,7 +40,8 @@ export const BLOOM_BITS_PER_KEY = 10;
  * footer); bump it (and docs/FORMAT.md's version history) on any byte change. A database of
  * another version is refused with PGZ_CORRUPTION naming both versions.
  *   1  first format
- *   2  the table footer names its file number and checksums its smallest key
+ *   2  the table footer names its file number and checksums its smallest key; padding records
+ *      carry a sync marker (how far the segment was durable at the last completed sync)
  */
 export const FORMAT_VERSION = 2;
 
@@ -51,6 +52,31 @@ export const manifestFileName = (fileNumber: number) => `MANIFEST-${String(fileN
 export const tableFileName = (fileNumber: number) => `${String(fileNumber).padStart(6, "0")}.sst`;
 export const segmentFileName = (fileNumber: number) => `${String(fileNumber).padStart(6, "0")}.vlog`;
 export const TEMPORARY_SUFFIX = ".tmp";
+
+/**
+ * The largest file number: value pointers hold a segment number in 4 bytes, so the file-number
+ * counter stops here (allocation past it fails) and a name with a larger number is not pgz's.
+ */
+export const FILE_NUMBER_MAX = 2 ** 32 - 1;
+
+export type FileKind = "manifest" | "table" | "segment";
+
+/**
+ * The kind and number of a file pgz could have written: exactly our spelling (`manifestFileName`,
+ * `tableFileName`, `segmentFileName`) with a number in [1, FILE_NUMBER_MAX]. Any other name,
+ * such as `4294967296.vlog` or `0000042.sst`, is not pgz's: it is never read, never deleted, and
+ * does not move the file-number counter.
+ */
+export function parseFileName(name: string): { kind: FileKind; fileNumber: number } | undefined {
+  const match = /^(?:MANIFEST-(\d{6,})|(\d{6,})\.(sst|vlog))$/.exec(name);
+  if (!match) return undefined;
+  const digits = match[1] ?? match[2]!;
+  const fileNumber = Number(digits);
+  if (fileNumber < 1 || fileNumber > FILE_NUMBER_MAX) return undefined;
+  const kind: FileKind = match[1] !== undefined ? "manifest" : match[3] === "sst" ? "table" : "segment";
+  const canonical = kind === "manifest" ? manifestFileName(fileNumber) : kind === "table" ? tableFileName(fileNumber) : segmentFileName(fileNumber);
+  return canonical === name ? { kind, fileNumber } : undefined;
+}
 
 /**
  * Superblock: SUPERBLOCK_COPIES pages at offsets 0, PAGE_SIZE, ...; a write goes to copy
@@ -86,6 +112,14 @@ export const MANIFEST_RECORD_HEADER_BYTES = 12;
 export const MAGIC_MANIFEST_RECORD = 0x4d7a6770; // "pgzM" little-endian
 /** The manifest is rewritten as one snapshot edit when it grows past this. */
 export const MANIFEST_BYTES_MAX = 1 << 20;
+/** The largest payload of one manifest record; the writer refuses a larger edit. */
+export const MANIFEST_PAYLOAD_BYTES_MAX = 64 * 1024 * 1024;
+/**
+ * No manifest pgz writes is larger: edits are appended only below MANIFEST_BYTES_MAX, and one
+ * edit is at most a header and MANIFEST_PAYLOAD_BYTES_MAX, in whole pages. A larger file is
+ * corruption, found without reading it.
+ */
+export const MANIFEST_FILE_BYTES_MAX = MANIFEST_BYTES_MAX + Math.ceil((12 + MANIFEST_PAYLOAD_BYTES_MAX) / 4096) * 4096;
 
 /**
  * Value log segment (also the write-ahead log): records packed back to back in a byte stream
@@ -105,8 +139,17 @@ export const MANIFEST_BYTES_MAX = 1 << 20;
  *   24+k   v    value (v = recordLength - 24 - k)
  *
  * A batch is the records between two BATCH_END flags; recovery applies a batch only if its
- * BATCH_END record is intact, and truncates the log at the first invalid record. The writer never
- * appends to a segment it did not create: after an open it starts a new one.
+ * BATCH_END record is intact. The writer never appends to a segment it did not create: after an
+ * open it starts a new one.
+ *
+ * Sync marker: the value of a padding record (when the padding has room, PADDING_MARKER_BYTES)
+ * starts with two u64 LE: the offset up to which this segment was durable at the last fdatasync
+ * that had *completed* before the padding was written (0 if none), and the segment number. A
+ * damaged record before an intact marker's offset was synced, so it is damage, not a torn tail.
+ * Recovery cuts the newest segment at its first invalid record only when that record looks torn
+ * (a whole 512-byte sector of it reads as zeros, as after a lost or partial page write) and no
+ * intact marker after it claims durability past it; otherwise (a bit flip followed by any
+ * intact record, or a lost synced page) it is PGZ_CORRUPTION, unless opened with `salvageLog`.
  *
  * Segment header (the first SEGMENT_HEADER_BYTES; the rest of page 0 is padding, so records
  * start at PAGE_SIZE and the synced header page is never rewritten):
@@ -128,6 +171,19 @@ export const RECORD_DELETE = 0;
 export const RECORD_PUT = 1;
 export const RECORD_PADDING = 0xfe;
 export const RECORD_FLAG_BATCH_END = 1;
+/** The largest record: header, the largest key and the largest value. */
+export const RECORD_BYTES_MAX = RECORD_HEADER_BYTES + 65536 + 64 * 1024 * 1024;
+/** Bytes of the sync marker at the start of a padding record's value. */
+export const PADDING_MARKER_BYTES = 16;
+/** The unit a torn write keeps or loses whole (the power-loss tests tear pages at it). */
+export const SECTOR_BYTES = 512;
+/**
+ * A segment never grows past this: value pointers hold a record offset in 4 bytes. A batch that
+ * would cross it goes to a new segment, and one too large for an empty segment is refused.
+ */
+export const SEGMENT_FILE_BYTES_MAX = 2 ** 32;
+/** The largest `segmentBytes` option (a batch may run one batch past it). */
+export const SEGMENT_BYTES_OPTION_MAX = 1024 * 1024 * 1024;
 
 /**
  * Value pointer (the value field of a KIND_POINTER entry): where a value lives in the log.

@@ -12,7 +12,7 @@ import type { Core } from "./core/types.ts";
 import { corruption } from "./errors.ts";
 import type { Storage } from "./io.ts";
 import type { VersionState } from "./manifest.ts";
-import { listSegments, readSegment, scanSegment, type LogRecord } from "./vlog.ts";
+import { listSegments, openSegment, scanSegment, type LogRecord } from "./vlog.ts";
 import { SEGMENT_HEADER_BYTES } from "./format.ts";
 
 export interface GcCandidate {
@@ -54,19 +54,22 @@ export function garbageBytes(state: VersionState, segment: number, sizeBytes: nu
   return Math.min(sizeBytes, (state.discardedLogBytes[segment] ?? 0) + unreferenced);
 }
 
-/** The put records of `segment` that `isLive` says the LSM still points at. */
+/**
+ * The put records of `segment` that `isLive` says the LSM still points at, copied out of the
+ * read window (the segment is read a window at a time).
+ */
 export function liveRecords(core: Core, storage: Storage, segment: number, isLive: (record: LogRecord) => boolean): LogRecord[] {
   const file = storage.open(segmentFileName(segment));
   try {
-    const bytes = readSegment(core, file, segment);
+    const window = openSegment(core, file, segment);
     const live: LogRecord[] = [];
-    if (!bytes) return live;
-    const end = scanSegment(core, bytes, SEGMENT_HEADER_BYTES, (records) => {
-      for (const record of records) if (record.type === RECORD_PUT && isLive(record)) live.push(record);
+    if (!window) return live;
+    const scan = scanSegment(core, window, SEGMENT_HEADER_BYTES, (records) => {
+      for (const record of records) if (record.type === RECORD_PUT && isLive(record)) live.push({ ...record, key: record.key.slice(), value: record.value.slice() });
     });
     // A sealed segment ends in padding or zeros; anything else is damage GC must not paper over.
-    if (end < bytes.length && bytes.subarray(end).some((byte) => byte !== 0)) {
-      throw corruption("damaged record in a value log segment being collected", { file: file.name, offset: end });
+    if (scan.batchEnd < window.size && !window.zeroFrom(scan.batchEnd)) {
+      throw corruption("damaged record in a value log segment being collected", { file: file.name, offset: scan.stop < window.size ? scan.stop : scan.batchEnd });
     }
     return live;
   } finally {

@@ -44,6 +44,7 @@ export const PGZ_OPEN_OPTION_NAMES = [
   "level1Bytes",
   "tableBytes",
   "autoGc",
+  "salvageLog",
   "storage",
 ] as const;
 

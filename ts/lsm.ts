@@ -10,7 +10,7 @@ import { type BlockReader, type Core, type Cursor, type Hit, type Memtable, type
 import { compareBytes, compareUserKey, seekKey, userKeyOf } from "./core/entry.ts";
 import { CompactionJob, VersionFilter, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "./errors.ts";
-import { manifestFileName, tableFileName } from "./format.ts";
+import { manifestFileName, parseFileName, tableFileName } from "./format.ts";
 import type { HandleCache, Storage } from "./io.ts";
 import type { Manifest } from "./manifest.ts";
 import { Table, TableBuilder, TableSource, type TableMeta } from "./sstable.ts";
@@ -437,7 +437,8 @@ export class Tree {
   /** Table files in the directory that no level references (left by a crash mid-flush). */
   orphanTables(): string[] {
     const live = new Set([...this.tables.keys()].map(tableFileName));
-    return this.storage.list().filter((name) => name.endsWith(".sst") && !live.has(name));
+    // Only names pgz writes: a stray file is never deleted (parseFileName).
+    return this.storage.list().filter((name) => parseFileName(name)?.kind === "table" && !live.has(name));
   }
 
   get memtableBytes(): number {

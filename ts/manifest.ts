@@ -7,18 +7,23 @@
 import { bytesEqual, fromHex, getUint64, magicBytes, setUint64, toHex, viewOf } from "./bytes.ts";
 import type { Core } from "./core/types.ts";
 import { compareInternalKeys } from "./core/entry.ts";
-import { corruption, type PgzError } from "./errors.ts";
+import { PgzError, corruption } from "./errors.ts";
+import { FileWindow, isAllZero } from "./file-window.ts";
 import {
+  FILE_NUMBER_MAX,
   FILE_SUPERBLOCK,
   FORMAT_VERSION,
   MAGIC_MANIFEST_RECORD,
   MAGIC_SUPERBLOCK,
   MANIFEST_BYTES_MAX,
+  MANIFEST_FILE_BYTES_MAX,
+  MANIFEST_PAYLOAD_BYTES_MAX,
   MANIFEST_RECORD_HEADER_BYTES,
   PAGE_SIZE,
   SUPERBLOCK_BYTES,
   SUPERBLOCK_COPIES,
   manifestFileName,
+  parseFileName,
   roundUpToPage,
 } from "./format.ts";
 import { writeFileAtomically, type Storage, type StorageFile } from "./io.ts";
@@ -77,6 +82,8 @@ function encodeEdit(core: Core, edit: VersionEdit): Uint8Array {
     added: edit.added?.map(({ level, table }) => ({ level, table: tableToJson(table) })),
   };
   const payload = new TextEncoder().encode(JSON.stringify(json));
+  // Readers refuse larger records (and so bound the manifest's size, MANIFEST_FILE_BYTES_MAX).
+  if (payload.length > MANIFEST_PAYLOAD_BYTES_MAX) throw new PgzError("PGZ_INVALID_ARGUMENT", `a manifest edit of ${payload.length} bytes is over the limit of ${MANIFEST_PAYLOAD_BYTES_MAX}`);
   const pages = new Uint8Array(roundUpToPage(MANIFEST_RECORD_HEADER_BYTES + payload.length));
   const view = viewOf(pages);
   view.setUint32(4, MAGIC_MANIFEST_RECORD, true);
@@ -86,24 +93,37 @@ function encodeEdit(core: Core, edit: VersionEdit): Uint8Array {
   return pages;
 }
 
-/** Decodes the edit at `offset`, or undefined if no valid record starts there. */
-export function decodeEdit(core: Core, bytes: Uint8Array, offset: number, name: string): { edit: VersionEdit; next: number } | undefined {
-  if (offset + MANIFEST_RECORD_HEADER_BYTES > bytes.length) return undefined;
+/**
+ * Decodes the edit at file offset `offset`, or undefined if no valid record starts there;
+ * `bytes` holds the file from offset `base` on.
+ */
+export function decodeEdit(core: Core, bytes: Uint8Array, offset: number, name: string, base = 0): { edit: VersionEdit; next: number } | undefined {
+  const at = offset - base;
+  if (at + MANIFEST_RECORD_HEADER_BYTES > bytes.length) return undefined;
   const view = viewOf(bytes);
-  if (view.getUint32(offset + 4, true) !== MAGIC_MANIFEST_RECORD) return undefined;
-  const length = view.getUint32(offset + 8, true);
-  const end = offset + MANIFEST_RECORD_HEADER_BYTES + length;
-  if (end > bytes.length) return undefined;
-  if (view.getUint32(offset, true) !== core.crc32cMask(core.crc32c(bytes.subarray(offset + 4, end)))) return undefined;
+  if (view.getUint32(at + 4, true) !== MAGIC_MANIFEST_RECORD) return undefined;
+  const length = view.getUint32(at + 8, true);
+  const end = at + MANIFEST_RECORD_HEADER_BYTES + length;
+  if (length > MANIFEST_PAYLOAD_BYTES_MAX || end > bytes.length) return undefined;
+  if (view.getUint32(at, true) !== core.crc32cMask(core.crc32c(bytes.subarray(at + 4, end)))) return undefined;
   let json: Omit<VersionEdit, "added"> & { added?: { level: number; table: TableJson }[] };
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(offset + MANIFEST_RECORD_HEADER_BYTES, end)));
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(at + MANIFEST_RECORD_HEADER_BYTES, end)));
   } catch {
     throw corruption("manifest record is not valid JSON despite a good checksum", { file: name, offset });
   }
   if (!isEditShape(json)) throw corruption("manifest record is not a version edit despite a good checksum", { file: name, offset });
   const edit: VersionEdit = { ...json, added: json.added?.map(({ level, table }) => ({ level, table: tableFromJson(table) })) };
-  return { edit, next: offset + roundUpToPage(end - offset) };
+  return { edit, next: offset + roundUpToPage(end - at) };
+}
+
+/** Reads and decodes the edit at `offset` of a manifest read through `window`. */
+function readEdit(core: Core, window: FileWindow, offset: number): { edit: VersionEdit; next: number } | undefined {
+  const header = window.view(offset, MANIFEST_RECORD_HEADER_BYTES);
+  if (header.length < MANIFEST_RECORD_HEADER_BYTES || viewOf(header).getUint32(4, true) !== MAGIC_MANIFEST_RECORD) return undefined;
+  const length = viewOf(header).getUint32(8, true);
+  if (length > MANIFEST_PAYLOAD_BYTES_MAX) return undefined;
+  return decodeEdit(core, window.view(offset, MANIFEST_RECORD_HEADER_BYTES + length), offset, window.name, offset);
 }
 
 const isCount = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
@@ -199,6 +219,88 @@ export function applyEdit(state: VersionState, edit: VersionEdit): void {
   }
 }
 
+/**
+ * Replays a manifest through a bounded window: the state and where the valid records end. A
+ * torn append is the last thing in the file; a valid record after a bad one is damage.
+ */
+function replayManifest(core: Core, window: FileWindow, manifestNumber: number): { state: VersionState; end: number } {
+  const name = window.name;
+  if (window.size > MANIFEST_FILE_BYTES_MAX) {
+    throw corruption(`manifest of ${window.size} bytes, larger than pgz ever writes`, { file: name, offset: MANIFEST_FILE_BYTES_MAX });
+  }
+  const state = emptyState();
+  let offset = 0;
+  for (let decoded = readEdit(core, window, 0); decoded; decoded = readEdit(core, window, offset)) {
+    if (offset === 0 && !decoded.edit.snapshot) throw corruption("manifest does not start with a snapshot", { file: name, offset });
+    if (offset === 0 && decoded.edit.formatVersion !== FORMAT_VERSION) throw formatVersionMismatch(decoded.edit.formatVersion ?? 0, name, offset);
+    applyEdit(state, decoded.edit);
+    offset = decoded.next;
+  }
+  if (offset === 0) throw corruption("manifest has no valid snapshot record", { file: name, offset: 0 });
+  for (let later = offset + PAGE_SIZE; later < window.size; later += PAGE_SIZE) {
+    let valid: boolean;
+    try {
+      valid = readEdit(core, window, later) !== undefined;
+    } catch {
+      valid = true;
+    }
+    if (valid) throw corruption("damaged manifest record before later valid ones", { file: name, offset });
+  }
+  const problem = stateProblem(state, manifestNumber);
+  if (problem) throw corruption(`manifest state is inconsistent: ${problem}`, { file: name, offset: 0 });
+  return { state, end: offset };
+}
+
+/**
+ * What is wrong with a replayed state that no sequence of pgz's own edits produces (a record
+ * with a valid CRC can still say anything), or undefined.
+ */
+export function stateProblem(state: VersionState, manifestNumber: number): string | undefined {
+  const { nextFileNumber, logHead } = state;
+  if (nextFileNumber > FILE_NUMBER_MAX + 1) return `next file number ${nextFileNumber} is past the limit`;
+  if (manifestNumber >= nextFileNumber) return `manifest number ${manifestNumber} is not below the next file number ${nextFileNumber}`;
+  if (logHead.segment >= nextFileNumber) return `log head segment ${logHead.segment} is not below the next file number ${nextFileNumber}`;
+  const seen = new Set<number>();
+  for (const [level, tables] of state.levels.entries()) {
+    for (const [index, table] of tables.entries()) {
+      if (seen.has(table.fileNumber)) return `table ${table.fileNumber} is named twice`;
+      seen.add(table.fileNumber);
+      if (table.fileNumber < 1 || table.fileNumber >= nextFileNumber) return `table ${table.fileNumber} is not below the next file number ${nextFileNumber}`;
+      if (compareInternalKeys(table.smallest, table.largest) > 0) return `table ${table.fileNumber} has its smallest key above its largest`;
+      const previous = tables[index - 1];
+      if (level > 0 && previous && compareInternalKeys(previous.largest, table.smallest) >= 0) {
+        return `tables ${previous.fileNumber} and ${table.fileNumber} overlap in level ${level}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Whether manifest 1 is what a crash inside create() leaves: empty, zeros, or the empty snapshot. */
+function isInterruptedCreate(core: Core, storage: Storage, name: string): boolean {
+  const file = storage.open(name);
+  try {
+    const window = new FileWindow(file);
+    if (window.size > PAGE_SIZE) return false;
+    const page = window.view(0, PAGE_SIZE);
+    if (isAllZero(page)) return true;
+    let decoded: ReturnType<typeof decodeEdit>;
+    try {
+      decoded = decodeEdit(core, page, 0, name);
+    } catch {
+      return false;
+    }
+    if (!decoded || !decoded.edit.snapshot) return false;
+    const state = emptyState();
+    applyEdit(state, decoded.edit);
+    const empty = emptyState();
+    empty.nextFileNumber = 2;
+    return JSON.stringify(state) === JSON.stringify(empty);
+  } finally {
+    file.close();
+  }
+}
+
 function emptyState(): VersionState {
   return {
     levels: Array.from({ length: LEVEL_COUNT }, () => []),
@@ -277,17 +379,28 @@ export class Manifest {
     const name = manifestFileName(best.manifestNumber);
     if (!storage.exists(name)) throw corruption("the superblock names a missing manifest", { file: name, offset: 0 });
     const file = storage.open(name, { write: true });
-    let replayed: { state: VersionState; end: number };
     try {
-      const bytes = new Uint8Array(file.size());
-      file.read(bytes, 0);
-      replayed = replay(core, bytes, name);
+      const { state, end } = replayManifest(core, new FileWindow(file), best.manifestNumber);
+      return new Manifest(core, storage, { file, end, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state });
     } catch (error) {
-      // An open that fails leaves no handle behind (a read error, or damage found in replay).
       file.close();
       throw error;
     }
-    return new Manifest(core, storage, { file, end: replayed.end, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state: replayed.state });
+  }
+
+  /**
+   * Without a SUPERBLOCK the directory must hold no database: a manifest, table or segment
+   * there is PGZ_CORRUPTION (creating a new database would delete the tables as orphans). The
+   * one exception is what a crash inside create() leaves: only manifest 1, empty or holding
+   * exactly the empty first snapshot.
+   */
+  static checkNoDatabase(core: Core, storage: Storage): void {
+    for (const name of storage.list()) {
+      const parsed = parseFileName(name);
+      if (!parsed) continue;
+      if (parsed.kind === "manifest" && parsed.fileNumber === 1 && isInterruptedCreate(core, storage, name)) continue;
+      throw corruption("the directory holds database files but no SUPERBLOCK", { file: name, offset: 0 });
+    }
   }
 
   get currentManifestNumber(): number {
@@ -340,34 +453,6 @@ export class Manifest {
   close(): void {
     this.file.close();
   }
-}
-
-/** Replays the manifest `bytes` (file `name`): the state, and where the next edit goes. */
-function replay(core: Core, bytes: Uint8Array, name: string): { state: VersionState; end: number } {
-  const state = emptyState();
-  let offset = 0;
-  let first = true;
-  while (true) {
-    const decoded = decodeEdit(core, bytes, offset, name);
-    if (!decoded) break;
-    if (first && !decoded.edit.snapshot) throw corruption("manifest does not start with a snapshot", { file: name, offset });
-    if (first && decoded.edit.formatVersion !== FORMAT_VERSION) throw formatVersionMismatch(decoded.edit.formatVersion ?? 0, name, offset);
-    first = false;
-    applyEdit(state, decoded.edit);
-    offset = decoded.next;
-  }
-  if (first) throw corruption("manifest has no valid snapshot record", { file: name, offset: 0 });
-  // A torn append is the last thing in the file; a valid record after a bad one is damage.
-  for (let later = offset + PAGE_SIZE; later < bytes.length; later += PAGE_SIZE) {
-    let valid: boolean;
-    try {
-      valid = decodeEdit(core, bytes, later, name) !== undefined;
-    } catch {
-      valid = true;
-    }
-    if (valid) throw corruption("damaged manifest record before later valid ones", { file: name, offset });
-  }
-  return { state, end: offset };
 }
 
 function writeNewManifest(core: Core, storage: Storage, manifestNumber: number, state: VersionState): StorageFile {

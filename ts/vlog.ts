@@ -7,18 +7,26 @@
 import { assert } from "./assert.ts";
 import { getUint64, magicBytes, setUint64, viewOf, bytesEqual } from "./bytes.ts";
 import type { Core } from "./core/types.ts";
-import { PgzError, corruption } from "./errors.ts";
+import { PgzError, corruption, invalidArgument } from "./errors.ts";
+import { FileWindow, isAllZero } from "./file-window.ts";
 import {
+  FILE_NUMBER_MAX,
   FORMAT_VERSION,
+  KEY_BYTES_MAX,
   MAGIC_SEGMENT,
+  PADDING_MARKER_BYTES,
   PAGE_SIZE,
+  RECORD_BYTES_MAX,
   RECORD_DELETE,
   RECORD_FLAG_BATCH_END,
   RECORD_HEADER_BYTES,
   RECORD_PADDING,
   RECORD_PUT,
+  SECTOR_BYTES,
+  SEGMENT_FILE_BYTES_MAX,
   SEGMENT_HEADER_BYTES,
   VALUE_POINTER_BYTES,
+  parseFileName,
   roundUpToPage,
   segmentFileName,
 } from "./format.ts";
@@ -45,6 +53,10 @@ export interface LogPosition {
 }
 
 export function encodeValuePointer(pointer: ValuePointer): Uint8Array {
+  // The writer keeps every field within 4 bytes (file numbers, segment sizes, record sizes).
+  assert(Number.isInteger(pointer.segment) && pointer.segment >= 1 && pointer.segment <= FILE_NUMBER_MAX, `segment ${pointer.segment} does not fit a value pointer`);
+  assert(Number.isInteger(pointer.offset) && pointer.offset >= 0 && pointer.offset < SEGMENT_FILE_BYTES_MAX, `offset ${pointer.offset} does not fit a value pointer`);
+  assert(Number.isInteger(pointer.length) && pointer.length <= RECORD_BYTES_MAX, `length ${pointer.length} does not fit a value pointer`);
   const bytes = new Uint8Array(VALUE_POINTER_BYTES);
   const view = viewOf(bytes);
   view.setUint32(0, pointer.segment, true);
@@ -150,6 +162,11 @@ export class ValueLog {
   private end = 0;
   /** Bytes of `pending` already handed to the OS (as of the last write). */
   private writtenEnd = 0;
+  /**
+   * How far the current segment was durable at the last fdatasync that completed: the next
+   * padding record's sync marker claims it (never a sync still in flight).
+   */
+  private syncedEnd = 0;
   /** Segments known to exist (their handles live in the shared HandleCache). */
   private readonly readers = new Set<number>();
   private failed: PgzError | undefined;
@@ -185,7 +202,6 @@ export class ValueLog {
     return this.segment;
   }
 
-  /** Starts a fresh segment (at open, and when the current one is full). */
   /**
    * Starts a fresh segment (at open, and when the current one is full): the old one is synced
    * first, and the new one's header page is written and synced before the directory entry, so
@@ -193,6 +209,8 @@ export class ValueLog {
    * synced header page is never rewritten.
    */
   startSegment(): void {
+    // Allocated first: if the counter is exhausted, the current segment stays usable.
+    const segment = this.options.allocateFileNumber();
     if (this.file) {
       this.write(true);
       // An fdatasync may still be in flight on the old file: close it when that settles.
@@ -200,7 +218,8 @@ export class ValueLog {
       else this.file.close();
       this.file = undefined;
     }
-    this.segment = this.options.allocateFileNumber();
+    this.segment = segment;
+    this.syncedEnd = 0;
     this.pointerBytes.set(this.segment, 0);
     this.file = this.storage.open(segmentFileName(this.segment), { create: true });
     this.file.truncate(0);
@@ -242,6 +261,11 @@ export class ValueLog {
     let size = 0;
     for (const operation of operations) size += RECORD_HEADER_BYTES + operation.key.length + operation.value.length + RECORD_HEADER_BYTES;
     if (this.end + size > this.options.segmentBytes && this.end > SEGMENT_HEADER_BYTES) this.startSegment();
+    // Value pointers hold 4-byte offsets: a segment never grows past SEGMENT_FILE_BYTES_MAX.
+    if (roundUpToPage(this.end + size) > SEGMENT_FILE_BYTES_MAX) {
+      if (this.end > PAGE_SIZE) this.startSegment();
+      if (roundUpToPage(this.end + size) > SEGMENT_FILE_BYTES_MAX) throw invalidArgument(`a batch of ${size} log bytes does not fit in one value log segment`);
+    }
     this.ensureCapacity(this.end + size + PAGE_SIZE);
 
     const offsets: number[] = [];
@@ -281,7 +305,10 @@ export class ValueLog {
     return { segment: this.segment, offsets, lengths };
   }
 
-  /** Pads the rest of the current page with a padding record (or zeros if it cannot hold one). */
+  /**
+   * Pads the rest of the current page with a padding record (or zeros if it cannot hold one);
+   * its value carries the sync marker when it has room (layout in ts/format.ts).
+   */
   private padToPage(): void {
     const left = PAGE_SIZE - (this.end % PAGE_SIZE);
     if (left === PAGE_SIZE) return;
@@ -291,6 +318,10 @@ export class ValueLog {
       const view = new DataView(this.pending.buffer);
       view.setUint32(at + 4, left, true);
       this.pending[at + 8] = RECORD_PADDING;
+      if (left >= RECORD_HEADER_BYTES + PADDING_MARKER_BYTES) {
+        setUint64(view, at + RECORD_HEADER_BYTES, this.syncedEnd);
+        setUint64(view, at + RECORD_HEADER_BYTES + 8, this.segment);
+      }
       view.setUint32(at, this.core.crc32cMask(this.core.crc32c(this.pending.subarray(at + 4, at + left))), true);
     }
     this.end += left;
@@ -313,6 +344,7 @@ export class ValueLog {
         if (sync) {
           this.file.sync();
           this.syncs++;
+          this.syncedEnd = this.end;
         }
       } catch (error) {
         this.failed = error as PgzError;
@@ -356,9 +388,12 @@ export class ValueLog {
       this.checkUsable();
       this.padToPage();
       this.write(false);
+      const segment = this.segment;
+      const syncEnd = this.end;
       this.file.syncAsync().then(
         () => {
           this.syncs++;
+          if (this.segment === segment) this.syncedEnd = Math.max(this.syncedEnd, syncEnd);
           settle();
         },
         (error) => {
@@ -390,6 +425,7 @@ export class ValueLog {
       bytes = this.pending.subarray(0, this.end - this.pendingStart);
       base = this.pendingStart;
     } else {
+      if (pointer.length < RECORD_HEADER_BYTES || pointer.length > RECORD_BYTES_MAX) throw corruption(`value pointer names a record of ${pointer.length} bytes`, { file: name, offset: pointer.offset });
       bytes = new Uint8Array(pointer.length);
       const count = this.readerFor(pointer.segment).read(bytes, pointer.offset);
       if (count !== pointer.length) throw corruption("value record truncated", { file: name, offset: pointer.offset });
@@ -432,29 +468,45 @@ export interface ReplayedBatch {
   records: LogRecord[];
 }
 
-/** Segment numbers present in the directory, ascending. */
+/** Segment numbers present in the directory, ascending (only names pgz writes: parseFileName). */
 export function listSegments(storage: Storage): number[] {
   const numbers: number[] = [];
   for (const name of storage.list()) {
-    const match = /^(\d+)\.vlog$/.exec(name);
-    if (match) numbers.push(Number(match[1]));
+    const parsed = parseFileName(name);
+    if (parsed?.kind === "segment") numbers.push(parsed.fileNumber);
   }
   return numbers.sort((a, b) => a - b);
 }
 
+export interface SegmentScan {
+  /** Where the last complete batch (or the padding after it) ends. */
+  batchEnd: number;
+  /** Where the first invalid record starts, or the segment's size if no record is invalid. */
+  stop: number;
+}
+
+/** The record at `offset`, if a complete, valid one starts there. */
+function readRecord(core: Core, window: FileWindow, offset: number): LogRecord | undefined {
+  const header = window.view(offset, RECORD_HEADER_BYTES);
+  if (header.length < RECORD_HEADER_BYTES) return undefined;
+  const length = viewOf(header).getUint32(4, true);
+  if (length < RECORD_HEADER_BYTES || length > RECORD_BYTES_MAX || offset + length > window.size) return undefined;
+  return decodeRecord(core, window.view(offset, length), offset, offset);
+}
+
 /**
- * Scans the records of one segment's bytes from `from`: calls `onBatch` for each complete batch
- * and returns where the last complete batch (or padding after it) ends.
+ * Scans the records of a segment from `from`, calling `onBatch` for each complete batch (its
+ * records are views that stay valid).
  */
-export function scanSegment(core: Core, bytes: Uint8Array, from: number, onBatch: (records: LogRecord[]) => void): number {
+export function scanSegment(core: Core, window: FileWindow, from: number, onBatch: (records: LogRecord[]) => void): SegmentScan {
   let position = from;
   let batchEnd = from;
   let batch: LogRecord[] = [];
   while (true) {
     position = recordStart(position);
-    if (position >= bytes.length) break;
-    const record = decodeRecord(core, bytes, 0, position);
-    if (!record) break;
+    if (position >= window.size) return { batchEnd: Math.min(batchEnd, window.size), stop: window.size };
+    const record = readRecord(core, window, position);
+    if (!record) return { batchEnd, stop: position };
     position += record.length;
     if (record.type === RECORD_PADDING) {
       if (batch.length === 0) batchEnd = position;
@@ -467,30 +519,142 @@ export function scanSegment(core: Core, bytes: Uint8Array, from: number, onBatch
       batchEnd = position;
     }
   }
-  return Math.min(batchEnd, bytes.length);
 }
 
 /**
- * Reads a whole segment and checks its header. Returns undefined for a blank segment (empty or
- * all zeros): one whose creation a crash cut short before its header was synced, so it never
- * held a record.
+ * Opens a segment for reading through a window and checks its size and header. Returns
+ * undefined for a blank segment (empty or all zeros): one whose creation a crash cut short
+ * before its header was synced, so it never held a record.
  */
-export function readSegment(core: Core, file: StorageFile, segment: number): Uint8Array | undefined {
-  const size = file.size();
-  const bytes = new Uint8Array(size);
-  if (file.read(bytes, 0) !== size) throw corruption("segment shrank while reading", { file: file.name });
-  if (bytes.every((byte) => byte === 0)) return undefined;
-  if (size < SEGMENT_HEADER_BYTES) throw corruption("segment shorter than its header", { file: file.name, offset: 0 });
-  checkSegmentHeader(core, bytes.subarray(0, SEGMENT_HEADER_BYTES), file.name, segment);
-  return bytes;
+export function openSegment(core: Core, file: StorageFile, segment: number): FileWindow | undefined {
+  const window = new FileWindow(file);
+  if (window.size > SEGMENT_FILE_BYTES_MAX) {
+    throw corruption(`value log segment of ${window.size} bytes, larger than pgz ever writes`, { file: file.name, offset: SEGMENT_FILE_BYTES_MAX });
+  }
+  const header = window.view(0, SEGMENT_HEADER_BYTES);
+  if (isAllZero(header) && window.zeroFrom(0)) return undefined;
+  if (header.length < SEGMENT_HEADER_BYTES) throw corruption("segment shorter than its header", { file: file.name, offset: 0 });
+  checkSegmentHeader(core, header, file.name, segment);
+  return window;
+}
+
+/** Little-endian u32 at `at` (no DataView per position in the search loop). */
+function u32At(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
 }
 
 /**
- * Replays every complete batch from `head` onward, in order, and truncates a torn or corrupt
- * tail of the last segment (everything after the last complete batch). A damaged record in an
- * older segment is corruption: that segment was synced before the next one began.
+ * The length of the record whose header is at `at` of `bytes` (at segment offset `offset`) if
+ * every header field is one the writer could have written, else 0. Cheap: it screens positions
+ * before a CRC is computed.
  */
-export function replayLog(core: Core, storage: Storage, head: LogPosition, onBatch: (batch: ReplayedBatch) => void): void {
+function plausibleRecordLength(bytes: Uint8Array, at: number, offset: number): number {
+  if (at + RECORD_HEADER_BYTES > bytes.length || PAGE_SIZE - (offset % PAGE_SIZE) < RECORD_HEADER_BYTES) return 0;
+  const length = u32At(bytes, at + 4);
+  const type = bytes[at + 8]!;
+  const keyLength = u32At(bytes, at + 12);
+  if (length < RECORD_HEADER_BYTES || length > RECORD_BYTES_MAX) return 0;
+  if (type !== RECORD_PUT && type !== RECORD_DELETE && type !== RECORD_PADDING) return 0;
+  if (bytes[at + 9]! > RECORD_FLAG_BATCH_END || bytes[at + 10] !== 0 || bytes[at + 11] !== 0 || bytes[at + 23] !== 0) return 0;
+  if (keyLength > KEY_BYTES_MAX || keyLength > length - RECORD_HEADER_BYTES) return 0;
+  if (type === RECORD_PADDING && (keyLength !== 0 || (offset + length) % PAGE_SIZE !== 0)) return 0;
+  return length;
+}
+
+/**
+ * Where the first "lost" byte in [from, to) is: the start of the first sector remainder that
+ * reads as all zeros (a page write that never landed, or landed only in part, leaves exactly
+ * that: zeros from the old end to the sector's end), or the end of the file.
+ */
+function firstLostByte(window: FileWindow, from: number, to: number): number {
+  const end = Math.min(to, window.size);
+  for (let at = from; at < end; ) {
+    const sectorEnd = Math.min(window.size, at - (at % SECTOR_BYTES) + SECTOR_BYTES);
+    if (isAllZero(window.view(at, sectorEnd - at))) return at;
+    at = sectorEnd;
+  }
+  return end;
+}
+
+/**
+ * Whether the invalid record at `offset` could be a torn write. The writer appends whole
+ * batches and writes whole pages, so in a torn image each 512-byte sector either holds its
+ * final bytes or its older version, which is zero from the old end (before `offset`) on. An
+ * invalid record therefore has a sector remainder inside it that is all zero; one without (a
+ * sane header over bytes that are all there, but a wrong CRC) has flipped bits.
+ */
+function looksTorn(window: FileWindow, offset: number): boolean {
+  if (firstLostByte(window, offset, offset + RECORD_HEADER_BYTES) < offset + RECORD_HEADER_BYTES) return true;
+  const header = window.view(offset, RECORD_HEADER_BYTES);
+  const length = plausibleRecordLength(header, 0, offset);
+  if (length === 0) return false;
+  // A padding record is zeros past its marker in any image: only its first bytes can be lost.
+  const needed = header[8] === RECORD_PADDING ? Math.min(length, RECORD_HEADER_BYTES + PADDING_MARKER_BYTES) : length;
+  return firstLostByte(window, offset, offset + needed) < offset + needed;
+}
+
+/** Whether an intact padding record's sync marker says the segment was durable past `offset`. */
+function claimsDurablePast(record: LogRecord, segment: number, offset: number): boolean {
+  if (record.type !== RECORD_PADDING || record.value.length < PADDING_MARKER_BYTES) return false;
+  const view = viewOf(record.value);
+  const durableEnd = getUint64(view, 0);
+  return getUint64(view, 8) === segment && durableEnd > offset && durableEnd <= record.offset && durableEnd % PAGE_SIZE === 0;
+}
+
+/** Bytes the search may checksum for headers that look right but are not (crafted values). */
+const PROOF_SEARCH_CHECKSUM_BYTES_MAX = 2 * RECORD_BYTES_MAX;
+
+/**
+ * Where an intact record after the invalid one at `damage` proves it is damage, not a torn
+ * tail: any intact record if the damage does not look torn (flipped bits), else a sync marker
+ * claiming durability past it. Undefined if nothing does, so the tail may be cut. Scans every
+ * later position in bounded memory: whole zero pages at once, a cheap header check before any
+ * CRC, intact records skipped whole.
+ */
+export function damageProof(core: Core, window: FileWindow, segment: number, damage: number): number | undefined {
+  const torn = looksTorn(window, damage);
+  let budget = PROOF_SEARCH_CHECKSUM_BYTES_MAX;
+  let at = damage + 1;
+  while (at + RECORD_HEADER_BYTES <= window.size) {
+    const pageEnd = at - (at % PAGE_SIZE) + PAGE_SIZE;
+    // The bytes of every header that starts in this page.
+    const chunk = window.view(at, pageEnd - at + RECORD_HEADER_BYTES);
+    let next = pageEnd;
+    if (!isAllZero(chunk)) {
+      for (let index = 0; at + index < pageEnd; index++) {
+        const offset = at + index;
+        const length = plausibleRecordLength(chunk, index, offset);
+        if (length === 0 || offset + length > window.size) continue;
+        const record = decodeRecord(core, window.view(offset, length), offset, offset);
+        if (!record) {
+          budget -= length;
+          // Only crafted values get here; refuse rather than spend unbounded time.
+          if (budget < 0) return offset;
+          continue;
+        }
+        if (!torn || claimsDurablePast(record, segment, damage)) return offset;
+        next = offset + length;
+        break;
+      }
+    }
+    at = next;
+  }
+  return undefined;
+}
+
+export interface ReplayOptions {
+  /** Cut the newest segment at its first invalid record even when later records prove it damage. */
+  salvage?: boolean;
+}
+
+/**
+ * Replays every complete batch from `head` onward, in order, and truncates the newest
+ * segment after its last complete batch when the rest is a torn tail (never acknowledged):
+ * damage followed by proof that it is not one (damageProof) is PGZ_CORRUPTION unless
+ * `salvage`. A damaged record in an older segment is corruption: that segment was synced
+ * before the next one began.
+ */
+export function replayLog(core: Core, storage: Storage, head: LogPosition, onBatch: (batch: ReplayedBatch) => void, options: ReplayOptions = {}): void {
   const segments = listSegments(storage).filter((segment) => segment >= head.segment);
   const blank: number[] = [];
   for (let index = 0; index < segments.length; index++) {
@@ -498,8 +662,8 @@ export function replayLog(core: Core, storage: Storage, head: LogPosition, onBat
     const isLast = index === segments.length - 1;
     const file = storage.open(segmentFileName(segment), { write: isLast });
     try {
-      const bytes = readSegment(core, file, segment);
-      if (!bytes) {
+      const window = openSegment(core, file, segment);
+      if (!window) {
         // Only the newest segment can be blank after a crash (cut short before its header was
         // synced; the next open starts another). An older blank one is damage.
         if (!isLast) throw corruption("blank value log segment before the newest one", { file: file.name, offset: 0 });
@@ -507,19 +671,28 @@ export function replayLog(core: Core, storage: Storage, head: LogPosition, onBat
         continue;
       }
       const from = segment === head.segment ? Math.max(head.offset, SEGMENT_HEADER_BYTES) : SEGMENT_HEADER_BYTES;
-      const end = scanSegment(core, bytes, from, (records) => onBatch({ segment, records }));
+      const scan = scanSegment(core, window, from, (records) => onBatch({ segment, records }));
+      const clean = scan.batchEnd === window.size;
       // Replayed records may be flushed into tables that point at them: the newest segment
       // (the only one not synced when it was sealed) is made durable first.
-      if (isLast && end === bytes.length) file.sync();
-      if (end === bytes.length) continue;
+      if (isLast && clean) file.sync();
+      if (clean) continue;
+      const damage = scan.stop < window.size ? scan.stop : scan.batchEnd;
       if (!isLast) {
-        if (bytes.subarray(end).some((byte) => byte !== 0)) {
-          throw corruption("damaged record in a sealed value log segment", { file: file.name, offset: end });
-        }
-      } else {
-        file.truncate(end);
-        file.sync();
+        if (!window.zeroFrom(scan.batchEnd)) throw corruption("damaged record in a sealed value log segment", { file: file.name, offset: damage });
+        continue;
       }
+      if (scan.stop < window.size && !options.salvage) {
+        const proof = damageProof(core, window, segment, scan.stop);
+        if (proof !== undefined) {
+          throw corruption(`damaged record before an intact one (at offset ${proof}), so not a torn tail; open with salvageLog: true to cut the log there and lose every later write`, {
+            file: file.name,
+            offset: damage,
+          });
+        }
+      }
+      file.truncate(scan.batchEnd);
+      file.sync();
     } finally {
       file.close();
     }
@@ -535,17 +708,19 @@ export function verifyLog(core: Core, storage: Storage): { file: string; offset:
     const name = segmentFileName(segment);
     const file = storage.open(name);
     try {
-      const bytes = readSegment(core, file, segment);
-      if (!bytes) {
+      const window = openSegment(core, file, segment);
+      if (!window) {
         if (segment !== segments[segments.length - 1]) problems.push({ file: name, offset: 0, message: "blank value log segment before the newest one" });
         continue;
       }
-      const end = scanSegment(core, bytes, SEGMENT_HEADER_BYTES, () => {});
-      if (end < bytes.length && bytes.subarray(end).some((byte) => byte !== 0)) {
-        problems.push({ file: name, offset: end, message: "record checksum or header mismatch" });
+      // Recovery cut any torn tail, so anything but zeros after the last batch is damage.
+      const scan = scanSegment(core, window, SEGMENT_HEADER_BYTES, () => {});
+      if (scan.batchEnd < window.size && !window.zeroFrom(scan.batchEnd)) {
+        problems.push({ file: name, offset: scan.stop < window.size ? scan.stop : scan.batchEnd, message: "record checksum or header mismatch" });
       }
     } catch (error) {
-      problems.push({ file: name, offset: (error as { offset?: number }).offset ?? 0, message: (error as Error).message });
+      if (!(error instanceof PgzError)) throw error;
+      problems.push({ file: name, offset: error.offset ?? 0, message: error.message });
     } finally {
       file.close();
     }
