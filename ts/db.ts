@@ -329,7 +329,7 @@ export class DB {
     // the empty segment each earlier open started) are retired now rather than never.
     const head = this.log.position;
     if (this.tree.memtable.memtable.count === 0 && this.manifest.state.logHead.segment < head.segment) {
-      this.manifest.apply({ logHead: head, lastSequence: this.lastSequence, segmentPointerBytes: this.pointerCountsUpTo(head) });
+      this.manifest.apply({ logHead: head, nextFileNumber: head.segment + 1, lastSequence: this.lastSequence, segmentPointerBytes: this.pointerCountsUpTo(head) });
     }
     this.retireFlushedSegments();
   }

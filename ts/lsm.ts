@@ -216,7 +216,9 @@ export class Tree {
     this.manifest.apply({
       added: [{ level: 0, table: meta }],
       logHead: nextStart,
-      nextFileNumber: meta.fileNumber + 1,
+      // The head may already be in a segment numbered after the table (the log rolled over
+      // while the flush ran): every number the edit names stays below nextFileNumber.
+      nextFileNumber: Math.max(meta.fileNumber, nextStart.segment) + 1,
       lastSequence: this.hooks.lastSequence(),
       segmentPointerBytes: this.hooks.pointerCounts(nextStart),
       discardedLogBytes: flush.versions.discardedLogBytes,
