@@ -34,6 +34,7 @@ import {
   SUPERBLOCK_COPIES,
   manifestFileName,
 } from "./format.ts";
+import { decodeLockOwner } from "./lock.ts";
 import { decodeEdit, decodeSuperblock, formatVersionMismatch, type SuperblockCopy, type VersionEdit } from "./manifest.ts";
 import { decodeFooter, footerOffsetOf, type TableFooter } from "./sstable.ts";
 import { checkSegmentHeader, decodeRecord, recordStart } from "./vlog.ts";
@@ -331,6 +332,8 @@ function dumpSegment(core: Core, bytes: Uint8Array, name: string, options: DumpO
 }
 
 function dumpLock(bytes: Uint8Array, options: DumpOptions): boolean {
-  options.write(`held by process ${new TextDecoder().decode(bytes).trim() || "(empty)"}`);
+  const owner = decodeLockOwner(bytes);
+  if (!owner) options.write(`names no owner: ${JSON.stringify(new TextDecoder().decode(bytes))}`);
+  else options.write(`held by process ${owner.pid} (start time ${owner.startTime || "unknown"}, open ${owner.nonce || "unknown"})`);
   return true;
 }

@@ -48,6 +48,8 @@ export const FORMAT_VERSION = 2;
 /** File names inside a database directory. */
 export const FILE_SUPERBLOCK = "SUPERBLOCK";
 export const FILE_LOCK = "LOCK";
+/** Guard held while a stale LOCK is replaced, so exactly one opener takes it over. */
+export const FILE_LOCK_BREAK = "LOCK.break";
 export const manifestFileName = (fileNumber: number) => `MANIFEST-${String(fileNumber).padStart(6, "0")}`;
 export const tableFileName = (fileNumber: number) => `${String(fileNumber).padStart(6, "0")}.sst`;
 export const segmentFileName = (fileNumber: number) => `${String(fileNumber).padStart(6, "0")}.vlog`;

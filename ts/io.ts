@@ -4,6 +4,7 @@
  * tests) can replace node:fs. Every write starts at a PAGE_SIZE-aligned offset and covers whole
  * pages, so an O_DIRECT mode stays possible. Failures surface as PgzError PGZ_IO.
  */
+import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { assert } from "./assert.ts";
@@ -37,7 +38,10 @@ export interface Storage {
   syncDirectory(): void;
   /** Reads a small whole file (the lock file); undefined if it does not exist. */
   readSmallFile(name: string): Uint8Array | undefined;
-  /** Creates a small file only if it does not exist; false if it does. Not page-aligned. */
+  /**
+   * Creates a small file only if it does not exist; false if it does. Not page-aligned. The
+   * lock relies on it being atomic: a reader sees the whole contents or no file.
+   */
   createExclusive(name: string, contents: Uint8Array): boolean;
 }
 
@@ -45,6 +49,9 @@ export function ioError(operation: string, target: string, cause: unknown): PgzE
   const code = (cause as { code?: string }).code ?? "unknown";
   return new PgzError("PGZ_IO", `${operation} ${target} failed: ${code}`, { file: target, cause });
 }
+
+/** link() failures that mean "this file system has no hard links" (FAT, some network mounts). */
+const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
 
 function isPageAligned(value: number): boolean {
   return value % PAGE_SIZE === 0;
@@ -208,6 +215,31 @@ export class NodeStorage implements Storage {
   }
 
   createExclusive(name: string, contents: Uint8Array): boolean {
+    // Written aside, then hard-linked into place (link fails if the name exists): the file
+    // appears with all its contents or not at all, so no reader ever sees it empty or torn.
+    const temporary = `${name}.${randomUUID()}${TEMPORARY_SUFFIX}`;
+    try {
+      fs.writeFileSync(this.pathOf(temporary), contents, { flag: "wx" });
+    } catch (error) {
+      throw ioError("create", temporary, error);
+    }
+    try {
+      fs.linkSync(this.pathOf(temporary), this.pathOf(name));
+      return true;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === "EEXIST") return false;
+      // The holder's recovery removes *.tmp files: the directory is taken, as if `name` existed.
+      if (code === "ENOENT" && fs.existsSync(this.directory)) return false;
+      if (code !== undefined && NO_HARD_LINKS.has(code)) return this.createExclusiveWithoutLink(name, contents);
+      throw ioError("create", name, error);
+    } finally {
+      fs.rmSync(this.pathOf(temporary), { force: true });
+    }
+  }
+
+  /** O_EXCL create on file systems without hard links: a reader may see the file empty for a moment. */
+  private createExclusiveWithoutLink(name: string, contents: Uint8Array): boolean {
     try {
       fs.writeFileSync(this.pathOf(name), contents, { flag: "wx" });
       return true;
