@@ -234,7 +234,8 @@ test("stability: a fixed table's bytes are pinned and equal on both cores (a for
     }
   });
   assert.is(checksums[1], checksums[0], "both cores write the same bytes");
-  assert.is(checksums[0], "a644625e");
+  // Moved from a644625e when flushes began dropping shadowed versions (key-0007's put is gone).
+  assert.is(checksums[0], "9b5e5df7");
 });
 
 test.run();
