@@ -5,7 +5,7 @@
 import { prefixEnd, toBytes, viewOf } from "./bytes.ts";
 import { BlockCache } from "./cache.ts";
 import { createCore } from "./core/index.ts";
-import { compareBytes, seekKey, encodeInternalKey, kindOf, userKeyOf, writeTrailer } from "./core/entry.ts";
+import { compareBytes, seekKey, encodeInternalKey, kindOf, sequenceOf, userKeyOf, writeTrailer } from "./core/entry.ts";
 import {
   KIND_DELETE,
   KIND_POINTER,
@@ -620,9 +620,10 @@ export class DB {
   }
 
   private read(key: Uint8Array | string, sequence: number): Uint8Array | undefined {
-    const hit = this.tree.get(checkKey(key), sequence);
+    const keyBytes = checkKey(key);
+    const hit = this.tree.get(keyBytes, sequence);
     if (!hit || hit.kind === KIND_DELETE) return undefined;
-    return hit.kind === KIND_POINTER ? this.log.readValue(decodeValuePointer(hit.value)) : hit.value;
+    return hit.kind === KIND_POINTER ? this.log.readValue(decodeValuePointer(hit.value), keyBytes, hit.sequence) : hit.value;
   }
 
   /** [key, value] pairs in key order (or reverse), within the bounds, as of the call. */
@@ -744,7 +745,7 @@ export class DB {
           if (position < 0) continue;
           if (position > 0) return;
           this.checkOpen();
-          const resolved = kindOf(internalKey) === KIND_POINTER ? this.log.readValue(decodeValuePointer(value)) : value;
+          const resolved = kindOf(internalKey) === KIND_POINTER ? this.log.readValue(decodeValuePointer(value), userKey, sequenceOf(internalKey)) : value;
           yielded++;
           yield [userKey, resolved];
         }

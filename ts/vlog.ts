@@ -410,13 +410,22 @@ export class ValueLog {
     const name = segmentFileName(segment);
     if (!this.readers.has(segment)) {
       if (!this.storage.exists(name)) throw corruption("a value pointer names a value log segment that is missing", { file: name, offset: 0 });
+      // The first read of a segment proves the file is the segment its name says (a copied or
+      // swapped file has another number in its header).
+      const header = new Uint8Array(SEGMENT_HEADER_BYTES);
+      if (this.options.files.get(name).read(header, 0) !== SEGMENT_HEADER_BYTES) throw corruption("segment shorter than its header", { file: name, offset: 0 });
+      checkSegmentHeader(this.core, header, name, segment);
       this.readers.add(segment);
     }
     return this.options.files.get(name);
   }
 
-  /** Reads the value a pointer names, verifying the record's CRC. */
-  readValue(pointer: ValuePointer): Uint8Array {
+  /**
+   * Reads the value a pointer names, verifying the record's CRC, and that the record is the one
+   * the entry was written with: its key and sequence (a record of the same length at the same
+   * offset of another segment, or of a file swapped in while open, would otherwise pass).
+   */
+  readValue(pointer: ValuePointer, key: Uint8Array, sequence: number): Uint8Array {
     const name = segmentFileName(pointer.segment);
     let bytes: Uint8Array;
     let base: number;
@@ -434,6 +443,9 @@ export class ValueLog {
     const record = decodeRecord(this.core, bytes, base, pointer.offset);
     if (!record || record.length !== pointer.length || record.type !== RECORD_PUT) {
       throw corruption("value record checksum or header mismatch", { file: name, offset: pointer.offset });
+    }
+    if (record.sequence !== sequence || !bytesEqual(record.key, key)) {
+      throw corruption(`value record belongs to another write (sequence ${record.sequence}, expected ${sequence})`, { file: name, offset: pointer.offset });
     }
     // A record read from the file sits in a buffer of its own: hand out a view, not a copy.
     return pending ? record.value.slice() : record.value;
