@@ -4,8 +4,9 @@
  * later writes and read after them, reopens, file-number jumps) run against a plain Map, on both
  * cores, with tiny memtables, tables, levels and segments so every mechanism runs within a few
  * operations, and a low value threshold so some values live in the log and some inline.
- * fast-check prints the seed and the shrunk operation list on failure; PGZ_SEED=<seed> replays a
- * run, PGZ_LONG=1 runs more and longer lists.
+ * fast-check prints the seed and the shrunk operation list on failure; PGZ_SEED=<seed> replays
+ * the runs (PGZ_PATH=<path> too: straight to one property's counterexample; the others then
+ * fail to replay it), PGZ_LONG=1 runs more and longer lists.
  *
  * First, the bugs of issue 12 this test found, each reproduced on its own.
  */
@@ -20,6 +21,8 @@ import { Runner, operationArbitrary, scratchDirectory, tinyOptions, valueOf, typ
 
 const LONG = process.env.PGZ_LONG === "1";
 const SEED = process.env.PGZ_SEED === undefined ? undefined : Number(process.env.PGZ_SEED);
+/** With PGZ_SEED, fast-check's printed `path` goes straight to the counterexample. */
+const PATH = process.env.PGZ_PATH;
 
 function withDatabase(options: OpenOptions, body: (db: DB, directory: string) => void): void {
   const directory = scratchDirectory();
@@ -133,6 +136,7 @@ for (const core of engineCores) {
       await fc.assert(fc.asyncProperty(l0Files, operations, (l0, list) => runModel(core, l0, list)), {
         numRuns: Number(process.env.PGZ_PROPERTY_RUNS ?? (LONG ? runs * 20 : runs)),
         seed: SEED,
+        path: PATH,
         includeErrorInReport: true,
       });
     });

@@ -6,7 +6,8 @@
  * automatic GC) but never what a read returns. Every read, of every configuration, must give
  * the same result; no model is consulted, so this also covers what the model does not know.
  * fast-check prints the seed and the shrunk operation list on failure; PGZ_SEED=<seed> replays
- * it, PGZ_LONG=1 runs more and longer lists.
+ * the runs (PGZ_PATH=<path> too: straight to the counterexample), PGZ_LONG=1 runs more and
+ * longer lists.
  */
 import { test } from "uvu";
 import fc from "fast-check";
@@ -16,6 +17,8 @@ import { Runner, operationArbitrary, scratchDirectory, tinyOptions, type Operati
 
 const LONG = process.env.PGZ_LONG === "1";
 const SEED = process.env.PGZ_SEED === undefined ? undefined : Number(process.env.PGZ_SEED);
+/** With PGZ_SEED, fast-check's printed `path` goes straight to the counterexample. */
+const PATH = process.env.PGZ_PATH;
 
 /** The configurations compared; l0Files 2 is the smallest the engine accepts. */
 const CONFIGURATIONS: { name: string; options: OpenOptions }[] = [
@@ -62,6 +65,7 @@ test("the same operations give the same reads under every configuration", async 
   await fc.assert(fc.asyncProperty(operations, compareConfigurations), {
     numRuns: Number(process.env.PGZ_METAMORPHIC_RUNS ?? (LONG ? 200 : 12)),
     seed: SEED,
+    path: PATH,
     includeErrorInReport: true,
   });
 });
