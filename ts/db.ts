@@ -241,7 +241,8 @@ export class DB {
     this.memtableBytes = settings.memtableBytes;
     this.cache = new BlockCache(settings.blockCacheBytes);
     this.lastSequence = manifest.state.lastSequence;
-    this.nextFileNumber = Math.max(manifest.state.nextFileNumber, highestFileNumber(storage) + 1);
+    // Raised past the log segments found on disk once replay has checked them (recover).
+    this.nextFileNumber = manifest.state.nextFileNumber;
     const allocateFileNumber = () => {
       // Value pointers name segments in 4 bytes (FILE_NUMBER_MAX); the counter never wraps.
       if (this.nextFileNumber > FILE_NUMBER_MAX) throw new PgzError("PGZ_INVALID_ARGUMENT", `file numbers exhausted (the limit is ${FILE_NUMBER_MAX})`);
@@ -320,6 +321,12 @@ export class DB {
         this.tree.rotate({ segment, offset: last.offset + last.length });
       }
     }, { salvage: salvageLog });
+    // The log rolls over without a manifest edit, so segments may carry numbers the manifest has
+    // not reached: new files must come after them. Only segments count (replay has checked the
+    // header of every one it read, and removed a blank newest one): any other file name proves
+    // nothing, and a stray one (an orphan table, a stale manifest, all deleted above) must not
+    // lift the counter toward its limit.
+    this.nextFileNumber = Math.max(this.nextFileNumber, (listSegments(this.storage).at(-1) ?? 0) + 1);
     // Replay counted pointers only after the head; an earlier flush recorded those before it.
     for (const [segment, pointerBytes] of this.log.pointerBytes) this.log.pointerBytes.set(segment, pointerBytes + (this.manifest.state.segmentPointerBytes[segment] ?? 0));
     this.log.startSegment();
@@ -954,13 +961,6 @@ const unreadIterators = new FinalizationRegistry<() => void>((release) => releas
 
 function checkSequence(sequence: unknown): void {
   if (typeof sequence !== "number" || !Number.isSafeInteger(sequence) || sequence < 0) throw invalidArgument(`sequence must be a non-negative integer, got ${String(sequence)}`);
-}
-
-/** The highest number of a file pgz could have written (parseFileName: stray names do not count). */
-function highestFileNumber(storage: Storage): number {
-  let highest = 0;
-  for (const name of storage.list()) highest = Math.max(highest, parseFileName(name)?.fileNumber ?? 0);
-  return highest;
 }
 
 interface Bounds {
