@@ -10,6 +10,7 @@
  *
  * First, the bugs of issue 12 this test found, each reproduced on its own.
  */
+import { reportCases } from "./reliability/fixtures/summary.ts";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
@@ -133,12 +134,9 @@ for (const core of engineCores) {
       // l0Files 2 compacts level 0 almost at once; 12 lets tables pile up in it.
       const l0Files = fc.constantFrom(2, 12);
       const operations = fc.array(operationArbitrary(excluded), { minLength: 1, maxLength: LONG ? 400 : 150, size: "max" });
-      await fc.assert(fc.asyncProperty(l0Files, operations, (l0, list) => runModel(core, l0, list)), {
-        numRuns: Number(process.env.PGZ_PROPERTY_RUNS ?? (LONG ? runs * 20 : runs)),
-        seed: SEED,
-        path: PATH,
-        includeErrorInReport: true,
-      });
+      const numRuns = Number(process.env.PGZ_PROPERTY_RUNS ?? (LONG ? runs * 20 : runs));
+      await fc.assert(fc.asyncProperty(l0Files, operations, (l0, list) => runModel(core, l0, list)), { numRuns, seed: SEED, path: PATH, includeErrorInReport: true });
+      reportCases(`model vs a Map: ${name} (operation lists)`, core, numRuns);
     });
   }
 }

@@ -9,6 +9,7 @@
  * the runs (PGZ_PATH=<path> too: straight to the counterexample), PGZ_LONG=1 runs more and
  * longer lists.
  */
+import { reportCases } from "./reliability/fixtures/summary.ts";
 import { test } from "uvu";
 import fc from "fast-check";
 import type { OpenOptions } from "../ts/index.ts";
@@ -62,12 +63,10 @@ async function compareConfigurations(operations: readonly Operation[]): Promise<
 
 test("the same operations give the same reads under every configuration", async () => {
   const operations = fc.array(operationArbitrary(), { minLength: 1, maxLength: LONG ? 400 : 150, size: "max" });
-  await fc.assert(fc.asyncProperty(operations, compareConfigurations), {
-    numRuns: Number(process.env.PGZ_METAMORPHIC_RUNS ?? (LONG ? 200 : 12)),
-    seed: SEED,
-    path: PATH,
-    includeErrorInReport: true,
-  });
+  const numRuns = Number(process.env.PGZ_METAMORPHIC_RUNS ?? (LONG ? 200 : 12));
+  await fc.assert(fc.asyncProperty(operations, compareConfigurations), { numRuns, seed: SEED, path: PATH, includeErrorInReport: true });
+  // Every operation list runs on both cores (among the five configurations).
+  for (const core of ["ts", "wasm"]) reportCases("metamorphic: one operation list, five option sets (operation lists)", core, numRuns);
 });
 
 test.run();
