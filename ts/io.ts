@@ -11,6 +11,9 @@ import { assert } from "./assert.ts";
 import { PgzError } from "./errors.ts";
 import { PAGE_SIZE, TEMPORARY_SUFFIX } from "./format.ts";
 
+/** What readSmallFile reads at most: a LOCK is one short line. */
+export const SMALL_FILE_BYTES_MAX = 4096;
+
 export interface StorageFile {
   readonly name: string;
   size(): number;
@@ -36,7 +39,10 @@ export interface Storage {
   rename(from: string, to: string): void;
   /** Makes creations, renames and removals in the directory durable. */
   syncDirectory(): void;
-  /** Reads a small whole file (the lock file); undefined if it does not exist. */
+  /**
+   * Reads a small whole file (the lock file); undefined if it does not exist. A file larger than
+   * SMALL_FILE_BYTES_MAX comes back cut to SMALL_FILE_BYTES_MAX + 1 bytes.
+   */
   readSmallFile(name: string): Uint8Array | undefined;
   /**
    * Creates a small file only if it does not exist; false if it does. Not page-aligned. The
@@ -206,11 +212,29 @@ export class NodeStorage implements Storage {
   }
 
   readSmallFile(name: string): Uint8Array | undefined {
+    let descriptor: number;
     try {
-      return fs.readFileSync(this.pathOf(name));
+      descriptor = fs.openSync(this.pathOf(name), "r");
     } catch (error) {
       if ((error as { code?: string }).code === "ENOENT") return undefined;
+      throw ioError("open", name, error);
+    }
+    try {
+      // Never more than SMALL_FILE_BYTES_MAX + 1 bytes, whatever the file's size (a hostile,
+      // sparse 2 GiB LOCK must not cost 2 GiB): one byte past the limit shows the caller the
+      // file is not one pgz wrote.
+      const buffer = new Uint8Array(SMALL_FILE_BYTES_MAX + 1);
+      let done = 0;
+      while (done < buffer.length) {
+        const count = fs.readSync(descriptor, buffer, done, buffer.length - done, done);
+        if (count === 0) break;
+        done += count;
+      }
+      return buffer.subarray(0, done);
+    } catch (error) {
       throw ioError("read", name, error);
+    } finally {
+      fs.closeSync(descriptor);
     }
   }
 
