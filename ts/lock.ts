@@ -122,7 +122,10 @@ function judge(owner: LockOwner, fileName: string): Verdict {
   const probe = ownStartTime !== "" ? probeProcFs(owner.pid) : probeWithSignal(owner.pid);
   if (probe.state === "gone") return { alive: false };
   if (probe.state === "running") {
-    if (owner.startTime !== "" && probe.startTime !== owner.startTime) return { alive: false };
+    // A reused pid is proven only by two known start times that differ: a probe that cannot
+    // read one (kill(pid, 0), as Deno with --allow-run does it) proves the owner alive.
+    const reused = owner.startTime !== "" && probe.startTime !== "" && probe.startTime !== owner.startTime;
+    if (reused) return { alive: false };
     return { alive: true, why: `${fileName} is held by process ${owner.pid}` };
   }
   return { alive: true, why: `${fileName} names process ${owner.pid}, and whether it lives cannot be told (${probe.reason}); see "Node, Deno, Bun" in the README` };
