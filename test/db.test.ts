@@ -325,6 +325,8 @@ test("ill-typed and unknown options are PGZ_INVALID_ARGUMENT everywhere; sequenc
     expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, { core: null } as never), "core: null");
     expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, [] as never), "options: []");
     expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, { memtableBytes: null } as never), "memtableBytes: null");
+    expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, new Map([["core", "bogus"]]) as never), "options: a Map");
+    expectCode("PGZ_INVALID_ARGUMENT", () => DB.open(directory, new Date() as never), "options: a Date");
     const db = DB.open(directory);
     db.put("a", "1");
     expectCode("PGZ_INVALID_ARGUMENT", () => db.begin({ bogus: 1 } as never), "begin({ bogus })");
@@ -336,8 +338,13 @@ test("ill-typed and unknown options are PGZ_INVALID_ARGUMENT everywhere; sequenc
     expectCode("PGZ_INVALID_ARGUMENT", () => db.gc({ ratio: 0.5 } as never), "gc({ ratio })");
     expectCode("PGZ_INVALID_ARGUMENT", () => db.getAt("a", -1), "getAt at a negative sequence");
     expectCode("PGZ_INVALID_ARGUMENT", () => db.iterateAt({}, 1.5), "iterateAt at a fractional sequence");
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.batch([{ type: "put", key: "a", value: "2", sync: true } as never]), "a batch operation with an extra field");
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.batch([{ type: "del", key: "a", value: "2" } as never]), "a delete with a value");
     assert.is(text(db.get("a")), "1", "nothing was written by the refused calls");
+    const transaction = db.begin();
     db.close();
+    expectCode("PGZ_CLOSED", () => transaction.put("b", "1"), "tx.put after the database closed");
+    expectCode("PGZ_CLOSED", () => transaction.delete("b"), "tx.delete after the database closed");
     expectCode("PGZ_CLOSED", () => db.sequence, "sequence after close");
     expectCode("PGZ_CLOSED", () => db.oldestSnapshotSequence, "oldestSnapshotSequence after close");
   } finally {

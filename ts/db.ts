@@ -341,7 +341,8 @@ export class DB {
     this.retireFlushedSegments();
   }
 
-  private checkOpen(): void {
+  /** Throws PGZ_CLOSED after close() (snapshots and transactions check through it too). */
+  checkOpen(): void {
     if (this.closed) throw new PgzError("PGZ_CLOSED", "the database is closed");
   }
 
@@ -586,7 +587,7 @@ export class DB {
     this.checkOpen();
     if (!Array.isArray(operations)) throw invalidArgument("batch operations must be an array");
     const validated: LogOperation[] = operations.map((operation, index) => {
-      if (typeof operation !== "object" || operation === null) throw invalidArgument(`batch operation ${index} must be an object`);
+      checkOptions(operation, operation?.type === "del" ? ["type", "key"] : ["type", "key", "value"], `batch operation ${index}`);
       if (operation.type === "put") return { type: "put", key: checkKey(operation.key), value: checkValue(operation.value) };
       if (operation.type === "del") return { type: "del", key: checkKey(operation.key), value: new Uint8Array(0) };
       throw invalidArgument(`batch operation ${index} has type ${String((operation as { type?: unknown }).type)}; expected "put" or "del"`);

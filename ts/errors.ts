@@ -64,7 +64,9 @@ export function locateCorruption(error: unknown, file: string, offset: number): 
  * misspelt `gte` would otherwise scan everything). Returns it typed.
  */
 export function checkOptions<T extends object>(options: T, names: readonly string[], what: string): T {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) throw invalidArgument(`${what} must be an object`);
+  // A plain object: an array, a Map or a Date has no option names to check, and would pass as "no options".
+  const prototype = typeof options === "object" && options !== null ? Object.getPrototypeOf(options) : undefined;
+  if (prototype !== Object.prototype && prototype !== null) throw invalidArgument(`${what} must be a plain object`);
   for (const name of Object.keys(options)) {
     if (!names.includes(name)) throw invalidArgument(`unknown option ${name} in ${what}; expected one of ${names.join(", ")}`);
     // Only undefined means "not given"; null is a wrong type like any other.

@@ -359,6 +359,7 @@ export class Transaction {
   }
 
   private checkLive(): void {
+    this.db.checkOpen();
     if (this.currentState === "committed") throw new PgzError("PGZ_CLOSED", "the transaction was committed");
     if (this.currentState === "aborted") throw new PgzError("PGZ_CLOSED", `the transaction was aborted${this.abortReason}`);
   }

@@ -126,7 +126,9 @@ function bytesOf(input: unknown, limit: number): Uint8Array | undefined {
 
 /** An options object as the API takes one: not null, not an array, only known names, no null value. */
 function plainOptions(options: unknown, names: readonly string[]): options is Record<string, unknown> {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) return false;
+  if (typeof options !== "object" || options === null) return false;
+  const prototype = Object.getPrototypeOf(options);
+  if (prototype !== Object.prototype && prototype !== null) return false;
   return Object.entries(options).every(([name, value]) => names.includes(name) && value !== null);
 }
 
@@ -248,8 +250,9 @@ class ApiFuzz {
       case "batch": {
         const list = Array.isArray(command.operations) ? (command.operations as unknown[]) : undefined;
         const decoded = list?.map((operation) => {
-          if (typeof operation !== "object" || operation === null) return undefined;
-          const { type, key, value } = operation as { type?: unknown; key?: unknown; value?: unknown };
+          const type = (operation as { type?: unknown } | null)?.type;
+          if (!plainOptions(operation, type === "del" ? ["type", "key"] : ["type", "key", "value"])) return undefined;
+          const { key, value } = operation as { key?: unknown; value?: unknown };
           const keyBytes = bytesOf(key, KEY_BYTES_MAX);
           if (type === "put") {
             const valueBytes = bytesOf(value, 64 * 1024 * 1024);
