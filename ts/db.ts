@@ -135,6 +135,8 @@ const AUTO_GC_DISCARD_RATIO = 0.5;
 const DURABILITIES = new Set(["sync", "os", "buffered"]);
 /** Live records GC rewrites per batch. */
 const GC_BATCH_RECORDS = 1000;
+/** Bytes of log segments one idle turn of automatic GC collects at most (one segment at least). */
+const IDLE_GC_BYTES = 4 * 1024 * 1024;
 /** Bytes of compaction input one idle slice merges. */
 const IDLE_SLICE_BYTES = 1024 * 1024;
 
@@ -210,6 +212,7 @@ export class DB {
   private readonly durability: Durability;
   private readonly valueThreshold: number;
   private readonly memtableBytes: number;
+  private readonly segmentBytes: number;
   private readonly cache: BlockCache<BlockReader>;
   /** Open read handles of tables and log segments, bounded by openFilesMax. */
   private readonly files: HandleCache;
@@ -239,6 +242,7 @@ export class DB {
     this.autoGc = settings.autoGc;
     this.valueThreshold = settings.valueThreshold;
     this.memtableBytes = settings.memtableBytes;
+    this.segmentBytes = settings.segmentBytes;
     this.cache = new BlockCache(settings.blockCacheBytes);
     this.lastSequence = manifest.state.lastSequence;
     // Raised past the log segments found on disk once replay has checked them (recover).
@@ -339,6 +343,8 @@ export class DB {
       this.manifest.apply({ logHead: head, nextFileNumber: head.segment + 1, lastSequence: this.lastSequence, segmentPointerBytes: this.pointerCountsUpTo(head) });
     }
     this.retireFlushedSegments();
+    // Garbage left by earlier sessions is collected without waiting for a write.
+    this.scheduleIdleWork();
   }
 
   /** Throws PGZ_CLOSED after close() (snapshots and transactions check through it too). */
@@ -479,10 +485,11 @@ export class DB {
    * One slice of idle work, the most urgent first; true if more is due. Flushes and compactions
    * come first. Then, with automatic GC: a memtable whose log records span sealed segments is
    * written out (the log head cannot pass its records, so none of those segments could ever be
-   * collected, however much of them is overwritten), and then GC collects one segment per turn
-   * while any is at least AUTO_GC_DISCARD_RATIO garbage. So space comes back without anyone
-   * calling gc(), and each step ends: a flush moves the head to the current segment, and each
-   * collection removes a segment.
+   * collected, however much of them is overwritten); GC collects up to IDLE_GC_BYTES of segments
+   * per turn while any is at least AUTO_GC_DISCARD_RATIO garbage; and when garbage may hide
+   * between levels, one full compaction (in slices) counts it. So space comes back without
+   * anyone calling gc(), and each step ends: a flush moves the head to the current segment, each
+   * collection removes segments, and a full compaction waits for a quarter of log growth.
    */
   private idleTurn(): boolean {
     if (this.tree.backgroundWorkDue) {
@@ -496,14 +503,38 @@ export class DB {
       return true;
     }
     // Candidates change only with the manifest (garbage counts, the head): look again only then.
-    if (this.manifest.editsWritten === this.gcLookedAtEdit) return false;
-    const collected = this.collectGarbage(AUTO_GC_DISCARD_RATIO, 1).segmentsCollected.length > 0;
-    if (!collected) this.gcLookedAtEdit = this.manifest.editsWritten;
-    return collected;
+    if (this.manifest.editsWritten !== this.gcLookedAtEdit) {
+      if (this.collectGarbage(AUTO_GC_DISCARD_RATIO, Infinity, IDLE_GC_BYTES).segmentsCollected.length > 0) return true;
+      this.gcLookedAtEdit = this.manifest.editsWritten;
+    }
+    if (!this.garbageMayHide()) return false;
+    this.logBytesAtFullCompaction = this.log.bytesWritten;
+    this.tree.startFullCompaction();
+    return true;
   }
 
   /** manifest.editsWritten when automatic GC last found nothing to collect. */
   private gcLookedAtEdit = -1;
+  /** log.bytesWritten when automatic GC last started a full compaction. */
+  private logBytesAtFullCompaction = 0;
+
+  /**
+   * Whether overwritten values may hide from GC: compaction counts a value as garbage only when
+   * it drops the last pointer to it, so a pointer whose newer version sits in another level (or
+   * another level-0 table) is not counted until the two meet. When there is more than one sorted
+   * run, values live in the log, and the log has grown by a quarter (at least one segment) since
+   * the last such compaction, one full compaction in idle slices brings them to light. Its cost
+   * is the LSM, which holds keys and pointers only where values are in the log: small next to
+   * the log space it lets GC reclaim; and it runs at most once per quarter of log growth.
+   */
+  private garbageMayHide(): boolean {
+    if (this.tree.sortedRuns < 2) return false;
+    const grown = this.log.bytesWritten - this.logBytesAtFullCompaction;
+    if (grown < this.segmentBytes) return false;
+    const state = this.manifest.state;
+    if (!Object.values(state.segmentPointerBytes).some((bytes) => bytes > 0)) return false;
+    return grown * 4 >= this.logStats().totalBytes;
+  }
 
   /**
    * Compacts every table overlapping [gte, lt) (everything when no range is given) down through
@@ -797,27 +828,36 @@ export class DB {
     });
   }
 
-  private collectGarbage(discardRatio: number, segmentsMax: number): { segmentsCollected: number[]; recordsRewritten: number; bytesRewritten: number } {
+  /**
+   * Collects up to `segmentsMax` segments whose garbage is at least `discardRatio`, most garbage
+   * first, and stops adding segments once their sizes reach `bytesMax` (one at least).
+   */
+  private collectGarbage(discardRatio: number, segmentsMax: number, bytesMax = Infinity): { segmentsCollected: number[]; recordsRewritten: number; bytesRewritten: number } {
     const report = { segmentsCollected: [] as number[], recordsRewritten: 0, bytesRewritten: 0 };
-    for (const candidate of gcCandidates(this.storage, this.manifest.state, discardRatio).slice(0, segmentsMax)) {
+    let bytes = 0;
+    const candidates = gcCandidates(this.storage, this.manifest.state, discardRatio)
+      .slice(0, segmentsMax)
+      .filter((candidate) => (bytes += candidate.sizeBytes) - candidate.sizeBytes < bytesMax);
+    if (candidates.length === 0) return report;
+    for (const candidate of candidates) {
       const live = liveRecords(this.core, this.storage, candidate.segment, (record) => this.pointsAt(record, candidate.segment));
-      if (live.length > 0) {
-        // The copies are ordinary writes at new sequences, made durable before the segment is
-        // marked collected, so a crash anywhere leaves every value readable.
-        for (let start = 0; start < live.length; start += GC_BATCH_RECORDS) {
-          const operations = live.slice(start, start + GC_BATCH_RECORDS).map((record): LogOperation => ({ type: "put", key: record.key, value: record.value }));
-          // Not the user's bytes: straight to writeBatch, so write amplification counts them as disk only.
-          this.writeBatch(operations, "os");
-          for (const operation of operations) report.bytesRewritten += operation.key.length + operation.value.length;
-        }
-        this.log.write(true);
+      // The copies are ordinary writes at new sequences, made durable (below) before the segments
+      // are marked collected, so a crash anywhere leaves every value readable.
+      for (let start = 0; start < live.length; start += GC_BATCH_RECORDS) {
+        const operations = live.slice(start, start + GC_BATCH_RECORDS).map((record): LogOperation => ({ type: "put", key: record.key, value: record.value }));
+        // Not the user's bytes: straight to writeBatch, so write amplification counts them as disk only.
+        this.writeBatch(operations, "os");
+        for (const operation of operations) report.bytesRewritten += operation.key.length + operation.value.length;
       }
-      this.manifest.apply({ collectedSegments: [candidate.segment] });
-      this.collectedSegments.push({ segment: candidate.segment, readers: new Set(this.liveSnapshots.keys()) });
       report.segmentsCollected.push(candidate.segment);
       report.recordsRewritten += live.length;
-      this.gcRuns++;
     }
+    // One log sync and one manifest edit for all of them.
+    if (report.recordsRewritten > 0) this.log.write(true);
+    this.manifest.apply({ collectedSegments: report.segmentsCollected });
+    const readers = new Set(this.liveSnapshots.keys());
+    for (const segment of report.segmentsCollected) this.collectedSegments.push({ segment, readers: new Set(readers) });
+    this.gcRuns += report.segmentsCollected.length;
     this.deleteCollectedSegments();
     return report;
   }

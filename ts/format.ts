@@ -112,8 +112,10 @@ export const MAGIC_SUPERBLOCK = "pgzSUPR1";
  */
 export const MANIFEST_RECORD_HEADER_BYTES = 12;
 export const MAGIC_MANIFEST_RECORD = 0x4d7a6770; // "pgzM" little-endian
-/** The manifest is rewritten as one snapshot edit when it grows past this. */
+/** The manifest is rewritten as one snapshot edit when it grows past this... */
 export const MANIFEST_BYTES_MAX = 1 << 20;
+/** ...and once it passes four times its snapshot record, but never below this. */
+export const MANIFEST_REWRITE_BYTES_MIN = 64 * 1024;
 /** The largest payload of one manifest record; the writer refuses a larger edit. */
 export const MANIFEST_PAYLOAD_BYTES_MAX = 64 * 1024 * 1024;
 /**

@@ -296,7 +296,7 @@ export class Tree {
 
   /** Whether a flush or a compaction is running or due. */
   get backgroundWorkDue(): boolean {
-    if (this.job || this.immutables.length > 0) return true;
+    if (this.job || this.immutables.length > 0 || this.fullCompaction.length > 0) return true;
     if (!this.versionChanged) return false;
     if (pickCompaction(this.levels, this.compactionSettings, this.compactPointers)) return true;
     this.versionChanged = false;
@@ -315,7 +315,7 @@ export class Tree {
     }
     while (budget > 0) {
       if (!this.job) {
-        const plan = pickCompaction(this.levels, this.compactionSettings, this.compactPointers);
+        const plan = this.nextFullCompactionPlan() ?? pickCompaction(this.levels, this.compactionSettings, this.compactPointers);
         if (!plan) return false;
         this.startJob(plan, oldestSnapshotSequence);
       }
@@ -405,14 +405,50 @@ export class Tree {
   }
 
   /**
+   * Levels a full compaction still has to push down (top first), run in background slices by
+   * backgroundWork like any compaction: automatic GC starts one to find the overwritten values
+   * that hide in different levels (see DB.idleTurn). `bottom` is where it ends.
+   */
+  private fullCompaction: number[] = [];
+  private fullCompactionBottom = 1;
+
+  /** Sorted runs that may hold versions of one key: each level-0 table, each non-empty deeper level. */
+  get sortedRuns(): number {
+    return this.levels[0]!.length + this.levels.slice(1).filter((tables) => tables.length > 0).length;
+  }
+
+  /** Queues a full compaction (everything down to the deepest level holding data), run in slices. */
+  startFullCompaction(): void {
+    this.fullCompactionBottom = this.bottomLevel();
+    this.fullCompaction = Array.from({ length: this.fullCompactionBottom + 1 }, (_, level) => level);
+    this.versionChanged = true;
+  }
+
+  private nextFullCompactionPlan(): ReturnType<typeof planRange> {
+    while (this.fullCompaction.length > 0) {
+      const level = this.fullCompaction.shift()!;
+      const bottom = this.fullCompactionBottom;
+      const plan = planRange(this.levels, level, level === bottom ? bottom : level + 1, undefined);
+      if (plan) return plan;
+    }
+    return undefined;
+  }
+
+  /** The deepest level that holds a table (level 1 at least). */
+  private bottomLevel(): number {
+    let bottom = 1;
+    for (let level = 1; level < this.levels.length; level++) if (this.levels[level]!.length > 0) bottom = level;
+    return bottom;
+  }
+
+  /**
    * db.compact: finishes the running compaction, then pushes everything overlapping `range`
    * down to the deepest level that holds data (level 1 at least), level by level, and rewrites
    * that bottom level in place, so shadowed versions and tombstones go everywhere in range.
    */
   compactRange(range: { smallest: Uint8Array; largest: Uint8Array } | undefined, oldestSnapshotSequence: number): void {
     while (this.job) this.backgroundWork(Number.MAX_SAFE_INTEGER, oldestSnapshotSequence);
-    let bottom = 1;
-    for (let level = 1; level < this.levels.length; level++) if (this.levels[level]!.length > 0) bottom = level;
+    const bottom = this.bottomLevel();
     for (let level = 0; level <= bottom; level++) {
       const plan = planRange(this.levels, level, level === bottom ? bottom : level + 1, range);
       if (!plan) continue;

@@ -16,6 +16,7 @@ import {
   MAGIC_MANIFEST_RECORD,
   MAGIC_SUPERBLOCK,
   MANIFEST_BYTES_MAX,
+  MANIFEST_REWRITE_BYTES_MIN,
   MANIFEST_FILE_BYTES_MAX,
   MANIFEST_PAYLOAD_BYTES_MAX,
   MANIFEST_RECORD_HEADER_BYTES,
@@ -411,7 +412,7 @@ export class Manifest {
   apply(edit: VersionEdit): void {
     const next: VersionState = structuredClone(this.state);
     applyEdit(next, edit);
-    if (this.end >= MANIFEST_BYTES_MAX) {
+    if (this.end >= this.rewriteBytes) {
       this.rewrite(next);
     } else {
       const pages = encodeEdit(this.core, edit);
@@ -423,17 +424,38 @@ export class Manifest {
     Object.assign(this.state, next);
   }
 
+  /**
+   * The manifest is rewritten as one snapshot once it passes this: four times its last
+   * snapshot, at least MANIFEST_REWRITE_BYTES_MIN and at most MANIFEST_BYTES_MAX, so a small
+   * database keeps a small manifest and a large one does not rewrite it often. A manifest
+   * opened from disk counts its snapshot as one page until its first rewrite.
+   */
+  private get rewriteBytes(): number {
+    return Math.min(MANIFEST_BYTES_MAX, Math.max(MANIFEST_REWRITE_BYTES_MIN, 4 * this.snapshotBytes));
+  }
+
+  /** Bytes of the snapshot record this manifest started with. */
+  private snapshotBytes = PAGE_SIZE;
+
   /** Writes the whole state as a new manifest, points the superblock at it, drops the old. */
   private rewrite(state: VersionState): void {
     const manifestNumber = state.nextFileNumber++;
     const file = writeNewManifest(this.core, this.storage, manifestNumber, state);
     // Every copy must name the new manifest before the old one goes, or a damaged newest copy
     // would hand the win to a copy naming a deleted file. One copy at a time, each synced.
-    for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) this.writeSuperblock(manifestNumber);
+    try {
+      for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) this.writeSuperblock(manifestNumber);
+    } catch (error) {
+      // The failure latches the database (PGZ_IO); the new manifest, complete and synced, is
+      // what a copy already naming it opens next time. Its handle must not leak.
+      file.close();
+      throw error;
+    }
     const old = this.manifestNumber;
     this.file.close();
     this.file = file;
     this.end = file.size();
+    this.snapshotBytes = this.end;
     this.manifestNumber = manifestNumber;
     this.storage.remove(manifestFileName(old));
   }
