@@ -36,7 +36,7 @@ process.stdout.write(campaigns.plain.replace(report, ""));
 // both cores and asserts the exact outcome.
 const regressionFiles = ["lock", "log-damage", "open-checks", "sstable-identity"];
 const regressions = regressionFiles.map((name) => {
-  const run = uvu(`${name}\\.test\\.ts$`);
+  const run = uvu(`^${name}\\.test\\.ts$`);
   process.stdout.write(run.plain);
   return { name, failed: run.failed, passed: Number(/Passed:\s+(\d+)/.exec(run.plain)?.[1] ?? 0) };
 });
