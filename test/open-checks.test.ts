@@ -1,15 +1,16 @@
 /**
  * What open trusts (issue 12): stray file names and limits value pointers cannot represent
  * (point 3), a directory without its SUPERBLOCK (point 7), and a manifest whose records are
- * well formed but whose state is impossible (point 9).
+ * well formed but whose state is impossible (point 9); a log segment swapped, or copied from
+ * another database of the same shape (point 4).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DB, PgzError } from "../ts/index.ts";
 import { createCore } from "../ts/core/index.ts";
-import { FILE_SUPERBLOCK, MAGIC_MANIFEST_RECORD, PAGE_SIZE, SEGMENT_BYTES_OPTION_MAX, parseFileName } from "../ts/format.ts";
+import { FILE_LOCK, FILE_SUPERBLOCK, MAGIC_MANIFEST_RECORD, PAGE_SIZE, SEGMENT_BYTES_OPTION_MAX, parseFileName, segmentFileName } from "../ts/format.ts";
 import { NodeStorage } from "../ts/io.ts";
 import { Manifest, decodeEdit, type VersionEdit } from "../ts/manifest.ts";
 import { encodeValuePointer } from "../ts/vlog.ts";
@@ -229,6 +230,84 @@ for (const core of engineCores) {
     } finally {
       removeDirectory(directory);
     }
+  });
+}
+
+/**
+ * Two databases of the same shape, one put of key=`value` each (a 40-byte value, in the log
+ * with valueThreshold 16): `crashed` keeps each directory as a crash leaves it (the record past
+ * the log head, replayed at open), otherwise each is closed and opened once more without
+ * writes (the log head moves past the segment: its record is only read through the table's
+ * pointer).
+ */
+function twoDatabases(core: (typeof engineCores)[number], crashed: boolean, action: (ours: string, theirs: string) => void): void {
+  const [ours, theirs] = [temporaryDirectory("pgz-ours"), temporaryDirectory("pgz-theirs")];
+  const image = temporaryDirectory("pgz-image");
+  try {
+    for (const [directory, value] of [[ours, "mine".repeat(10)], [theirs, "THEM".repeat(10)]] as const) {
+      const db = DB.open(directory, { core, valueThreshold: 16, autoGc: false });
+      db.put("key", value);
+      if (crashed) {
+        // The files as a crash leaves them; the LOCK names this live process, so it goes.
+        rmSync(image, { recursive: true, force: true });
+        cpSync(directory, image, { recursive: true });
+        rmSync(join(image, FILE_LOCK));
+      }
+      db.close();
+      if (crashed) {
+        rmSync(directory, { recursive: true, force: true });
+        cpSync(image, directory, { recursive: true });
+      } else {
+        DB.open(directory, { core, valueThreshold: 16, autoGc: false }).close();
+      }
+    }
+    const segment = segmentFileName(2);
+    assert.ok(existsSync(join(ours, segment)) && existsSync(join(theirs, segment)), `both hold ${segment}`);
+    assert.is(readFileSync(join(ours, segment)).length, readFileSync(join(theirs, segment)).length, "the same layout");
+    action(ours, theirs);
+  } finally {
+    for (const directory of [ours, theirs, image]) removeDirectory(directory);
+  }
+}
+
+const anotherDatabase = /belongs to another database/;
+
+for (const core of engineCores) {
+  test(`${core}: the newest log segment copied from another database: open is PGZ_CORRUPTION naming it, never the other's write`, () => {
+    twoDatabases(core, true, (ours, theirs) => {
+      copyFileSync(join(theirs, segmentFileName(2)), join(ours, segmentFileName(2)));
+      const error = expectCode("PGZ_CORRUPTION", () => DB.open(ours, { core, valueThreshold: 16, autoGc: false }).close(), "a segment of another database", anotherDatabase);
+      assert.is(error.file, segmentFileName(2));
+    });
+  });
+
+  test(`${core}: an older log segment copied from another database: the read and check() are PGZ_CORRUPTION naming it`, () => {
+    twoDatabases(core, false, (ours, theirs) => {
+      copyFileSync(join(theirs, segmentFileName(2)), join(ours, segmentFileName(2)));
+      const db = DB.open(ours, { core, valueThreshold: 16, autoGc: false });
+      try {
+        const error = expectCode("PGZ_CORRUPTION", () => db.get("key"), "a value in a segment of another database", anotherDatabase);
+        assert.is(error.file, segmentFileName(2));
+        const report = db.check();
+        assert.ok(report.problems.some((problem) => anotherDatabase.test(problem.message) && problem.file === segmentFileName(2)), JSON.stringify(report.problems));
+      } finally {
+        db.close();
+      }
+    });
+  });
+
+  test(`${core}: GC refuses a log segment copied from another database`, () => {
+    twoDatabases(core, false, (ours, theirs) => {
+      copyFileSync(join(theirs, segmentFileName(2)), join(ours, segmentFileName(2)));
+      const db = DB.open(ours, { core, valueThreshold: 16, autoGc: false });
+      try {
+        db.put("key", "overwritten".padEnd(40, "."));
+        db.flush();
+        expectCode("PGZ_CORRUPTION", () => db.gc({ discardRatio: 0 }), "GC of a segment of another database", anotherDatabase);
+      } finally {
+        db.close();
+      }
+    });
   });
 }
 

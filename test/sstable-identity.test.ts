@@ -1,15 +1,27 @@
 /**
  * A table must prove it is the one the manifest names (issue 12, point 4): tables swapped,
  * copied over each other, truncated or extended on disk are PGZ_CORRUPTION naming the file, at
- * open and from check() on an open database, never a stale value or a vanished key. And a
- * database of another format version gets an answer naming both versions.
+ * open and from check() on an open database, never a stale value or a vanished key; so is a
+ * table copied from another database of the same shape (its footer names that database's id).
+ * And a database of another format version gets an answer naming both versions.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { copyFileSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DB, createCore, type CoreName } from "../ts/index.ts";
-import { FILE_SUPERBLOCK, FOOTER_BYTES, FOOTER_FIELD_OFFSETS, FORMAT_VERSION, PAGE_SIZE, SUPERBLOCK_COPIES, tableFileName } from "../ts/format.ts";
+import {
+  DATABASE_ID_BYTES,
+  FILE_SUPERBLOCK,
+  FOOTER_BYTES,
+  FOOTER_FIELD_OFFSETS,
+  FORMAT_VERSION,
+  PAGE_SIZE,
+  SUPERBLOCK_CHECKSUM_OFFSET,
+  SUPERBLOCK_COPIES,
+  SUPERBLOCK_DATABASE_ID_OFFSET,
+  tableFileName,
+} from "../ts/format.ts";
 import { NodeStorage, ioError } from "../ts/io.ts";
 import { Manifest } from "../ts/manifest.ts";
 import { MemoryStorage } from "./reliability/fixtures/recording-storage.ts";
@@ -144,7 +156,7 @@ for (const core of engineCores) {
         const page = superblock.subarray(copy * PAGE_SIZE, (copy + 1) * PAGE_SIZE);
         const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
         view.setUint32(8, 1, true);
-        view.setUint32(32, coreInstance.crc32cMask(coreInstance.crc32c(page.subarray(0, 32))), true);
+        view.setUint32(SUPERBLOCK_CHECKSUM_OFFSET, coreInstance.crc32cMask(coreInstance.crc32c(page.subarray(0, SUPERBLOCK_CHECKSUM_OFFSET))), true);
       }
       writeFileSync(path, superblock);
       const before = readdirSync(directory).sort();
@@ -156,13 +168,22 @@ for (const core of engineCores) {
     });
   });
 
-  test(`${core}: a table's footer names its file number and the table reads back after reopen`, () => {
+  test(`${core}: a table's footer names its file number and its database's id, and the table reads back after reopen`, () => {
     withDirectory((directory) => {
       const [newer, older] = twoLevel0Tables(directory, core);
+      const databaseId = databaseIdOf(directory);
+      assert.not.ok(databaseId.every((byte) => byte === 0), "a random id");
+      for (let copy = 1; copy < SUPERBLOCK_COPIES; copy++) {
+        const superblock = readFileSync(join(directory, FILE_SUPERBLOCK));
+        const start = copy * PAGE_SIZE + SUPERBLOCK_DATABASE_ID_OFFSET;
+        assert.equal([...superblock.subarray(start, start + DATABASE_ID_BYTES)], [...databaseId], `superblock copy ${copy} holds the same id`);
+      }
       for (const file of [newer!, older!]) {
         const bytes = readFileSync(join(directory, tableFileName(file)));
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         assert.is(Number(view.getBigUint64(bytes.length - PAGE_SIZE + FOOTER_FIELD_OFFSETS.fileNumber, true)), file);
+        const idStart = bytes.length - PAGE_SIZE + FOOTER_FIELD_OFFSETS.databaseId;
+        assert.equal([...bytes.subarray(idStart, idStart + DATABASE_ID_BYTES)], [...databaseId], `table ${file} names its database`);
       }
       const db = DB.open(directory, { core });
       assert.is(text(db.get("c")), "new");
@@ -170,6 +191,62 @@ for (const core of engineCores) {
       db.close();
     });
   });
+}
+
+/** One database holding the single put key=`value`, closed: its one table is 000003.sst. */
+function onePutDatabase(directory: string, core: CoreName, value: string): void {
+  const db = DB.open(directory, { core });
+  db.put("key", value);
+  db.close();
+  assert.equal(readdirSync(directory).filter((name) => name.endsWith(".sst")), [tableFileName(3)]);
+}
+
+/** Two databases of the same shape: ours holds "mine...", the other "THEM..." (same length). */
+function twoDatabases(core: CoreName, action: (ours: string, theirs: string) => void): void {
+  withDirectory((ours) =>
+    withDirectory((theirs) => {
+      onePutDatabase(ours, core, "mine".repeat(10));
+      onePutDatabase(theirs, core, "THEM".repeat(10));
+      const [ourTable, theirTable] = [ours, theirs].map((directory) => readFileSync(join(directory, tableFileName(3))));
+      assert.is(ourTable!.length, theirTable!.length, "the same size");
+      assert.not.equal([...databaseIdOf(ours)], [...databaseIdOf(theirs)], "two databases, two ids");
+      action(ours, theirs);
+    }),
+  );
+}
+
+const anotherDatabase = /belongs to another database/;
+
+for (const core of engineCores) {
+  test(`${core}: a table copied from another database (same number, size, entries, key range): open is PGZ_CORRUPTION naming it, never the other's value`, () => {
+    twoDatabases(core, (ours, theirs) => {
+      copyFileSync(join(theirs, tableFileName(3)), join(ours, tableFileName(3)));
+      const error = expectCode("PGZ_CORRUPTION", () => DB.open(ours, { core }).close(), "a table of another database", anotherDatabase);
+      assert.is(error.file, tableFileName(3));
+    });
+  });
+
+  test(`${core}: a table copied from another database under an open database: check() reports it`, () => {
+    twoDatabases(core, (ours, theirs) => {
+      const db = DB.open(ours, { core });
+      try {
+        assert.ok(db.check().ok, "clean before");
+        copyFileSync(join(theirs, tableFileName(3)), join(ours, tableFileName(3)));
+        const report = db.check();
+        assert.not.ok(report.ok, "check() sees it");
+        assert.ok(report.problems.some((problem) => anotherDatabase.test(problem.message) && problem.file === tableFileName(3)), JSON.stringify(report.problems));
+      } finally {
+        db.close();
+      }
+    });
+  });
+}
+
+/** The database id the superblock holds (the winning copy). */
+function databaseIdOf(directory: string): Uint8Array {
+  const manifest = Manifest.open(createCore("ts"), new NodeStorage(directory));
+  manifest.close();
+  return manifest.databaseId;
 }
 
 /** A closed database in memory, and its manifest's name. */
@@ -227,15 +304,23 @@ test("stability: a fixed table's bytes are pinned and equal on both cores (a for
       const bytes = readFileSync(join(directory, tables[0]!));
       const footer = bytes.subarray(bytes.length - PAGE_SIZE);
       assert.ok(footer.subarray(FOOTER_BYTES).every((byte) => byte === 0), "the footer page is zero after FOOTER_BYTES");
+      // The footer holds the database's random id, and its checksum covers it: both are
+      // checked, then zeroed, so the pinned checksum covers every other byte.
+      const databaseId = databaseIdOf(directory);
+      assert.equal([...footer.subarray(FOOTER_FIELD_OFFSETS.databaseId, FOOTER_FIELD_OFFSETS.databaseId + DATABASE_ID_BYTES)], [...databaseId], "the footer names the database");
       const coreInstance = createCore("ts");
+      const view = new DataView(footer.buffer, footer.byteOffset, footer.byteLength);
+      assert.is(view.getUint32(FOOTER_FIELD_OFFSETS.checksum, true), coreInstance.crc32cMask(coreInstance.crc32c(footer.subarray(0, FOOTER_FIELD_OFFSETS.checksum))), "the footer checksum holds");
+      footer.fill(0, FOOTER_FIELD_OFFSETS.databaseId, FOOTER_FIELD_OFFSETS.checksum + 4);
       return coreInstance.crc32c(bytes).toString(16);
     } finally {
       removeDirectory(directory);
     }
   });
   assert.is(checksums[1], checksums[0], "both cores write the same bytes");
-  // Moved from a644625e when flushes began dropping shadowed versions (key-0007's put is gone).
-  assert.is(checksums[0], "9b5e5df7");
+  // Moved from a644625e when flushes began dropping shadowed versions (key-0007's put is gone);
+  // from 9b5e5df7 when the footer grew the database id (now zeroed with the footer checksum).
+  assert.is(checksums[0], "7144a6e1");
 });
 
 test.run();

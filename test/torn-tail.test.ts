@@ -10,6 +10,7 @@ import { DB } from "../ts/index.ts";
 import { createPureCore } from "../ts/core/pure/index.ts";
 import { NodeStorage } from "../ts/io.ts";
 import { replayLog } from "../ts/vlog.ts";
+import { Manifest } from "../ts/manifest.ts";
 import { PAGE_SIZE } from "../ts/format.ts";
 import { removeDirectory, temporaryDirectory, text } from "./helpers.ts";
 import { FaultyStorage } from "./fixtures/faulty-storage.ts";
@@ -38,7 +39,11 @@ test("cutting the log anywhere in its last pages keeps exactly the batches befor
     const original = readFileSync(join(directory, dataSegment));
     // Where each batch ends, from the log itself.
     const batchEnds: number[] = [];
-    replayLog(createPureCore(), new NodeStorage(directory), { segment: 0, offset: 0 }, ({ records }) => {
+    const core = createPureCore();
+    const storage = new NodeStorage(directory);
+    const manifest = Manifest.open(core, storage);
+    manifest.close();
+    replayLog(core, storage, manifest.databaseId, { segment: 0, offset: 0 }, ({ records }) => {
       const last = records[records.length - 1]!;
       batchEnds.push(last.offset + last.length);
     });

@@ -261,6 +261,8 @@ export class CompactionJob {
     oldestSnapshotSequence: number,
     private readonly allocateFileNumber: () => number,
     private readonly settings: CompactionSettings,
+    /** Written into every output table's footer (Manifest.databaseId). */
+    private readonly databaseId: Uint8Array,
   ) {
     this.versions = new VersionFilter(oldestSnapshotSequence, plan.bottommost);
     // Level-0 inputs overlap: one source each, newest first. A sorted level is one source.
@@ -337,7 +339,7 @@ export class CompactionJob {
   }
 
   private builderFor(): TableBuilder {
-    this.builder ??= new TableBuilder(this.core, this.storage, this.allocateFileNumber());
+    this.builder ??= new TableBuilder(this.core, this.storage, this.allocateFileNumber(), this.databaseId);
     return this.builder;
   }
 

@@ -253,7 +253,7 @@ export class DB {
       return this.nextFileNumber++;
     };
     this.files = new HandleCache(storage, settings.openFilesMax);
-    this.log = new ValueLog(core, storage, { segmentBytes: settings.segmentBytes, bufferedBytes: settings.bufferedBytes, allocateFileNumber, files: this.files });
+    this.log = new ValueLog(core, storage, { segmentBytes: settings.segmentBytes, bufferedBytes: settings.bufferedBytes, allocateFileNumber, files: this.files, databaseId: manifest.databaseId });
     const { l0Files, levelRatio, level1Bytes, tableBytes } = settings;
     this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes }, this.files, {
       syncLog: () => this.log.write(true),
@@ -306,7 +306,7 @@ export class DB {
       const stale = (parseFileName(name)?.kind === "manifest" && name !== manifestFileName(this.manifest.currentManifestNumber)) || name.endsWith(TEMPORARY_SUFFIX);
       if (stale) this.storage.remove(name);
     }
-    replayLog(this.core, this.storage, this.manifest.state.logHead, ({ segment, records }) => {
+    replayLog(this.core, this.storage, this.manifest.databaseId, this.manifest.state.logHead, ({ segment, records }) => {
       const operations: LogOperation[] = [];
       const pointers: (Uint8Array | undefined)[] = [];
       for (const record of records) {
@@ -840,7 +840,7 @@ export class DB {
       .filter((candidate) => (bytes += candidate.sizeBytes) - candidate.sizeBytes < bytesMax);
     if (candidates.length === 0) return report;
     for (const candidate of candidates) {
-      const live = liveRecords(this.core, this.storage, candidate.segment, (record) => this.pointsAt(record, candidate.segment));
+      const live = liveRecords(this.core, this.storage, this.manifest.databaseId, candidate.segment, (record) => this.pointsAt(record, candidate.segment));
       // The copies are ordinary writes at new sequences, made durable (below) before the segments
       // are marked collected, so a crash anywhere leaves every value readable.
       for (let start = 0; start < live.length; start += GC_BATCH_RECORDS) {
@@ -950,7 +950,7 @@ export class DB {
     for (const table of this.tree.tables.values()) {
       for (const problem of table.verify(this.storage)) problems.push({ file: table.name, ...problem });
     }
-    problems.push(...verifyLog(this.core, this.storage));
+    problems.push(...verifyLog(this.core, this.storage, this.manifest.databaseId));
     return { ok: problems.length === 0, tables: this.tree.tables.size, segments: listSegments(this.storage).length, problems };
   }
 

@@ -37,7 +37,7 @@ import {
 import { decodeLockOwner } from "./lock.ts";
 import { decodeEdit, decodeSuperblock, formatVersionMismatch, type SuperblockCopy, type VersionEdit } from "./manifest.ts";
 import { decodeFooter, footerOffsetOf, type TableFooter } from "./sstable.ts";
-import { checkSegmentHeader, decodeRecord, recordStart } from "./vlog.ts";
+import { decodeRecord, decodeSegmentHeader, recordStart } from "./vlog.ts";
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -125,7 +125,7 @@ function dumpSuperblock(core: Core, bytes: Uint8Array, name: string, options: Du
       options.write(`copy ${copy} @${copy * PAGE_SIZE}: invalid (checksum or magic mismatch)`);
       continue;
     }
-    options.write(`copy ${copy} @${copy * PAGE_SIZE}: format ${decoded.formatVersion}, sequence ${decoded.sequence}, manifest ${manifestFileName(decoded.manifestNumber)}`);
+    options.write(`copy ${copy} @${copy * PAGE_SIZE}: format ${decoded.formatVersion}, sequence ${decoded.sequence}, manifest ${manifestFileName(decoded.manifestNumber)}, database ${toHex(decoded.databaseId)}`);
     if (!best || decoded.sequence > best.sequence) best = decoded;
   }
   if (!best) throw corruption(`${name} has no valid superblock copy`, { file: name, offset: 0 });
@@ -229,7 +229,7 @@ function dumpTable(core: Core, bytes: Uint8Array, name: string, options: DumpOpt
   const filterActual = core.crc32cMask(core.crc32c(bytes.subarray(footer.filterOffset, footer.filterOffset + footer.filterLength)));
   const filterOk = filterActual === footer.filterChecksum;
   options.write(
-    `footer @${bytes.length - PAGE_SIZE}: format ${FORMAT_VERSION}, table ${footer.fileNumber}, ${footer.entries} entries, ${footer.blockCount} data blocks, ` +
+    `footer @${bytes.length - PAGE_SIZE}: format ${FORMAT_VERSION}, database ${toHex(footer.databaseId)}, table ${footer.fileNumber}, ${footer.entries} entries, ${footer.blockCount} data blocks, ` +
       `index @${footer.indexOffset} (${footer.indexLength} B), filter @${footer.filterOffset} (${footer.filterLength} B, checksum ${filterOk ? "ok" : "MISMATCH"})`,
   );
   const handles = decodeHandles(core, bytes, footer, name);
@@ -305,9 +305,8 @@ const RECORD_NAMES: Record<number, string> = { [RECORD_PUT]: "put", [RECORD_DELE
 function dumpSegment(core: Core, bytes: Uint8Array, name: string, options: DumpOptions): boolean {
   if (bytes.length < SEGMENT_HEADER_BYTES) throw corruption(`segment of ${bytes.length} bytes is shorter than its header`, { file: name, offset: 0 });
   if (!hasMagicAt(bytes, 0, MAGIC_SEGMENT)) throw corruption("bad segment magic", { file: name, offset: 0 });
-  const segment = getUint64(viewOf(bytes), 16);
-  checkSegmentHeader(core, bytes.subarray(0, SEGMENT_HEADER_BYTES), name, segment);
-  options.write(`header: format ${viewOf(bytes).getUint32(8, true)}, segment ${segment}`);
+  const { segment, databaseId } = decodeSegmentHeader(core, bytes.subarray(0, SEGMENT_HEADER_BYTES), name);
+  options.write(`header: format ${viewOf(bytes).getUint32(8, true)}, segment ${segment}, database ${toHex(databaseId)}`);
   let position = SEGMENT_HEADER_BYTES;
   let end = position;
   const counts = new Map<number, number>();

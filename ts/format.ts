@@ -41,9 +41,17 @@ export const BLOOM_BITS_PER_KEY = 10;
  * another version is refused with PGZ_CORRUPTION naming both versions.
  *   1  first format
  *   2  the table footer names its file number and checksums its smallest key; padding records
- *      carry a sync marker (how far the segment was durable at the last completed sync)
+ *      carry a sync marker (how far the segment was durable at the last completed sync); the
+ *      superblock holds a random database id that every table footer and segment header repeats
  */
 export const FORMAT_VERSION = 2;
+
+/**
+ * Bytes of the database id: random, made when the database is created, kept in the superblock
+ * and written into every table footer and segment header, so a file copied from another pgz
+ * database (same name, same shape) is refused instead of read.
+ */
+export const DATABASE_ID_BYTES = 16;
 
 /** File names inside a database directory. */
 export const FILE_SUPERBLOCK = "SUPERBLOCK";
@@ -90,11 +98,14 @@ export function parseFileName(name: string): { kind: FileKind; fileNumber: numbe
  *   12     4    reserved (0)
  *   16     8    sequence (u64 LE; increases by one per write)
  *   24     8    manifest file number (u64 LE)
- *   32     4    masked CRC32C of bytes [0, 32)
- *   36..4095    zero
+ *   32     16   database id (DATABASE_ID_BYTES random bytes, the same in every copy)
+ *   48     4    masked CRC32C of bytes [0, 48)
+ *   52..4095    zero
  */
 export const SUPERBLOCK_COPIES = 2;
-export const SUPERBLOCK_BYTES = 36;
+export const SUPERBLOCK_BYTES = 52;
+export const SUPERBLOCK_DATABASE_ID_OFFSET = 32;
+export const SUPERBLOCK_CHECKSUM_OFFSET = 48;
 export const MAGIC_SUPERBLOCK = "pgzSUPR1";
 
 /**
@@ -163,10 +174,13 @@ export const MANIFEST_FILE_BYTES_MAX = MANIFEST_BYTES_MAX + Math.ceil((12 + MANI
  *   8      4    format version
  *   12     4    reserved (0)
  *   16     8    segment file number (u64 LE)
- *   24     4    masked CRC32C of bytes [0, 24)
- *   28     4    zero
+ *   24     16   database id (as in the superblock)
+ *   40     4    masked CRC32C of bytes [0, 40)
+ *   44     4    zero
  */
-export const SEGMENT_HEADER_BYTES = 32;
+export const SEGMENT_HEADER_BYTES = 48;
+export const SEGMENT_HEADER_DATABASE_ID_OFFSET = 24;
+export const SEGMENT_HEADER_CHECKSUM_OFFSET = 40;
 export const MAGIC_SEGMENT = "pgzVLOG1";
 /** A segment is closed (synced) and a new one started once it passes this size. */
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -217,13 +231,14 @@ export const VALUE_POINTER_BYTES = 12;
  *   56     4    data block count
  *   60     4    masked CRC32C of the filter bytes
  *   64     4    masked CRC32C of the smallest internal key (the largest is the index's last key)
- *   68     4    masked CRC32C of bytes [0, 68)
+ *   68     16   database id (as in the superblock)
+ *   84     4    masked CRC32C of bytes [0, 84)
  *
  * Index block: a core block whose keys are the last internal key of each data block and whose
  * values are the block's u64 offset and u32 length (12 bytes).
  */
 export const MAGIC_TABLE = "pgzTABL1";
-export const FOOTER_BYTES = 72;
+export const FOOTER_BYTES = 88;
 /** Byte offset of each footer field (the table above). */
 export const FOOTER_FIELD_OFFSETS = {
   version: 8,
@@ -236,7 +251,8 @@ export const FOOTER_FIELD_OFFSETS = {
   blockCount: 56,
   filterChecksum: 60,
   smallestKeyChecksum: 64,
-  checksum: 68,
+  databaseId: 68,
+  checksum: 84,
 } as const;
 export const BLOCK_HANDLE_BYTES = 12;
 /** Data blocks are cut below this size so each fills one page. */

@@ -58,10 +58,10 @@ export function garbageBytes(state: VersionState, segment: number, sizeBytes: nu
  * The put records of `segment` that `isLive` says the LSM still points at, copied out of the
  * read window (the segment is read a window at a time).
  */
-export function liveRecords(core: Core, storage: Storage, segment: number, isLive: (record: LogRecord) => boolean): LogRecord[] {
+export function liveRecords(core: Core, storage: Storage, databaseId: Uint8Array, segment: number, isLive: (record: LogRecord) => boolean): LogRecord[] {
   const file = storage.open(segmentFileName(segment));
   try {
-    const window = openSegment(core, file, segment);
+    const window = openSegment(core, file, segment, databaseId);
     const live: LogRecord[] = [];
     if (!window) return live;
     const scan = scanSegment(core, window, SEGMENT_HEADER_BYTES, (records) => {

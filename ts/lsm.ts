@@ -101,7 +101,7 @@ export class Tree {
           const name = tableFileName(meta.fileNumber);
           // Only a manifest that lost acknowledged edits can name a table that is gone.
           if (!storage.exists(name)) throw corruption(`the manifest names table ${name}, which is missing`, { file: manifestFileName(manifest.currentManifestNumber), offset: 0 });
-          this.tables.set(meta.fileNumber, Table.open(core, storage, meta, this.files));
+          this.tables.set(meta.fileNumber, Table.open(core, storage, meta, manifest.databaseId, this.files));
         }
       }
     } catch (error) {
@@ -172,7 +172,7 @@ export class Tree {
         staging: this.core.newRun(FLUSH_RUN_BYTES),
         // A flush writes to level 0, above older versions of its keys: tombstones stay.
         versions: new VersionFilter(this.hooks.oldestSnapshotSequence(), false),
-        builder: new TableBuilder(this.core, this.storage, this.allocateFileNumber()),
+        builder: new TableBuilder(this.core, this.storage, this.allocateFileNumber(), this.manifest.databaseId),
       };
     }
     const flush = this.flush;
@@ -223,7 +223,7 @@ export class Tree {
       segmentPointerBytes: this.hooks.pointerCounts(nextStart),
       discardedLogBytes: flush.versions.discardedLogBytes,
     });
-    this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.files));
+    this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
     this.immutables.shift();
     flush.slot.flushed = true;
     flush.slot.freeIfDone();
@@ -347,7 +347,7 @@ export class Tree {
 
   private startJob(plan: NonNullable<ReturnType<typeof pickCompaction>>, oldestSnapshotSequence: number): void {
     const pinned = [...plan.inputs, ...plan.overlapping].map((meta) => this.pin(meta));
-    this.job = new CompactionJob(this.core, this.storage, plan, (meta) => this.tables.get(meta.fileNumber)!, oldestSnapshotSequence, this.allocateFileNumber, this.compactionSettings);
+    this.job = new CompactionJob(this.core, this.storage, plan, (meta) => this.tables.get(meta.fileNumber)!, oldestSnapshotSequence, this.allocateFileNumber, this.compactionSettings, this.manifest.databaseId);
     this.jobPins = pinned;
   }
 
@@ -384,7 +384,7 @@ export class Tree {
       this.storage.syncDirectory();
       this.manifest.apply(result.edit);
       assertLevelsDisjoint(this.levels);
-      for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.files));
+      for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
       for (const fileNumber of result.removed) {
         const table = this.tables.get(fileNumber)!;
         this.tables.delete(fileNumber);

@@ -10,6 +10,7 @@ import { compareInternalKeys } from "./core/entry.ts";
 import { PgzError, corruption } from "./errors.ts";
 import { FileWindow, isAllZero } from "./file-window.ts";
 import {
+  DATABASE_ID_BYTES,
   FILE_NUMBER_MAX,
   FILE_SUPERBLOCK,
   FORMAT_VERSION,
@@ -22,7 +23,9 @@ import {
   MANIFEST_RECORD_HEADER_BYTES,
   PAGE_SIZE,
   SUPERBLOCK_BYTES,
+  SUPERBLOCK_CHECKSUM_OFFSET,
   SUPERBLOCK_COPIES,
+  SUPERBLOCK_DATABASE_ID_OFFSET,
   manifestFileName,
   parseFileName,
   roundUpToPage,
@@ -156,15 +159,21 @@ function isEditShape(json: unknown): json is Omit<VersionEdit, "added"> & { adde
   );
 }
 
-function encodeSuperblock(core: Core, sequence: number, manifestNumber: number): Uint8Array {
+function encodeSuperblock(core: Core, sequence: number, manifestNumber: number, databaseId: Uint8Array): Uint8Array {
   const page = new Uint8Array(PAGE_SIZE);
   const view = viewOf(page);
   page.set(magicBytes(MAGIC_SUPERBLOCK), 0);
   view.setUint32(8, FORMAT_VERSION, true);
   setUint64(view, 16, sequence);
   setUint64(view, 24, manifestNumber);
-  view.setUint32(32, core.crc32cMask(core.crc32c(page.subarray(0, 32))), true);
+  page.set(databaseId, SUPERBLOCK_DATABASE_ID_OFFSET);
+  view.setUint32(SUPERBLOCK_CHECKSUM_OFFSET, core.crc32cMask(core.crc32c(page.subarray(0, SUPERBLOCK_CHECKSUM_OFFSET))), true);
   return page;
+}
+
+/** A new database's id: random, so no two databases share one (see DATABASE_ID_BYTES). */
+export function newDatabaseId(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(DATABASE_ID_BYTES));
 }
 
 export interface SuperblockCopy {
@@ -173,15 +182,17 @@ export interface SuperblockCopy {
   formatVersion: number;
   sequence: number;
   manifestNumber: number;
+  databaseId: Uint8Array;
 }
 
 /** A copy with a valid checksum and magic (of any format version), or undefined. */
 export function decodeSuperblock(core: Core, page: Uint8Array, copy: number): SuperblockCopy | undefined {
   if (page.length < SUPERBLOCK_BYTES) return undefined;
   const view = viewOf(page);
-  if (view.getUint32(32, true) !== core.crc32cMask(core.crc32c(page.subarray(0, 32)))) return undefined;
+  if (view.getUint32(SUPERBLOCK_CHECKSUM_OFFSET, true) !== core.crc32cMask(core.crc32c(page.subarray(0, SUPERBLOCK_CHECKSUM_OFFSET)))) return undefined;
   if (!bytesEqual(page.subarray(0, 8), magicBytes(MAGIC_SUPERBLOCK))) return undefined;
-  return { copy, formatVersion: view.getUint32(8, true), sequence: getUint64(view, 16), manifestNumber: getUint64(view, 24) };
+  const databaseId = page.slice(SUPERBLOCK_DATABASE_ID_OFFSET, SUPERBLOCK_DATABASE_ID_OFFSET + DATABASE_ID_BYTES);
+  return { copy, formatVersion: view.getUint32(8, true), sequence: getUint64(view, 16), manifestNumber: getUint64(view, 24), databaseId };
 }
 
 /** The answer to a database (or file) written in another format version than this build's. */
@@ -320,13 +331,16 @@ export class Manifest {
   private superblockSequence: number;
   private manifestNumber: number;
   readonly state: VersionState;
+  /** The id every table footer and segment header of this database repeats (DATABASE_ID_BYTES). */
+  readonly databaseId: Uint8Array;
   editsWritten = 0;
 
   private constructor(
     private readonly core: Core,
     private readonly storage: Storage,
-    opened: { file: StorageFile; end: number; superblockSequence: number; manifestNumber: number; state: VersionState },
+    opened: { file: StorageFile; end: number; superblockSequence: number; manifestNumber: number; state: VersionState; databaseId: Uint8Array },
   ) {
+    this.databaseId = opened.databaseId;
     this.file = opened.file;
     this.end = opened.end;
     this.superblockSequence = opened.superblockSequence;
@@ -342,16 +356,17 @@ export class Manifest {
   static create(core: Core, storage: Storage): Manifest {
     const state = emptyState();
     const manifestNumber = state.nextFileNumber++;
+    const databaseId = newDatabaseId();
     const file = writeNewManifest(core, storage, manifestNumber, state);
     const superblock = new Uint8Array(PAGE_SIZE * SUPERBLOCK_COPIES);
-    for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) superblock.set(encodeSuperblock(core, copy, manifestNumber), copy * PAGE_SIZE);
+    for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) superblock.set(encodeSuperblock(core, copy, manifestNumber, databaseId), copy * PAGE_SIZE);
     try {
       writeFileAtomically(storage, FILE_SUPERBLOCK, superblock);
     } catch (error) {
       file.close();
       throw error;
     }
-    return new Manifest(core, storage, { file, end: file.size(), superblockSequence: SUPERBLOCK_COPIES - 1, manifestNumber, state });
+    return new Manifest(core, storage, { file, end: file.size(), superblockSequence: SUPERBLOCK_COPIES - 1, manifestNumber, state, databaseId });
   }
 
   static open(core: Core, storage: Storage): Manifest {
@@ -371,7 +386,7 @@ export class Manifest {
       if (best.formatVersion !== FORMAT_VERSION) throw formatVersionMismatch(best.formatVersion, FILE_SUPERBLOCK, best.copy * PAGE_SIZE + 8);
       // Repair damaged copies from the winner, so a later single failure is survived too.
       for (const copy of damaged) {
-        superblockFile.write(encodeSuperblock(core, best.sequence - ((best.copy - copy + SUPERBLOCK_COPIES) % SUPERBLOCK_COPIES), best.manifestNumber), copy * PAGE_SIZE);
+        superblockFile.write(encodeSuperblock(core, best.sequence - ((best.copy - copy + SUPERBLOCK_COPIES) % SUPERBLOCK_COPIES), best.manifestNumber, best.databaseId), copy * PAGE_SIZE);
       }
       if (damaged.length > 0) superblockFile.sync();
     } finally {
@@ -382,7 +397,7 @@ export class Manifest {
     const file = storage.open(name, { write: true });
     try {
       const { state, end } = replayManifest(core, new FileWindow(file), best.manifestNumber);
-      return new Manifest(core, storage, { file, end, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state });
+      return new Manifest(core, storage, { file, end, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state, databaseId: best.databaseId });
     } catch (error) {
       file.close();
       throw error;
@@ -464,7 +479,7 @@ export class Manifest {
     const sequence = this.superblockSequence + 1;
     const file = this.storage.open(FILE_SUPERBLOCK, { write: true });
     try {
-      file.write(encodeSuperblock(this.core, sequence, manifestNumber), (sequence % SUPERBLOCK_COPIES) * PAGE_SIZE);
+      file.write(encodeSuperblock(this.core, sequence, manifestNumber, this.databaseId), (sequence % SUPERBLOCK_COPIES) * PAGE_SIZE);
       file.sync();
     } finally {
       file.close();

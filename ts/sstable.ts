@@ -13,6 +13,7 @@ import { TRAILER_BYTES } from "./core/types.ts";
 import {
   BLOCK_HANDLE_BYTES,
   BLOOM_BITS_PER_KEY,
+  DATABASE_ID_BYTES,
   DATA_BLOCK_BYTES_TARGET,
   FOOTER_BYTES,
   FOOTER_FIELD_OFFSETS,
@@ -97,6 +98,8 @@ export interface TableFooter {
   blockCount: number;
   filterChecksum: number;
   smallestKeyChecksum: number;
+  /** The id of the database that wrote the table (DATABASE_ID_BYTES). */
+  databaseId: Uint8Array;
 }
 
 const FIELD = FOOTER_FIELD_OFFSETS;
@@ -116,6 +119,7 @@ function encodeFooter(core: Core, footer: TableFooter): Uint8Array {
   view.setUint32(FIELD.blockCount, footer.blockCount, true);
   view.setUint32(FIELD.filterChecksum, footer.filterChecksum, true);
   view.setUint32(FIELD.smallestKeyChecksum, footer.smallestKeyChecksum, true);
+  page.set(footer.databaseId, FIELD.databaseId);
   view.setUint32(FIELD.checksum, core.crc32cMask(core.crc32c(page.subarray(0, FIELD.checksum))), true);
   return page;
 }
@@ -144,6 +148,7 @@ export function decodeFooter(core: Core, bytes: Uint8Array, name: string, footer
     blockCount: view.getUint32(FIELD.blockCount, true),
     filterChecksum: view.getUint32(FIELD.filterChecksum, true),
     smallestKeyChecksum: view.getUint32(FIELD.smallestKeyChecksum, true),
+    databaseId: bytes.slice(FIELD.databaseId, FIELD.databaseId + DATABASE_ID_BYTES),
   };
   for (const [offset, length] of [[footer.indexOffset, footer.indexLength], [footer.filterOffset, footer.filterLength]] as const) {
     if (offset % PAGE_SIZE !== 0 || offset + length > footerOffset) throw corruption("table footer points outside the file", { file: name, offset: footerOffset });
@@ -159,12 +164,19 @@ export function footerOffsetOf(size: number, name: string): number {
 
 /**
  * Whether a table file (of the size the manifest records) is the one the manifest names
- * (`meta`): its footer's file number, entry count and smallest key checksum, and the index's
- * last key (the largest). A swapped or copied file is corruption naming what differs.
+ * (`meta`) in this database (`databaseId`): its footer's database id, file number, entry count
+ * and smallest key checksum, and the index's last key (the largest). A swapped or copied file
+ * is corruption naming what differs.
  */
-function checkIdentity(core: Core, meta: TableMeta, name: string, footer: TableFooter, largest: Uint8Array | undefined): void {
+function checkIdentity(core: Core, meta: TableMeta, databaseId: Uint8Array, name: string, footer: TableFooter, largest: Uint8Array | undefined): void {
   const differs = (what: string, found: string | number, expected: string | number) =>
     corruption(`table is not the one the manifest names: ${what} ${found}, the manifest says ${expected}`, { file: name, offset: meta.size - PAGE_SIZE });
+  if (!bytesEqual(footer.databaseId, databaseId)) {
+    throw corruption(`table belongs to another database: its footer names database ${toHex(footer.databaseId)}, this one is ${toHex(databaseId)}`, {
+      file: name,
+      offset: meta.size - PAGE_SIZE + FIELD.databaseId,
+    });
+  }
   if (footer.fileNumber !== meta.fileNumber) throw differs("file number", footer.fileNumber, meta.fileNumber);
   if (footer.entries !== meta.entries) throw differs("entry count", footer.entries, meta.entries);
   const smallestKeyChecksum = core.crc32cMask(core.crc32c(meta.smallest));
@@ -192,7 +204,10 @@ export class TableBuilder {
     private readonly core: Core,
     private readonly storage: Storage,
     readonly fileNumber: number,
+    /** Written into the footer: the table belongs to this database (Manifest.databaseId). */
+    private readonly databaseId: Uint8Array,
   ) {
+    assert(databaseId.length === DATABASE_ID_BYTES, "a whole database id");
     this.file = storage.open(tableFileName(fileNumber), { create: true });
     this.file.truncate(0);
     this.writer = new PageWriter(this.file);
@@ -261,6 +276,7 @@ export class TableBuilder {
         blockCount: this.blocks,
         filterChecksum,
         smallestKeyChecksum,
+        databaseId: this.databaseId,
       }),
     );
     this.writer.flush();
@@ -338,6 +354,8 @@ export class Table {
   private constructor(
     private readonly core: Core,
     readonly meta: TableMeta,
+    /** The database the table must belong to (verify checks it again). */
+    private readonly databaseId: Uint8Array,
     readonly name: string,
     private readonly files: HandleCache,
     readonly blocks: BlockHandle[],
@@ -350,16 +368,16 @@ export class Table {
   }
 
   /** Opens a table: footer, index and filter are read now; data blocks through `files`. */
-  static open(core: Core, storage: Storage, meta: TableMeta, files: HandleCache): Table {
+  static open(core: Core, storage: Storage, meta: TableMeta, databaseId: Uint8Array, files: HandleCache): Table {
     const name = tableFileName(meta.fileNumber);
-    const { footer, blocks, filterBytes } = readTableParts(core, storage, meta);
+    const { footer, blocks, filterBytes } = readTableParts(core, storage, meta, databaseId);
     let filter: BloomFilter;
     try {
       filter = core.openBloom(filterBytes);
     } catch (error) {
       throw locateCorruption(error, name, footer.filterOffset);
     }
-    return new Table(core, meta, name, files, blocks, filter, footer.entries);
+    return new Table(core, meta, databaseId, name, files, blocks, filter, footer.entries);
   }
 
   close(): void {
@@ -461,7 +479,7 @@ export class Table {
    */
   verify(storage: Storage): { offset: number; message: string }[] {
     try {
-      readTableParts(this.core, storage, this.meta);
+      readTableParts(this.core, storage, this.meta, this.databaseId);
     } catch (error) {
       if (!(error instanceof PgzError)) throw error;
       return [{ offset: error.offset ?? 0, message: error.message }];
@@ -502,7 +520,7 @@ export class Table {
  * Reads what an open table keeps (footer, index, filter bytes) from the file the manifest names,
  * checking every checksum and that the file is that table (checkIdentity).
  */
-function readTableParts(core: Core, storage: Storage, meta: TableMeta): { footer: TableFooter; blocks: BlockHandle[]; filterBytes: Uint8Array } {
+function readTableParts(core: Core, storage: Storage, meta: TableMeta, databaseId: Uint8Array): { footer: TableFooter; blocks: BlockHandle[]; filterBytes: Uint8Array } {
   const name = tableFileName(meta.fileNumber);
   const file = storage.open(name);
   try {
@@ -512,7 +530,7 @@ function readTableParts(core: Core, storage: Storage, meta: TableMeta): { footer
     const footerOffset = footerOffsetOf(size, name);
     const footer = decodeFooter(core, readExactly(file, footerOffset, FOOTER_BYTES), name, footerOffset);
     const blocks = decodeIndex(core, readExactly(file, footer.indexOffset, footer.indexLength), name, footer.indexOffset, footer.indexOffset);
-    checkIdentity(core, meta, name, footer, blocks[blocks.length - 1]?.lastKey);
+    checkIdentity(core, meta, databaseId, name, footer, blocks[blocks.length - 1]?.lastKey);
     if (blocks.length !== footer.blockCount) throw corruption(`the index has ${blocks.length} blocks, the footer says ${footer.blockCount}`, { file: name, offset: footer.indexOffset });
     const filterBytes = readExactly(file, footer.filterOffset, footer.filterLength);
     const filterActual = core.crc32cMask(core.crc32c(filterBytes));

@@ -5,11 +5,12 @@
  * ValuePointer to its record.
  */
 import { assert } from "./assert.ts";
-import { getUint64, magicBytes, setUint64, viewOf, bytesEqual } from "./bytes.ts";
+import { getUint64, magicBytes, setUint64, toHex, viewOf, bytesEqual } from "./bytes.ts";
 import type { Core } from "./core/types.ts";
 import { PgzError, corruption, invalidArgument } from "./errors.ts";
 import { FileWindow, isAllZero } from "./file-window.ts";
 import {
+  DATABASE_ID_BYTES,
   FILE_NUMBER_MAX,
   FORMAT_VERSION,
   KEY_BYTES_MAX,
@@ -25,6 +26,8 @@ import {
   SECTOR_BYTES,
   SEGMENT_FILE_BYTES_MAX,
   SEGMENT_HEADER_BYTES,
+  SEGMENT_HEADER_CHECKSUM_OFFSET,
+  SEGMENT_HEADER_DATABASE_ID_OFFSET,
   VALUE_POINTER_BYTES,
   parseFileName,
   roundUpToPage,
@@ -77,24 +80,42 @@ export function recordStart(position: number): number {
   return left < RECORD_HEADER_BYTES ? position + left : position;
 }
 
-function encodeSegmentHeader(core: Core, segment: number): Uint8Array {
+export function encodeSegmentHeader(core: Core, segment: number, databaseId: Uint8Array): Uint8Array {
   const header = new Uint8Array(SEGMENT_HEADER_BYTES);
   const view = viewOf(header);
   header.set(magicBytes(MAGIC_SEGMENT), 0);
   view.setUint32(8, FORMAT_VERSION, true);
   setUint64(view, 16, segment);
-  view.setUint32(24, core.crc32cMask(core.crc32c(header.subarray(0, 24))), true);
+  header.set(databaseId, SEGMENT_HEADER_DATABASE_ID_OFFSET);
+  view.setUint32(SEGMENT_HEADER_CHECKSUM_OFFSET, core.crc32cMask(core.crc32c(header.subarray(0, SEGMENT_HEADER_CHECKSUM_OFFSET))), true);
   return header;
 }
 
-export function checkSegmentHeader(core: Core, header: Uint8Array, name: string, segment: number): void {
+/** Checks a segment header's checksum, magic and version; returns the segment and database it names. */
+export function decodeSegmentHeader(core: Core, header: Uint8Array, name: string): { segment: number; databaseId: Uint8Array } {
   const view = viewOf(header);
-  const stored = view.getUint32(24, true);
-  const actual = core.crc32cMask(core.crc32c(header.subarray(0, 24)));
+  const stored = view.getUint32(SEGMENT_HEADER_CHECKSUM_OFFSET, true);
+  const actual = core.crc32cMask(core.crc32c(header.subarray(0, SEGMENT_HEADER_CHECKSUM_OFFSET)));
   if (stored !== actual) throw corruption("segment header checksum mismatch", { file: name, offset: 0, expected: stored, actual });
   if (!bytesEqual(header.subarray(0, 8), magicBytes(MAGIC_SEGMENT))) throw corruption("bad segment magic", { file: name, offset: 0 });
   if (view.getUint32(8, true) !== FORMAT_VERSION) throw corruption(`unsupported segment format version ${view.getUint32(8, true)}`, { file: name, offset: 8 });
-  if (getUint64(view, 16) !== segment) throw corruption("segment header names another segment", { file: name, offset: 16 });
+  const databaseId = header.slice(SEGMENT_HEADER_DATABASE_ID_OFFSET, SEGMENT_HEADER_DATABASE_ID_OFFSET + DATABASE_ID_BYTES);
+  return { segment: getUint64(view, 16), databaseId };
+}
+
+/**
+ * That a segment header is valid and names segment `segment` of database `databaseId`: a file
+ * swapped in from another segment or copied from another database is corruption.
+ */
+export function checkSegmentHeader(core: Core, header: Uint8Array, name: string, segment: number, databaseId: Uint8Array): void {
+  const decoded = decodeSegmentHeader(core, header, name);
+  if (decoded.segment !== segment) throw corruption("segment header names another segment", { file: name, offset: 16 });
+  if (!bytesEqual(decoded.databaseId, databaseId)) {
+    throw corruption(`segment belongs to another database: its header names database ${toHex(decoded.databaseId)}, this one is ${toHex(databaseId)}`, {
+      file: name,
+      offset: SEGMENT_HEADER_DATABASE_ID_OFFSET,
+    });
+  }
 }
 
 /** A decoded record, with views into the buffer it was read from. */
@@ -139,6 +160,8 @@ export interface ValueLogOptions {
   allocateFileNumber: () => number;
   /** Read handles, shared with the tables. */
   files: HandleCache;
+  /** Written into every segment header and checked at a segment's first read (Manifest.databaseId). */
+  databaseId: Uint8Array;
 }
 
 export interface AppendResult {
@@ -224,7 +247,7 @@ export class ValueLog {
     this.file = this.storage.open(segmentFileName(this.segment), { create: true });
     this.file.truncate(0);
     this.pending.fill(0);
-    this.pending.set(encodeSegmentHeader(this.core, this.segment), 0);
+    this.pending.set(encodeSegmentHeader(this.core, this.segment, this.options.databaseId), 0);
     this.pendingStart = 0;
     this.end = SEGMENT_HEADER_BYTES;
     this.writtenEnd = 0;
@@ -414,7 +437,7 @@ export class ValueLog {
       // swapped file has another number in its header).
       const header = new Uint8Array(SEGMENT_HEADER_BYTES);
       if (this.options.files.get(name).read(header, 0) !== SEGMENT_HEADER_BYTES) throw corruption("segment shorter than its header", { file: name, offset: 0 });
-      checkSegmentHeader(this.core, header, name, segment);
+      checkSegmentHeader(this.core, header, name, segment, this.options.databaseId);
       this.readers.add(segment);
     }
     return this.options.files.get(name);
@@ -538,7 +561,7 @@ export function scanSegment(core: Core, window: FileWindow, from: number, onBatc
  * undefined for a blank segment (empty or all zeros): one whose creation a crash cut short
  * before its header was synced, so it never held a record.
  */
-export function openSegment(core: Core, file: StorageFile, segment: number): FileWindow | undefined {
+export function openSegment(core: Core, file: StorageFile, segment: number, databaseId: Uint8Array): FileWindow | undefined {
   const window = new FileWindow(file);
   if (window.size > SEGMENT_FILE_BYTES_MAX) {
     throw corruption(`value log segment of ${window.size} bytes, larger than pgz ever writes`, { file: file.name, offset: SEGMENT_FILE_BYTES_MAX });
@@ -546,7 +569,7 @@ export function openSegment(core: Core, file: StorageFile, segment: number): Fil
   const header = window.view(0, SEGMENT_HEADER_BYTES);
   if (isAllZero(header) && window.zeroFrom(0)) return undefined;
   if (header.length < SEGMENT_HEADER_BYTES) throw corruption("segment shorter than its header", { file: file.name, offset: 0 });
-  checkSegmentHeader(core, header, file.name, segment);
+  checkSegmentHeader(core, header, file.name, segment, databaseId);
   return window;
 }
 
@@ -666,7 +689,7 @@ export interface ReplayOptions {
  * `salvage`. A damaged record in an older segment is corruption: that segment was synced
  * before the next one began.
  */
-export function replayLog(core: Core, storage: Storage, head: LogPosition, onBatch: (batch: ReplayedBatch) => void, options: ReplayOptions = {}): void {
+export function replayLog(core: Core, storage: Storage, databaseId: Uint8Array, head: LogPosition, onBatch: (batch: ReplayedBatch) => void, options: ReplayOptions = {}): void {
   const segments = listSegments(storage).filter((segment) => segment >= head.segment);
   const blank: number[] = [];
   for (let index = 0; index < segments.length; index++) {
@@ -674,7 +697,7 @@ export function replayLog(core: Core, storage: Storage, head: LogPosition, onBat
     const isLast = index === segments.length - 1;
     const file = storage.open(segmentFileName(segment), { write: isLast });
     try {
-      const window = openSegment(core, file, segment);
+      const window = openSegment(core, file, segment, databaseId);
       if (!window) {
         // Only the newest segment can be blank after a crash (cut short before its header was
         // synced; the next open starts another). An older blank one is damage.
@@ -713,14 +736,14 @@ export function replayLog(core: Core, storage: Storage, head: LogPosition, onBat
 }
 
 /** Verifies every record checksum of every segment; returns the problems found. */
-export function verifyLog(core: Core, storage: Storage): { file: string; offset: number; message: string }[] {
+export function verifyLog(core: Core, storage: Storage, databaseId: Uint8Array): { file: string; offset: number; message: string }[] {
   const problems: { file: string; offset: number; message: string }[] = [];
   const segments = listSegments(storage);
   for (const segment of segments) {
     const name = segmentFileName(segment);
     const file = storage.open(name);
     try {
-      const window = openSegment(core, file, segment);
+      const window = openSegment(core, file, segment, databaseId);
       if (!window) {
         if (segment !== segments[segments.length - 1]) problems.push({ file: name, offset: 0, message: "blank value log segment before the newest one" });
         continue;
