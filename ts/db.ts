@@ -175,7 +175,7 @@ function resolveOptions(options: OpenOptions): Settings {
     blockCacheBytes: sizeOption(options, "blockCacheBytes", 0),
     bufferedBytes: sizeOption(options, "bufferedBytes", 4096),
     openFilesMax: sizeOption(options, "openFilesMax", 8),
-    l0Files: sizeOption(options, "l0Files", 2),
+    l0Files: sizeOption(options, "l0Files", 1),
     levelRatio: sizeOption(options, "levelRatio", 2),
     level1Bytes: sizeOption(options, "level1Bytes", 4096),
     tableBytes: sizeOption(options, "tableBytes", 4096),
