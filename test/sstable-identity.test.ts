@@ -226,6 +226,21 @@ for (const core of engineCores) {
     });
   });
 
+  test(`${core}: a table replaced by another database's under an open database, before its data is first read: the read is PGZ_CORRUPTION, never the other's value`, () => {
+    twoDatabases(core, (ours, theirs) => {
+      const db = DB.open(ours, { core, blockCacheBytes: 0 });
+      try {
+        // Replaced by rename: a new file under the name, which the handle cache opens on the
+        // first data read and must check again.
+        copyFileSync(join(theirs, tableFileName(3)), join(ours, "incoming"));
+        renameSync(join(ours, "incoming"), join(ours, tableFileName(3)));
+        expectCode("PGZ_CORRUPTION", () => db.get("key"), "a get through the replaced table", anotherDatabase);
+      } finally {
+        db.close();
+      }
+    });
+  });
+
   test(`${core}: a table copied from another database under an open database: check() reports it`, () => {
     twoDatabases(core, (ours, theirs) => {
       const db = DB.open(ours, { core });

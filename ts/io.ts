@@ -318,8 +318,12 @@ export class HandleCache {
     readonly handlesMax: number,
   ) {}
 
-  /** An open handle for reading `name`. Use it within one synchronous call. */
-  get(name: string): StorageFile {
+  /**
+   * An open handle for reading `name`. Use it within one synchronous call. `verify` runs on
+   * every handle the cache opens (the file may have been replaced since it was last open): if
+   * it throws, the handle is closed and the error goes to the caller.
+   */
+  get(name: string, verify?: (handle: StorageFile) => void): StorageFile {
     let handle = this.handles.get(name);
     if (handle) {
       // Map order is recency: re-insert to make it the newest.
@@ -328,6 +332,12 @@ export class HandleCache {
       return handle;
     }
     handle = this.storage.open(name);
+    try {
+      verify?.(handle);
+    } catch (error) {
+      handle.close();
+      throw error;
+    }
     this.handles.set(name, handle);
     for (const [oldestName, oldest] of this.handles) {
       if (this.handles.size <= this.handlesMax) break;

@@ -386,6 +386,20 @@ export class Table {
   }
 
   /**
+   * The data file, through the handle cache. Each time the cache opens it, the file proves again
+   * that it is this table (size, footer): one replaced since open is corruption, not data.
+   */
+  private file(): StorageFile {
+    return this.files.get(this.name, (handle) => {
+      const size = handle.size();
+      if (size !== this.meta.size) throw corruption(`table is not the one the manifest names: size ${size}, the manifest says ${this.meta.size}`, { file: this.name, offset: 0 });
+      const footerOffset = footerOffsetOf(size, this.name);
+      const footer = decodeFooter(this.core, readExactly(handle, footerOffset, FOOTER_BYTES), this.name, footerOffset);
+      checkIdentity(this.core, this.meta, this.databaseId, this.name, footer, this.meta.largest);
+    });
+  }
+
+  /**
    * Reads and opens data block `index` (the caller frees it, or hands it to the cache). With a
    * readahead, one read brings in READAHEAD_BYTES of neighbouring blocks in the direction of a
    * scan, so iterators and compactions do not pay a syscall per 4 KiB block.
@@ -400,7 +414,7 @@ export class Table {
       // openBlock keeps its own copy, so one scratch buffer serves every read.
       if (readScratch.length < handle.length) readScratch = new Uint8Array(Math.max(handle.length, 2 * readScratch.length));
       bytes = readScratch.subarray(0, handle.length);
-      const count = this.files.get(this.name).read(bytes, handle.offset);
+      const count = this.file().read(bytes, handle.offset);
       if (count !== handle.length) throw corruption(`data block truncated: wanted ${handle.length} bytes, got ${count}`, { file: this.name, offset: handle.offset });
     }
     try {
@@ -421,7 +435,7 @@ export class Table {
     const start = readahead.reverse ? Math.max(0, handle.offset + handle.length - span) : handle.offset;
     const end = readahead.reverse ? handle.offset + handle.length : Math.min(dataEnd, handle.offset + span);
     if (readahead.bytes.length < end - start) readahead.bytes = new Uint8Array(end - start);
-    const count = this.files.get(this.name).read(readahead.bytes.subarray(0, end - start), start);
+    const count = this.file().read(readahead.bytes.subarray(0, end - start), start);
     if (count !== end - start) throw corruption(`data blocks truncated: wanted ${end - start} bytes, got ${count}`, { file: this.name, offset: start });
     readahead.start = start;
     readahead.length = end - start;

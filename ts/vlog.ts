@@ -433,14 +433,15 @@ export class ValueLog {
     const name = segmentFileName(segment);
     if (!this.readers.has(segment)) {
       if (!this.storage.exists(name)) throw corruption("a value pointer names a value log segment that is missing", { file: name, offset: 0 });
-      // The first read of a segment proves the file is the segment its name says (a copied or
-      // swapped file has another number in its header).
-      const header = new Uint8Array(SEGMENT_HEADER_BYTES);
-      if (this.options.files.get(name).read(header, 0) !== SEGMENT_HEADER_BYTES) throw corruption("segment shorter than its header", { file: name, offset: 0 });
-      checkSegmentHeader(this.core, header, name, segment, this.options.databaseId);
       this.readers.add(segment);
     }
-    return this.options.files.get(name);
+    // Every open of the file proves it is the segment its name says, of this database (a copied
+    // or swapped file has another number or database id in its header).
+    return this.options.files.get(name, (handle) => {
+      const header = new Uint8Array(SEGMENT_HEADER_BYTES);
+      if (handle.read(header, 0) !== SEGMENT_HEADER_BYTES) throw corruption("segment shorter than its header", { file: name, offset: 0 });
+      checkSegmentHeader(this.core, header, name, segment, this.options.databaseId);
+    });
   }
 
   /**
