@@ -390,14 +390,17 @@ export class Table {
    * that it is this table (size, footer): one replaced since open is corruption, not data.
    */
   private file(): StorageFile {
-    return this.files.get(this.name, (handle) => {
-      const size = handle.size();
-      if (size !== this.meta.size) throw corruption(`table is not the one the manifest names: size ${size}, the manifest says ${this.meta.size}`, { file: this.name, offset: 0 });
-      const footerOffset = footerOffsetOf(size, this.name);
-      const footer = decodeFooter(this.core, readExactly(handle, footerOffset, FOOTER_BYTES), this.name, footerOffset);
-      checkIdentity(this.core, this.meta, this.databaseId, this.name, footer, this.meta.largest);
-    });
+    return this.files.get(this.name, this.verifyHandle);
   }
+
+  /** Made once per table: file() runs on every block read, and allocates nothing. */
+  private readonly verifyHandle = (handle: StorageFile): void => {
+    const size = handle.size();
+    if (size !== this.meta.size) throw corruption(`table is not the one the manifest names: size ${size}, the manifest says ${this.meta.size}`, { file: this.name, offset: 0 });
+    const footerOffset = footerOffsetOf(size, this.name);
+    const footer = decodeFooter(this.core, readExactly(handle, footerOffset, FOOTER_BYTES), this.name, footerOffset);
+    checkIdentity(this.core, this.meta, this.databaseId, this.name, footer, this.meta.largest);
+  };
 
   /**
    * Reads and opens data block `index` (the caller frees it, or hands it to the cache). With a
