@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { closeSync, cpSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { DB, type Durability } from "../ts/index.ts";
-import { NodeStorage, type StorageFile } from "../ts/io.ts";
+import { READ_BYTES_BOUND, ReadSizeStorage } from "./fixtures/read-size-storage.ts";
 import { PAGE_SIZE, RECORD_HEADER_BYTES, RECORD_PUT } from "../ts/format.ts";
 import { engineCores, expectCode, removeDirectory, temporaryDirectory, text } from "./helpers.ts";
 
@@ -166,23 +166,6 @@ for (const core of engineCores) {
 
 const GIB = 1024 * 1024 * 1024;
 
-/** node:fs storage that remembers the largest single read (what a reader had to allocate). */
-class ReadSizeStorage extends NodeStorage {
-  largestRead = 0;
-
-  override open(name: string, options?: { write?: boolean; create?: boolean }): StorageFile {
-    const file = super.open(name, options);
-    const read = file.read.bind(file);
-    file.read = (target, position) => {
-      this.largestRead = Math.max(this.largestRead, target.length);
-      return read(target, position);
-    };
-    return file;
-  }
-}
-
-/** Reads of at most a record and a window: the memory open needs, whatever the file's size. */
-const READ_BYTES_BOUND = 80 * 1024 * 1024;
 
 for (const core of engineCores) {
   test(`${core}: a 5 GiB sparse newest segment or manifest is PGZ_CORRUPTION, read in bounded memory`, () => {

@@ -15,30 +15,20 @@ import * as assert from "uvu/assert";
 import { fileURLToPath } from "node:url";
 import { runChild } from "./fixtures/child.ts";
 import { reportCases } from "./fixtures/summary.ts";
+import { emptyTally, type Tally } from "./fixtures/hostile-files-tally.ts";
 
 const runner = fileURLToPath(new URL("./fixtures/hostile-files-runner.ts", import.meta.url));
 const LONG = process.env.PGZ_LONG === "1";
 /** Cases per seed: every operation on every kind (fewer would mean a kind went missing). */
 const CASES_PER_SEED_MIN = 75;
 
-interface Summary {
-  cases: number;
-  exact: number;
-  refused: number;
-  lost: number;
-  wrong: number;
-  nonPgz: number;
-  otherCode: number;
-  violations: number;
-}
-
 /** Runs one seed's child; a hang or a crash fails at once, violations are returned to be counted. */
-async function campaign(core: string, seed: number): Promise<{ summary: Summary; violations: string[] }> {
+async function campaign(core: string, seed: number): Promise<{ summary: Tally; violations: string[] }> {
   const result = await runChild(runner, [core, String(seed), LONG ? "long" : "short"]);
   const started = result.lines.filter((line) => line.startsWith("start ")).pop();
   assert.ok(!result.hung, `the child hung in: ${started}`);
   assert.is(result.code, 0, `the child died (${result.signal ?? result.code}) in: ${started}; ${result.stderr.slice(0, 2000)}`);
-  const summary = JSON.parse(result.lines.find((line) => line.startsWith("summary "))!.slice(8)) as Summary;
+  const summary = JSON.parse(result.lines.find((line) => line.startsWith("summary "))!.slice(8)) as Tally;
   assert.ok(summary.cases >= CASES_PER_SEED_MIN, `ran ${summary.cases} cases`);
   assert.is(summary.exact + summary.refused + casesWithViolations(result.lines), summary.cases, "every case has one outcome");
   return { summary, violations: result.lines.filter((line) => line.startsWith("violation ")) };
@@ -49,11 +39,11 @@ const casesWithViolations = (lines: string[]) => lines.filter((line) => line.sta
 for (const core of ["ts", "wasm"] as const) {
   test(`${core}: files deleted, truncated, inflated, swapped, duplicated, replaced or renamed give the right data or PGZ_CORRUPTION, never a wrong answer`, async () => {
     const seeds = LONG ? 6 : 1;
-    const total: Summary = { cases: 0, exact: 0, refused: 0, lost: 0, wrong: 0, nonPgz: 0, otherCode: 0, violations: 0 };
+    const total = emptyTally();
     const violations: string[] = [];
     for (let index = 0; index < seeds; index++) {
       const result = await campaign(core, 12_000 + index * 10 + (core === "wasm" ? 1 : 0));
-      for (const key of Object.keys(total) as (keyof Summary)[]) total[key] += result.summary[key];
+      for (const key of Object.keys(total) as (keyof Tally)[]) total[key] += result.summary[key];
       violations.push(...result.violations);
     }
     const counts = `${total.cases} cases: data lost ${total.lost}, wrong values ${total.wrong}, non-PgzError ${total.nonPgz}, other codes ${total.otherCode}`;
