@@ -25,8 +25,8 @@ import { HandleCache, NodeStorage, type Storage } from "./io.ts";
 import { acquireLock } from "./lock.ts";
 import { Tree } from "./lsm.ts";
 import { Manifest } from "./manifest.ts";
-import { Snapshot, beginTransaction, recordWrites, runTransaction, type Transaction, type TransactionOptions, type TransactionRunOptions } from "./txn.ts";
-import { garbageBytes, gcCandidates, liveRecords } from "./gc.ts";
+import { ITERATE_OPTION_NAMES, Snapshot, beginTransaction, recordWrites, runTransaction, type Transaction, type TransactionOptions, type TransactionRunOptions } from "./txn.ts";
+import { garbageBytes, gcCandidates, liveRecords, type GcCandidate } from "./gc.ts";
 import { ValueLog, decodeValuePointer, encodeValuePointer, listSegments, replayLog, verifyLog, type Durability, type LogOperation, type LogPosition, type LogRecord } from "./vlog.ts";
 
 export type { Durability };
@@ -129,7 +129,6 @@ const COMPACTION_PACE = 16;
 const L0_STOP_MULTIPLIER = 3;
 const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", ...Object.keys(DEFAULTS)];
 const WRITE_OPTION_NAMES = ["sync", "durability"];
-const ITERATE_OPTION_NAMES = ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"];
 /** Automatic GC collects a segment once this share of it is garbage. */
 const AUTO_GC_DISCARD_RATIO = 0.5;
 const DURABILITIES = new Set(["sync", "os", "buffered"]);
@@ -834,10 +833,13 @@ export class DB {
    */
   private collectGarbage(discardRatio: number, segmentsMax: number, bytesMax = Infinity): { segmentsCollected: number[]; recordsRewritten: number; bytesRewritten: number } {
     const report = { segmentsCollected: [] as number[], recordsRewritten: 0, bytesRewritten: 0 };
+    const candidates: GcCandidate[] = [];
     let bytes = 0;
-    const candidates = gcCandidates(this.storage, this.manifest.state, discardRatio)
-      .slice(0, segmentsMax)
-      .filter((candidate) => (bytes += candidate.sizeBytes) - candidate.sizeBytes < bytesMax);
+    for (const candidate of gcCandidates(this.storage, this.manifest.state, discardRatio).slice(0, segmentsMax)) {
+      if (bytes >= bytesMax) break;
+      candidates.push(candidate);
+      bytes += candidate.sizeBytes;
+    }
     if (candidates.length === 0) return report;
     for (const candidate of candidates) {
       const live = liveRecords(this.core, this.storage, this.manifest.databaseId, candidate.segment, (record) => this.pointsAt(record, candidate.segment));

@@ -395,11 +395,7 @@ export class Table {
 
   /** Made once per table: file() runs on every block read, and allocates nothing. */
   private readonly verifyHandle = (handle: StorageFile): void => {
-    const size = handle.size();
-    if (size !== this.meta.size) throw corruption(`table is not the one the manifest names: size ${size}, the manifest says ${this.meta.size}`, { file: this.name, offset: 0 });
-    const footerOffset = footerOffsetOf(size, this.name);
-    const footer = decodeFooter(this.core, readExactly(handle, footerOffset, FOOTER_BYTES), this.name, footerOffset);
-    checkIdentity(this.core, this.meta, this.databaseId, this.name, footer, this.meta.largest);
+    checkIdentity(this.core, this.meta, this.databaseId, this.name, readFooterOfSize(this.core, handle, this.meta, this.name), this.meta.largest);
   };
 
   /**
@@ -537,15 +533,20 @@ export class Table {
  * Reads what an open table keeps (footer, index, filter bytes) from the file the manifest names,
  * checking every checksum and that the file is that table (checkIdentity).
  */
+/** The footer of table file `file`, once its size is the one the manifest records. */
+function readFooterOfSize(core: Core, file: StorageFile, meta: TableMeta, name: string): TableFooter {
+  const size = file.size();
+  // A truncated or extended file is named as such before its footer page is looked for.
+  if (size !== meta.size) throw corruption(`table is not the one the manifest names: size ${size}, the manifest says ${meta.size}`, { file: name, offset: 0 });
+  const footerOffset = footerOffsetOf(size, name);
+  return decodeFooter(core, readExactly(file, footerOffset, FOOTER_BYTES), name, footerOffset);
+}
+
 function readTableParts(core: Core, storage: Storage, meta: TableMeta, databaseId: Uint8Array): { footer: TableFooter; blocks: BlockHandle[]; filterBytes: Uint8Array } {
   const name = tableFileName(meta.fileNumber);
   const file = storage.open(name);
   try {
-    const size = file.size();
-    // A truncated or extended file is named as such before its footer page is looked for.
-    if (size !== meta.size) throw corruption(`table is not the one the manifest names: size ${size}, the manifest says ${meta.size}`, { file: name, offset: 0 });
-    const footerOffset = footerOffsetOf(size, name);
-    const footer = decodeFooter(core, readExactly(file, footerOffset, FOOTER_BYTES), name, footerOffset);
+    const footer = readFooterOfSize(core, file, meta, name);
     const blocks = decodeIndex(core, readExactly(file, footer.indexOffset, footer.indexLength), name, footer.indexOffset, footer.indexOffset);
     checkIdentity(core, meta, databaseId, name, footer, blocks[blocks.length - 1]?.lastKey);
     if (blocks.length !== footer.blockCount) throw corruption(`the index has ${blocks.length} blocks, the footer says ${footer.blockCount}`, { file: name, offset: footer.indexOffset });

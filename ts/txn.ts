@@ -273,9 +273,12 @@ interface Iteration {
   viewOptions: IterateOptions;
 }
 
+/** The names db.iterate, snapshot.iterate and tx.iterate take. */
+export const ITERATE_OPTION_NAMES = ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"];
+
 /** Validates iterate options and folds them into one range, with the semantics of db.iterate. */
 function iterationOf(options: IterateOptions): Iteration {
-  checkOptions(options, ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"], "iterate options");
+  checkOptions(options, ITERATE_OPTION_NAMES, "iterate options");
   const reverse = options.reverse ?? false;
   if (typeof reverse !== "boolean") throw invalidArgument("option reverse must be a boolean");
   const limit = options.limit ?? Infinity;
