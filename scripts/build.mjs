@@ -2,7 +2,7 @@
 // 1. asc compiles assembly/ into wasm-build/{release,debug}.wasm (asconfig.json);
 // 2. each .wasm is wrapped as a base64 module (wasm-build/*.wasm.ts) so the bundle carries it
 //    and `import { DB } from "pgz"` needs no file paths in Node, Deno or Bun;
-// 3. esbuild bundles ts/index.ts -> dist/pgz.mjs, ts/cli.ts -> dist/cli.mjs and ts/level.ts ->
+// 3. esbuild bundles ts/index.ts -> dist/pgz.mjs, ts/tools/cli.ts -> dist/cli.mjs and ts/level.ts ->
 //    dist/level.mjs;
 // 4. tsc writes the .d.ts files to dist/types.
 import { execFileSync } from "node:child_process";
@@ -29,7 +29,7 @@ const shared = { bundle: true, format: "esm", platform: "node", target: "es2022"
 await build({ ...shared, entryPoints: [`${root}ts/index.ts`], outfile: `${root}dist/pgz.mjs` });
 await build({
   ...shared,
-  entryPoints: [`${root}ts/cli.ts`],
+  entryPoints: [`${root}ts/tools/cli.ts`],
   outfile: `${root}dist/cli.mjs`,
   banner: { js: "#!/usr/bin/env node" },
 });

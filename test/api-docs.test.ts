@@ -66,8 +66,8 @@ function mentions(text: string, name: string): boolean {
 }
 
 const classes: [string, Function, string][] = [
-  ["DB", DB, "ts/db.ts"],
-  ["Snapshot", Snapshot, "ts/txn.ts"],
+  ["DB", DB, "ts/api/db.ts"],
+  ["Snapshot", Snapshot, "ts/api/txn.ts"],
   ["PgzLevel", PgzLevel, "ts/level.ts"],
 ];
 
@@ -94,7 +94,7 @@ for (const [name, heading] of [
   ["IterateOptions", "DB"],
 ] as const) {
   test(`docs/API.md documents every ${name} property`, () => {
-    const properties = interfaceProperties("ts/db.ts", name);
+    const properties = interfaceProperties("ts/api/db.ts", name);
     assert.ok(properties.length > 0);
     const text = section(heading);
     const missing = properties.filter((property) => !mentions(text, property));

@@ -1,8 +1,8 @@
-/** The block cache (ts/cache.ts): a byte bound, CLOCK eviction, and every object freed exactly once. */
+/** The block cache (ts/lsm/cache.ts): a byte bound, CLOCK eviction, and every object freed exactly once. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { BlockCache, CacheSlots } from "../ts/cache.ts";
+import { BlockCache, CacheSlots } from "../ts/lsm/cache.ts";
 
 class Item {
   frees = 0;

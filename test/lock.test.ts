@@ -1,5 +1,5 @@
 /**
- * The database lock (ts/lock.ts) fails closed: a second open of one directory is PGZ_LOCKED
+ * The database lock (ts/storage/lock.ts) fails closed: a second open of one directory is PGZ_LOCKED
  * through a symlink, from a worker thread, from a second copy of the bundle, from Deno with the
  * README's flags, and when its LOCK names this process; of several processes racing for a stale
  * LOCK exactly one wins; a reused pid's LOCK is taken over; a close never removes a LOCK that is
@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { DB } from "../ts/index.ts";
-import { encodeLockOwner } from "../ts/lock.ts";
+import { encodeLockOwner } from "../ts/storage/lock.ts";
 import { expectCode, removeDirectory, temporaryDirectory, text } from "./helpers.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -28,7 +28,7 @@ interface Outcome {
   message?: string;
 }
 
-/** Field 22 of /proc/self/stat: this process's start time, read apart from ts/lock.ts. */
+/** Field 22 of /proc/self/stat: this process's start time, read apart from ts/storage/lock.ts. */
 function startTimeOfThisProcess(): string {
   const stat = readFileSync("/proc/self/stat", "latin1");
   return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!;
@@ -190,7 +190,7 @@ test("a slow opener that judged a LOCK stale loses to the one that took it meanw
     mkdirSync(attempts);
     const pause = { read: join(scratch, "slow-read"), resume: join(scratch, "slow-resume") };
     const common = { module: source, directory, attempts, openers: 2 };
-    const slow = startOpener({ ...common, index: 0, pause, storageModule: pathToFileURL(`${root}ts/io.ts`).href });
+    const slow = startOpener({ ...common, index: 0, pause, storageModule: pathToFileURL(`${root}ts/storage/io.ts`).href });
     await untilExists(pause.read);
     const fast = startOpener({ ...common, index: 1 });
     // The fast opener marks its attempt once it holds the lock; then the slow one goes on.

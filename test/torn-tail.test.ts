@@ -8,9 +8,9 @@ import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import { DB } from "../ts/index.ts";
 import { createPureCore } from "../ts/core/pure/index.ts";
-import { NodeStorage } from "../ts/io.ts";
-import { replayLog } from "../ts/vlog.ts";
-import { Manifest } from "../ts/manifest.ts";
+import { NodeStorage } from "../ts/storage/io.ts";
+import { replayLog } from "../ts/vlog/log.ts";
+import { Manifest } from "../ts/lsm/manifest.ts";
 import { PAGE_SIZE } from "../ts/format.ts";
 import { removeDirectory, temporaryDirectory, text } from "./helpers.ts";
 import { FaultyStorage } from "./fixtures/faulty-storage.ts";

@@ -1,5 +1,5 @@
 /**
- * Transactions (ts/txn.ts): the anomalies optimistic validation must prevent (lost update,
+ * Transactions (ts/api/txn.ts): the anomalies optimistic validation must prevent (lost update,
  * write skew, phantoms), reads of a transaction's own writes, a model-checked property test of
  * random interleavings (every successful commit must be serializable in commit order), flush,
  * compaction and crash, the size limit, use after the end, and db.transaction's retries.
@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { cpSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DB, PgzError, Transaction } from "../ts/index.ts";
-import { recentWriteCount, TRANSACTION_BYTES_MAX_DEFAULT } from "../ts/txn.ts";
+import { recentWriteCount, TRANSACTION_BYTES_MAX_DEFAULT } from "../ts/api/txn.ts";
 import { VALUE_BYTES_MAX } from "../ts/format.ts";
 import { engineCores, random, removeDirectory, temporaryDirectory, text, expectCode } from "./helpers.ts";
 

@@ -116,7 +116,7 @@ export const MAGIC_SUPERBLOCK = "pgzSUPR1";
  *   0      4    masked CRC32C of bytes [4, 12 + length)
  *   4      4    magic MAGIC_MANIFEST_RECORD ("pgzM")
  *   8      4    length of the payload
- *   12     n    payload: a UTF-8 JSON VersionEdit (ts/manifest.ts)
+ *   12     n    payload: a UTF-8 JSON VersionEdit (ts/lsm/manifest.ts)
  *   ...         zero to the next page boundary
  *
  * Replay stops at the first page that does not start a valid record.

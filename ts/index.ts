@@ -1,7 +1,7 @@
 /** pgz's public API. */
-export { DB, type OpenOptions, type WriteOptions, type BatchOperation, type IterateOptions, type CheckReport, type CheckProblem, type Durability } from "./db.ts";
-export { Snapshot } from "./txn.ts";
-export { Transaction, type TransactionOptions, type TransactionRunOptions } from "./txn.ts";
+export { DB, type OpenOptions, type WriteOptions, type BatchOperation, type IterateOptions, type CheckReport, type CheckProblem, type Durability } from "./api/db.ts";
+export { Snapshot } from "./api/txn.ts";
+export { Transaction, type TransactionOptions, type TransactionRunOptions } from "./api/txn.ts";
 export { PgzError, type PgzErrorCode } from "./errors.ts";
 export { createCore } from "./core/index.ts";
 export type { Core, CoreName } from "./core/types.ts";

@@ -15,7 +15,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DB, PgzError } from "../../ts/index.ts";
-import { ioError } from "../../ts/io.ts";
+import { ioError } from "../../ts/storage/io.ts";
 import { random } from "../helpers.ts";
 import { MemoryStorage, type StorageOperation } from "./fixtures/recording-storage.ts";
 import { applyOperation, describeDifference, isDurableAgainstProcessCrash, matchPrefix, operationAt, perform, readAll, type Model, type Operation } from "./fixtures/workload.ts";

@@ -4,17 +4,17 @@
  * flush writes an immutable memtable to an L0 table and records it, with the new value-log
  * head, in one manifest edit.
  */
-import { assert } from "./assert.ts";
+import { assert } from "../assert.ts";
 import type { BlockCache } from "./cache.ts";
-import { type BlockReader, type Core, type Cursor, type Hit, type Memtable, type Run } from "./core/types.ts";
-import { compareBytes, compareUserKey, seekKey, userKeyOf } from "./core/entry.ts";
+import { type BlockReader, type Core, type Cursor, type Hit, type Memtable, type Run } from "../core/types.ts";
+import { compareBytes, compareUserKey, seekKey, userKeyOf } from "../core/entry.ts";
 import { CompactionJob, VersionFilter, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
-import { corruption } from "./errors.ts";
-import { manifestFileName, parseFileName, tableFileName } from "./format.ts";
-import type { HandleCache, Storage } from "./io.ts";
+import { corruption } from "../errors.ts";
+import { manifestFileName, parseFileName, tableFileName } from "../format.ts";
+import type { HandleCache, Storage } from "../storage/io.ts";
 import type { Manifest } from "./manifest.ts";
 import { Table, TableBuilder, TableSource, type TableMeta } from "./sstable.ts";
-import type { LogPosition } from "./vlog.ts";
+import type { LogPosition } from "../vlog/log.ts";
 
 /** A memtable and the value-log position its first record was written at. */
 class MemtableSlot {

@@ -10,11 +10,11 @@
  */
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { bytesEqual, getUint64, magicBytes, toHex, viewOf } from "./bytes.ts";
-import { createCore } from "./core/index.ts";
-import { kindOf, sequenceOf, userKeyOf } from "./core/entry.ts";
-import { KIND_DELETE, KIND_POINTER, KIND_VALUE, type Core, type CoreName } from "./core/types.ts";
-import { PgzError, corruption } from "./errors.ts";
+import { bytesEqual, getUint64, magicBytes, toHex, viewOf } from "../bytes.ts";
+import { createCore } from "../core/index.ts";
+import { kindOf, sequenceOf, userKeyOf } from "../core/entry.ts";
+import { KIND_DELETE, KIND_POINTER, KIND_VALUE, type Core, type CoreName } from "../core/types.ts";
+import { PgzError, corruption } from "../errors.ts";
 import {
   BLOCK_HANDLE_BYTES,
   FILE_LOCK,
@@ -33,11 +33,11 @@ import {
   SEGMENT_HEADER_BYTES,
   SUPERBLOCK_COPIES,
   manifestFileName,
-} from "./format.ts";
-import { decodeLockOwner } from "./lock.ts";
-import { decodeEdit, decodeSuperblock, formatVersionMismatch, type SuperblockCopy, type VersionEdit } from "./manifest.ts";
-import { decodeFooter, footerOffsetOf, type TableFooter } from "./sstable.ts";
-import { decodeRecord, decodeSegmentHeader, recordStart } from "./vlog.ts";
+} from "../format.ts";
+import { decodeLockOwner } from "../storage/lock.ts";
+import { decodeEdit, decodeSuperblock, formatVersionMismatch, type SuperblockCopy, type VersionEdit } from "../lsm/manifest.ts";
+import { decodeFooter, footerOffsetOf, type TableFooter } from "../lsm/sstable.ts";
+import { decodeRecord, decodeSegmentHeader, recordStart } from "../vlog/log.ts";
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 

@@ -4,11 +4,11 @@
  * the durability, goes here first; the memtable then holds each value inline or as a
  * ValuePointer to its record.
  */
-import { assert } from "./assert.ts";
-import { getUint64, magicBytes, setUint64, toHex, viewOf, bytesEqual } from "./bytes.ts";
-import type { Core } from "./core/types.ts";
-import { PgzError, corruption, invalidArgument } from "./errors.ts";
-import { FileWindow, isAllZero } from "./file-window.ts";
+import { assert } from "../assert.ts";
+import { getUint64, magicBytes, setUint64, toHex, viewOf, bytesEqual } from "../bytes.ts";
+import type { Core } from "../core/types.ts";
+import { PgzError, corruption, invalidArgument } from "../errors.ts";
+import { FileWindow, isAllZero } from "../storage/file-window.ts";
 import {
   DATABASE_ID_BYTES,
   FILE_NUMBER_MAX,
@@ -32,8 +32,8 @@ import {
   parseFileName,
   roundUpToPage,
   segmentFileName,
-} from "./format.ts";
-import type { HandleCache, Storage, StorageFile } from "./io.ts";
+} from "../format.ts";
+import type { HandleCache, Storage, StorageFile } from "../storage/io.ts";
 
 /** How far a write goes before the call returns. */
 export type Durability = "sync" | "os" | "buffered";

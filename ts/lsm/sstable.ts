@@ -3,13 +3,13 @@
  * built by the core's block builder, an index block, one bloom filter over the table's user
  * keys, and a footer page. A Table keeps its index decoded in JS and its filter in the core.
  */
-import { assert } from "./assert.ts";
-import { bytesEqual, getUint64, magicBytes, setUint64, toHex, viewOf } from "./bytes.ts";
+import { assert } from "../assert.ts";
+import { bytesEqual, getUint64, magicBytes, setUint64, toHex, viewOf } from "../bytes.ts";
 import { CacheSlots, type BlockCache } from "./cache.ts";
-import { compareInternalKeys } from "./core/entry.ts";
-import type { BlockBuilder, BlockReader, BloomBuilder, BloomFilter, Core, Cursor, Hit, Run } from "./core/types.ts";
-import { PgzError, corruption, locateCorruption } from "./errors.ts";
-import { TRAILER_BYTES } from "./core/types.ts";
+import { compareInternalKeys } from "../core/entry.ts";
+import type { BlockBuilder, BlockReader, BloomBuilder, BloomFilter, Core, Cursor, Hit, Run } from "../core/types.ts";
+import { PgzError, corruption, locateCorruption } from "../errors.ts";
+import { TRAILER_BYTES } from "../core/types.ts";
 import {
   BLOCK_HANDLE_BYTES,
   BLOOM_BITS_PER_KEY,
@@ -22,8 +22,8 @@ import {
   PAGE_SIZE,
   roundUpToPage,
   tableFileName,
-} from "./format.ts";
-import { readExactly, type HandleCache, type Storage, type StorageFile } from "./io.ts";
+} from "../format.ts";
+import { readExactly, type HandleCache, type Storage, type StorageFile } from "../storage/io.ts";
 
 export interface TableMeta {
   fileNumber: number;

@@ -8,15 +8,15 @@
  * commits with one manifest edit: a crash before that edit leaves the old tables in force and
  * the new files as orphans that the next open deletes.
  */
-import { assert } from "./assert.ts";
-import { viewOf } from "./bytes.ts";
-import { compareBytes, compareInternalKeys, userKeyOf } from "./core/entry.ts";
-import { KIND_DELETE, KIND_POINTER, MERGE_DONE, TRAILER_BYTES, mergeSourceNeeded, type Core, type Merge, type Run } from "./core/types.ts";
-import { VALUE_POINTER_BYTES } from "./format.ts";
-import type { Storage } from "./io.ts";
+import { assert } from "../assert.ts";
+import { viewOf } from "../bytes.ts";
+import { compareBytes, compareInternalKeys, userKeyOf } from "../core/entry.ts";
+import { KIND_DELETE, KIND_POINTER, MERGE_DONE, TRAILER_BYTES, mergeSourceNeeded, type Core, type Merge, type Run } from "../core/types.ts";
+import { VALUE_POINTER_BYTES } from "../format.ts";
+import type { Storage } from "../storage/io.ts";
 import { LEVEL_COUNT, type VersionEdit } from "./manifest.ts";
 import { TableBuilder, TableSource, type Table, type TableMeta } from "./sstable.ts";
-import { decodeValuePointer } from "./vlog.ts";
+import { decodeValuePointer } from "../vlog/log.ts";
 
 export interface CompactionSettings {
   /** Level 0 is compacted into level 1 once it holds this many tables. */

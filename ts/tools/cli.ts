@@ -14,11 +14,11 @@ import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { fromHex, toHex } from "./bytes.ts";
-import type { CoreName } from "./core/types.ts";
-import { DB, type IterateOptions, type OpenOptions } from "./db.ts";
+import { fromHex, toHex } from "../bytes.ts";
+import type { CoreName } from "../core/types.ts";
+import { DB, type IterateOptions, type OpenOptions } from "../api/db.ts";
 import { dumpFile, printableText } from "./dump.ts";
-import { PgzError } from "./errors.ts";
+import { PgzError } from "../errors.ts";
 
 /** A mistake in the command line: one line and exit code 2, never a stack. */
 class UsageError extends Error {

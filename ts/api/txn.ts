@@ -15,11 +15,11 @@
  * open on that database, and only as far back as the oldest open transaction's snapshot.
  * Nothing here survives a restart: snapshots and open transactions die with the process.
  */
-import { assert } from "./assert.ts";
-import { prefixEnd, toBytes } from "./bytes.ts";
-import { compareBytes } from "./core/entry.ts";
-import { PgzError, checkOptions, invalidArgument } from "./errors.ts";
-import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "./format.ts";
+import { assert } from "../assert.ts";
+import { prefixEnd, toBytes } from "../bytes.ts";
+import { compareBytes } from "../core/entry.ts";
+import { PgzError, checkOptions, invalidArgument } from "../errors.ts";
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../format.ts";
 import type { BatchOperation, DB, IterateOptions, WriteOptions } from "./db.ts";
 
 export class Snapshot {

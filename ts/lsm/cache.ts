@@ -7,8 +7,8 @@
  * the garbage collector to trace as the cache fills. Eviction frees the object's core memory,
  * so a cached object must only be used within one synchronous call.
  */
-import { assert } from "./assert.ts";
-import type { Freeable } from "./core/types.ts";
+import { assert } from "../assert.ts";
+import type { Freeable } from "../core/types.ts";
 
 /** One owner's (a table's) entries: slot i holds block i, if cached. */
 export class CacheSlots<T> {

@@ -3,8 +3,8 @@
  * costs at most a window (or one record) of memory, never its size, and zeros are skipped by
  * words, not bytes.
  */
-import { corruption } from "./errors.ts";
-import { PAGE_SIZE } from "./format.ts";
+import { corruption } from "../errors.ts";
+import { PAGE_SIZE } from "../format.ts";
 import type { StorageFile } from "./io.ts";
 
 /** Bytes read at a time (a larger window is read only for a record that needs it). */

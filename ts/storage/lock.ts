@@ -17,9 +17,9 @@ import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import process from "node:process";
-import { bytesEqual } from "./bytes.ts";
-import { PgzError } from "./errors.ts";
-import { FILE_LOCK, FILE_LOCK_BREAK, TEMPORARY_SUFFIX } from "./format.ts";
+import { bytesEqual } from "../bytes.ts";
+import { PgzError } from "../errors.ts";
+import { FILE_LOCK, FILE_LOCK_BREAK, TEMPORARY_SUFFIX } from "../format.ts";
 import type { Storage } from "./io.ts";
 
 export interface LockOwner {

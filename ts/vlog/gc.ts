@@ -7,13 +7,13 @@
  * or iterator that might follow an old pointer is left. A crash at any step loses nothing: the
  * copies are in the log before the segment is marked, and a marked segment is only deleted.
  */
-import { RECORD_PUT, segmentFileName } from "./format.ts";
-import type { Core } from "./core/types.ts";
-import { corruption } from "./errors.ts";
-import type { Storage } from "./io.ts";
-import type { VersionState } from "./manifest.ts";
-import { listSegments, openSegment, scanSegment, type LogRecord } from "./vlog.ts";
-import { SEGMENT_HEADER_BYTES } from "./format.ts";
+import { RECORD_PUT, segmentFileName } from "../format.ts";
+import type { Core } from "../core/types.ts";
+import { corruption } from "../errors.ts";
+import type { Storage } from "../storage/io.ts";
+import type { VersionState } from "../lsm/manifest.ts";
+import { listSegments, openSegment, scanSegment, type LogRecord } from "./log.ts";
+import { SEGMENT_HEADER_BYTES } from "../format.ts";
 
 export interface GcCandidate {
   segment: number;

@@ -4,11 +4,11 @@
  * table set per level, the value-log head (where recovery replays from), the next file number
  * and the last sequence. Every edit is synced before it counts.
  */
-import { bytesEqual, fromHex, getUint64, magicBytes, setUint64, toHex, viewOf } from "./bytes.ts";
-import type { Core } from "./core/types.ts";
-import { compareInternalKeys } from "./core/entry.ts";
-import { PgzError, corruption } from "./errors.ts";
-import { FileWindow, isAllZero } from "./file-window.ts";
+import { bytesEqual, fromHex, getUint64, magicBytes, setUint64, toHex, viewOf } from "../bytes.ts";
+import type { Core } from "../core/types.ts";
+import { compareInternalKeys } from "../core/entry.ts";
+import { PgzError, corruption } from "../errors.ts";
+import { FileWindow, isAllZero } from "../storage/file-window.ts";
 import {
   DATABASE_ID_BYTES,
   FILE_NUMBER_MAX,
@@ -29,10 +29,10 @@ import {
   manifestFileName,
   parseFileName,
   roundUpToPage,
-} from "./format.ts";
-import { writeFileAtomically, type Storage, type StorageFile } from "./io.ts";
+} from "../format.ts";
+import { writeFileAtomically, type Storage, type StorageFile } from "../storage/io.ts";
 import type { TableMeta } from "./sstable.ts";
-import type { LogPosition } from "./vlog.ts";
+import type { LogPosition } from "../vlog/log.ts";
 
 export const LEVEL_COUNT = 7;
 

@@ -2,10 +2,10 @@
  * The public database: validation, sequence numbers, the durable write path (value log, then
  * memtable), reads, iterators, flush, stats, check, and open-time recovery.
  */
-import { prefixEnd, toBytes, viewOf } from "./bytes.ts";
-import { BlockCache } from "./cache.ts";
-import { createCore } from "./core/index.ts";
-import { compareBytes, seekKey, encodeInternalKey, kindOf, sequenceOf, userKeyOf, writeTrailer } from "./core/entry.ts";
+import { prefixEnd, toBytes, viewOf } from "../bytes.ts";
+import { BlockCache } from "../lsm/cache.ts";
+import { createCore } from "../core/index.ts";
+import { compareBytes, seekKey, encodeInternalKey, kindOf, sequenceOf, userKeyOf, writeTrailer } from "../core/entry.ts";
 import {
   KIND_DELETE,
   KIND_POINTER,
@@ -18,16 +18,16 @@ import {
   type BlockReader,
   type Core,
   type CoreName,
-} from "./core/types.ts";
-import { PgzError, checkOptions, invalidArgument } from "./errors.ts";
-import { FILE_NUMBER_MAX, KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_OPTION_MAX, VALUE_BYTES_MAX, manifestFileName, parseFileName, segmentFileName, TEMPORARY_SUFFIX } from "./format.ts";
-import { HandleCache, NodeStorage, type Storage } from "./io.ts";
-import { acquireLock } from "./lock.ts";
-import { Tree } from "./lsm.ts";
-import { Manifest } from "./manifest.ts";
+} from "../core/types.ts";
+import { PgzError, checkOptions, invalidArgument } from "../errors.ts";
+import { FILE_NUMBER_MAX, KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_OPTION_MAX, VALUE_BYTES_MAX, manifestFileName, parseFileName, segmentFileName, TEMPORARY_SUFFIX } from "../format.ts";
+import { HandleCache, NodeStorage, type Storage } from "../storage/io.ts";
+import { acquireLock } from "../storage/lock.ts";
+import { Tree } from "../lsm/tree.ts";
+import { Manifest } from "../lsm/manifest.ts";
 import { ITERATE_OPTION_NAMES, Snapshot, beginTransaction, recordWrites, runTransaction, type Transaction, type TransactionOptions, type TransactionRunOptions } from "./txn.ts";
-import { garbageBytes, gcCandidates, liveRecords, type GcCandidate } from "./gc.ts";
-import { ValueLog, decodeValuePointer, encodeValuePointer, listSegments, replayLog, verifyLog, type Durability, type LogOperation, type LogPosition, type LogRecord } from "./vlog.ts";
+import { garbageBytes, gcCandidates, liveRecords, type GcCandidate } from "../vlog/gc.ts";
+import { ValueLog, decodeValuePointer, encodeValuePointer, listSegments, replayLog, verifyLog, type Durability, type LogOperation, type LogPosition, type LogRecord } from "../vlog/log.ts";
 
 export type { Durability };
 

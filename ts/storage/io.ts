@@ -7,9 +7,9 @@
 import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { assert } from "./assert.ts";
-import { PgzError } from "./errors.ts";
-import { PAGE_SIZE, TEMPORARY_SUFFIX } from "./format.ts";
+import { assert } from "../assert.ts";
+import { PgzError } from "../errors.ts";
+import { PAGE_SIZE, TEMPORARY_SUFFIX } from "../format.ts";
 
 /** What readSmallFile reads at most: a LOCK is one short line. */
 export const SMALL_FILE_BYTES_MAX = 4096;
