@@ -67,7 +67,7 @@ function mentions(text: string, name: string): boolean {
 
 const classes: [string, Function, string][] = [
   ["DB", DB, "ts/api/db.ts"],
-  ["Snapshot", Snapshot, "ts/api/txn.ts"],
+  ["Snapshot", Snapshot, "ts/api/snapshot.ts"],
   ["PgzLevel", PgzLevel, "ts/level.ts"],
 ];
 
@@ -94,7 +94,7 @@ for (const [name, heading] of [
   ["IterateOptions", "DB"],
 ] as const) {
   test(`docs/API.md documents every ${name} property`, () => {
-    const properties = interfaceProperties("ts/api/db.ts", name);
+    const properties = interfaceProperties("ts/api/options.ts", name);
     assert.ok(properties.length > 0);
     const text = section(heading);
     const missing = properties.filter((property) => !mentions(text, property));

@@ -107,7 +107,7 @@ test("PgzLevel keeps pgz's bytes, options and error codes", async () => {
 });
 
 test("PgzLevel forwards every pgz open option (but the two abstract-level owns)", () => {
-  const source = ts.createSourceFile("db.ts", readFileSync(new URL("../ts/api/db.ts", import.meta.url), "utf8"), ts.ScriptTarget.ES2022, true);
+  const source = ts.createSourceFile("options.ts", readFileSync(new URL("../ts/api/options.ts", import.meta.url), "utf8"), ts.ScriptTarget.ES2022, true);
   let properties: string[] = [];
   const visit = (node: ts.Node) => {
     if (ts.isInterfaceDeclaration(node) && node.name.text === "OpenOptions") {

@@ -10,7 +10,8 @@ import fc from "fast-check";
 import { cpSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DB, PgzError, Transaction } from "../ts/index.ts";
-import { recentWriteCount, TRANSACTION_BYTES_MAX_DEFAULT } from "../ts/api/txn.ts";
+import { recentWriteCount } from "../ts/api/db.ts";
+import { TRANSACTION_BYTES_MAX_DEFAULT } from "../ts/api/txn.ts";
 import { VALUE_BYTES_MAX } from "../ts/format.ts";
 import { engineCores, random, removeDirectory, temporaryDirectory, text, expectCode } from "./helpers.ts";
 

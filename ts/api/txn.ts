@@ -10,53 +10,19 @@
  * a committed transaction read exactly what it would have read had it run alone at its commit
  * point. A failed validation is PGZ_CONFLICT, which is retryable (`db.transaction` retries).
  *
- * Knowing "what was written after sequence S" needs a record of recent writes: RecentWrites,
- * fed by one call in DB's write path (`recordWrites`), keeps them only while a transaction is
- * open on that database, and only as far back as the oldest open transaction's snapshot.
+ * Knowing "what was written after sequence S" needs a record of recent writes: the database's
+ * conflict journal (ts/engine/conflicts.ts), which its write path notifies, keeps them only
+ * while a transaction is open, and only as far back as the oldest open transaction's snapshot.
+ * Transactions reach the database through a ReadView (ts/api/view.ts), never DB itself.
  * Nothing here survives a restart: snapshots and open transactions die with the process.
  */
 import { assert } from "../assert.ts";
-import { prefixEnd, toBytes } from "../bytes.ts";
 import { compareBytes } from "../core/entry.ts";
+import { binaryString, inRange, type ConflictJournal, type KeyRange } from "../engine/conflicts.ts";
 import { PgzError, checkOptions, invalidArgument } from "../errors.ts";
-import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../format.ts";
-import type { BatchOperation, DB, IterateOptions, WriteOptions } from "./db.ts";
-
-export class Snapshot {
-  private released = false;
-
-  constructor(
-    private readonly db: DB,
-    /** Reads see every write with a sequence <= this, and nothing newer. */
-    readonly sequence: number,
-    private readonly onRelease: () => void,
-  ) {}
-
-  private checkLive(): void {
-    if (this.released) throw new PgzError("PGZ_CLOSED", "the snapshot was released");
-  }
-
-  get(key: Uint8Array | string): Uint8Array | undefined {
-    this.checkLive();
-    return this.db.getAt(key, this.sequence);
-  }
-
-  iterate(options: IterateOptions = {}): Generator<[Uint8Array, Uint8Array], void, undefined> {
-    this.checkLive();
-    return this.db.iterateAt(options, this.sequence);
-  }
-
-  /** Lets compaction reclaim the versions this snapshot pinned. Idempotent. */
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.onRelease();
-  }
-
-  [Symbol.dispose](): void {
-    this.release();
-  }
-}
+import { checkIterateOptions, checkKey, checkValue, type BatchOperation, type IterateOptions, type WriteOptions } from "./options.ts";
+import { Snapshot } from "./snapshot.ts";
+import type { ReadView } from "./view.ts";
 
 /**
  * Bytes of pending writes (keys plus values) one transaction may hold by default. The writes
@@ -78,166 +44,6 @@ export interface TransactionRunOptions extends TransactionOptions {
   writeOptions?: WriteOptions;
 }
 
-/**
- * Keys as "binary strings" (one char per byte, 0..255): a Map and Set key, and JS string
- * comparison (by UTF-16 code unit) on them is exactly bytewise key order.
- */
-function binaryString(bytes: Uint8Array): string {
-  const CHUNK = 8192;
-  if (bytes.length <= CHUNK) return String.fromCharCode.apply(null, bytes as unknown as number[]);
-  let text = "";
-  for (let at = 0; at < bytes.length; at += CHUNK) {
-    text += String.fromCharCode.apply(null, bytes.subarray(at, at + CHUNK) as unknown as number[]);
-  }
-  return text;
-}
-
-/** A key range in binary strings; an absent bound is open. */
-interface KeyRange {
-  lower: string | undefined;
-  lowerInclusive: boolean;
-  upper: string | undefined;
-  upperInclusive: boolean;
-}
-
-function inRange(range: KeyRange, key: string): boolean {
-  if (range.lower !== undefined && (range.lowerInclusive ? key < range.lower : key <= range.lower)) return false;
-  if (range.upper !== undefined && (range.upperInclusive ? key > range.upper : key >= range.upper)) return false;
-  return true;
-}
-
-/**
- * The writes made to one database since the oldest open transaction's snapshot, in two shapes:
- * `lastWrite` (key -> sequence of its newest write) answers point checks in O(1) per key read;
- * the journal (every write in sequence order) lets a range check look only at the writes made
- * after the checking transaction's snapshot (a binary search, then a scan of that suffix
- * against each iterated range: O(writes since the snapshot x ranges iterated)). Both are
- * pruned when a transaction ends and emptied when none is open.
- */
-class RecentWrites {
-  /** Open transactions and the snapshot sequence each reads at. */
-  private readonly open = new Map<Transaction, number>();
-  private readonly lastWrite = new Map<string, number>();
-  private journalKeys: string[] = [];
-  private journalSequences: number[] = [];
-  /** Entries before this index are pruned (dropped in bulk when they are half the journal). */
-  private journalHead = 0;
-
-  get openCount(): number {
-    return this.open.size;
-  }
-
-  get size(): number {
-    return this.lastWrite.size;
-  }
-
-  begin(transaction: Transaction, sequence: number): void {
-    this.open.set(transaction, sequence);
-    openTransactionsTotal++;
-  }
-
-  end(transaction: Transaction): void {
-    if (!this.open.delete(transaction)) return;
-    openTransactionsTotal--;
-    assert(openTransactionsTotal >= 0, "every end matches a begin");
-    if (this.open.size === 0) {
-      this.lastWrite.clear();
-      this.journalKeys = [];
-      this.journalSequences = [];
-      this.journalHead = 0;
-      return;
-    }
-    let oldest = Infinity;
-    for (const sequence of this.open.values()) if (sequence < oldest) oldest = sequence;
-    this.prune(oldest);
-  }
-
-  /** Forgets writes no open transaction can conflict with: those at or before `oldest`. */
-  private prune(oldest: number): void {
-    let head = this.journalHead;
-    while (head < this.journalSequences.length && this.journalSequences[head]! <= oldest) {
-      const key = this.journalKeys[head]!;
-      if (this.lastWrite.get(key) === this.journalSequences[head]) this.lastWrite.delete(key);
-      head++;
-    }
-    this.journalHead = head;
-    if (head > 1024 && head * 2 > this.journalSequences.length) {
-      this.journalKeys = this.journalKeys.slice(head);
-      this.journalSequences = this.journalSequences.slice(head);
-      this.journalHead = 0;
-    }
-  }
-
-  record(operations: readonly { key: Uint8Array }[], firstSequence: number): void {
-    const last = this.journalSequences[this.journalSequences.length - 1];
-    assert(last === undefined || firstSequence > last, "writes are recorded in sequence order");
-    for (let i = 0; i < operations.length; i++) {
-      const key = binaryString(operations[i]!.key);
-      this.lastWrite.set(key, firstSequence + i);
-      this.journalKeys.push(key);
-      this.journalSequences.push(firstSequence + i);
-    }
-  }
-
-  /** The first key read that a write after `sequence` changed, if any. */
-  changedKey(keys: Iterable<string>, sequence: number): string | undefined {
-    for (const key of keys) if ((this.lastWrite.get(key) ?? -1) > sequence) return key;
-    return undefined;
-  }
-
-  /** The first key written after `sequence` inside one of `ranges`, if any. */
-  changedInRanges(ranges: readonly KeyRange[], sequence: number): string | undefined {
-    if (ranges.length === 0) return undefined;
-    const sequences = this.journalSequences;
-    let low = this.journalHead;
-    let high = sequences.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (sequences[middle]! <= sequence) low = middle + 1;
-      else high = middle;
-    }
-    for (let i = low; i < sequences.length; i++) {
-      const key = this.journalKeys[i]!;
-      for (const range of ranges) if (inRange(range, key)) return key;
-    }
-    return undefined;
-  }
-}
-
-/** Across every database: lets the write hook return after one comparison when no transaction is open. */
-let openTransactionsTotal = 0;
-const recentWritesByDatabase = new WeakMap<DB, RecentWrites>();
-
-function recentWritesOf(db: DB): RecentWrites {
-  let recent = recentWritesByDatabase.get(db);
-  if (recent === undefined) {
-    recent = new RecentWrites();
-    recentWritesByDatabase.set(db, recent);
-  }
-  return recent;
-}
-
-/**
- * The hook in DB's write path: records a committed batch (its keys and their sequences
- * `firstSequence`, `firstSequence + 1`, ...) for the conflict checks of open transactions.
- */
-export function recordWrites(db: DB, operations: readonly { key: Uint8Array }[], firstSequence: number): void {
-  if (openTransactionsTotal === 0) return;
-  const recent = recentWritesByDatabase.get(db);
-  if (recent === undefined || recent.openCount === 0) return;
-  recent.record(operations, firstSequence);
-}
-
-/** Keys recorded for `db`'s open transactions (for tests: zero once none is open). */
-export function recentWriteCount(db: DB): number {
-  return recentWritesByDatabase.get(db)?.size ?? 0;
-}
-
-function checkKey(key: unknown, what = "key"): Uint8Array {
-  const bytes = toBytes(key, what);
-  if (bytes.length > KEY_BYTES_MAX) throw invalidArgument(`${what} is ${bytes.length} bytes; the limit is ${KEY_BYTES_MAX}`);
-  return bytes;
-}
 
 interface PendingWrite {
   /** The key as a binary string. */
@@ -273,27 +79,9 @@ interface Iteration {
   viewOptions: IterateOptions;
 }
 
-/** The names db.iterate, snapshot.iterate and tx.iterate take. */
-export const ITERATE_OPTION_NAMES = ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"];
-
 /** Validates iterate options and folds them into one range, with the semantics of db.iterate. */
 function iterationOf(options: IterateOptions): Iteration {
-  checkOptions(options, ITERATE_OPTION_NAMES, "iterate options");
-  const reverse = options.reverse ?? false;
-  if (typeof reverse !== "boolean") throw invalidArgument("option reverse must be a boolean");
-  const limit = options.limit ?? Infinity;
-  if (limit !== Infinity && (typeof limit !== "number" || !Number.isInteger(limit))) throw invalidArgument("option limit must be an integer");
-  const bound = (name: "gt" | "gte" | "lt" | "lte" | "prefix") => (options[name] === undefined ? undefined : checkKey(options[name], name));
-  const gt = bound("gt");
-  let gte = bound("gte");
-  let lt = bound("lt");
-  const lte = bound("lte");
-  const prefix = bound("prefix");
-  if (prefix !== undefined) {
-    if (gte === undefined || compareBytes(prefix, gte) > 0) gte = prefix;
-    const end = prefixEnd(prefix);
-    if (end && (lt === undefined || compareBytes(end, lt) < 0)) lt = end;
-  }
+  const { reverse, limit, gt, gte, lt, lte } = checkIterateOptions(options);
   const lowerExclusive = gt !== undefined && (gte === undefined || compareBytes(gt, gte) >= 0);
   const lower = lowerExclusive ? gt : gte;
   const upperExclusive = lt !== undefined && (lte === undefined || compareBytes(lt, lte) <= 0);
@@ -307,7 +95,7 @@ function iterationOf(options: IterateOptions): Iteration {
   const viewOptions: IterateOptions = { reverse };
   if (lower !== undefined) viewOptions[lowerExclusive ? "gt" : "gte"] = lower;
   if (upper !== undefined) viewOptions[upperExclusive ? "lt" : "lte"] = upper;
-  return { range, reverse, limit: limit < 0 ? Infinity : limit, viewOptions };
+  return { range, reverse, limit, viewOptions };
 }
 
 type TransactionState = "open" | "committed" | "aborted";
@@ -321,7 +109,7 @@ export class Transaction {
   private currentState: TransactionState = "open";
   private abortReason = "";
   private readonly snapshot: Snapshot;
-  private readonly recent: RecentWrites;
+  private readonly conflicts: ConflictJournal;
   private readonly pending = new Map<string, PendingWrite>();
   /** Pending entries in key order, rebuilt when a new key is added. */
   private sortedPending: PendingWrite[] | undefined;
@@ -333,7 +121,7 @@ export class Transaction {
   private readonly openViews = new Set<Generator<[Uint8Array, Uint8Array], void, undefined>>();
 
   constructor(
-    private readonly db: DB,
+    private readonly view: ReadView,
     options: TransactionOptions = {},
   ) {
     checkOptions(options, ["transactionBytesMax"], "transaction options");
@@ -342,9 +130,9 @@ export class Transaction {
       throw invalidArgument(`option transactionBytesMax must be a non-negative integer, got ${String(bytesMax)}`);
     }
     this.transactionBytesMax = bytesMax;
-    this.snapshot = db.snapshot();
-    this.recent = recentWritesOf(db);
-    this.recent.begin(this, this.snapshot.sequence);
+    this.snapshot = new Snapshot(view);
+    this.conflicts = view.conflicts;
+    this.conflicts.begin(this, this.snapshot.sequence);
   }
 
   /** The snapshot sequence this transaction reads at. */
@@ -362,7 +150,7 @@ export class Transaction {
   }
 
   private checkLive(): void {
-    this.db.checkOpen();
+    this.view.checkOpen();
     if (this.currentState === "committed") throw new PgzError("PGZ_CLOSED", "the transaction was committed");
     if (this.currentState === "aborted") throw new PgzError("PGZ_CLOSED", `the transaction was aborted${this.abortReason}`);
   }
@@ -376,15 +164,13 @@ export class Transaction {
     // A key this transaction wrote reads its own write, which no other commit can change.
     if (write !== undefined) return write.value?.slice();
     this.keysRead.add(name);
-    return this.db.getAt(bytes, this.snapshot.sequence);
+    return this.view.getAt(bytes, this.snapshot.sequence);
   }
 
   put(key: Uint8Array | string, value: Uint8Array | string): void {
     this.checkLive();
     const keyBytes = checkKey(key);
-    const valueBytes = toBytes(value, "value");
-    if (valueBytes.length > VALUE_BYTES_MAX) throw invalidArgument(`value is ${valueBytes.length} bytes; the limit is ${VALUE_BYTES_MAX}`);
-    this.stage(keyBytes, valueBytes);
+    this.stage(keyBytes, checkValue(value));
   }
 
   delete(key: Uint8Array | string): void {
@@ -436,7 +222,7 @@ export class Transaction {
 
   private *merged(iteration: Iteration, iterated: IteratedRange, writes: readonly PendingWrite[]): Generator<[Uint8Array, Uint8Array], void, undefined> {
     this.checkLive();
-    const view = this.db.iterateAt(iteration.viewOptions, this.snapshot.sequence);
+    const view = this.view.iterateAt(iteration.viewOptions, this.snapshot.sequence);
     this.openViews.add(view);
     const direction = iteration.reverse ? -1 : 1;
     let yielded = 0;
@@ -484,9 +270,9 @@ export class Transaction {
       return;
     }
     const sequence = this.snapshot.sequence;
-    const changedKey = this.recent.changedKey(this.keysRead, sequence);
+    const changedKey = this.conflicts.changedKey(this.keysRead, sequence);
     const ranges = this.rangesIterated.map(coveredRange).filter((range): range is KeyRange => range !== undefined);
-    const changedInRange = changedKey === undefined ? this.recent.changedInRanges(ranges, sequence) : undefined;
+    const changedInRange = changedKey === undefined ? this.conflicts.changedInRanges(ranges, sequence) : undefined;
     if (changedKey !== undefined || changedInRange !== undefined) {
       const what = changedKey !== undefined ? `key ${printable(changedKey)} it read` : `key ${printable(changedInRange!)} in a range it iterated`;
       this.finish("aborted", " (it conflicted at commit)");
@@ -497,7 +283,7 @@ export class Transaction {
       operations.push(write.value === undefined ? { type: "del", key: write.key } : { type: "put", key: write.key, value: write.value });
     }
     try {
-      this.db.batch(operations, options);
+      this.view.batch(operations, options);
     } catch (error) {
       this.finish("aborted", " (its commit failed)");
       throw error;
@@ -522,7 +308,7 @@ export class Transaction {
     this.sortedPending = undefined;
     for (const view of [...this.openViews]) view.return();
     this.openViews.clear();
-    this.recent.end(this);
+    this.conflicts.end(this);
     this.snapshot.release();
   }
 
@@ -540,15 +326,12 @@ function printable(key: string): string {
   return `0x${hex}${key.length > 32 ? "..." : ""}`;
 }
 
-export function beginTransaction(db: DB, options?: TransactionOptions): Transaction {
-  return new Transaction(db, options);
-}
 
 /**
  * Runs `fn` in a fresh transaction and commits it; on PGZ_CONFLICT runs it again, up to
  * `retries` more times. Any other error aborts the transaction and propagates.
  */
-export async function runTransaction<T>(db: DB, fn: (transaction: Transaction) => T | Promise<T>, options: TransactionRunOptions = {}): Promise<T> {
+export async function runTransaction<T>(view: ReadView, fn: (transaction: Transaction) => T | Promise<T>, options: TransactionRunOptions = {}): Promise<T> {
   if (typeof fn !== "function") throw invalidArgument("transaction needs a function");
   checkOptions(options, ["transactionBytesMax", "retries", "writeOptions"], "transaction options");
   const retries = options.retries ?? TRANSACTION_RETRIES_DEFAULT;
@@ -556,7 +339,7 @@ export async function runTransaction<T>(db: DB, fn: (transaction: Transaction) =
     throw invalidArgument(`option retries must be a non-negative integer, got ${String(retries)}`);
   }
   for (let attempt = 0; ; attempt++) {
-    const transaction = new Transaction(db, { transactionBytesMax: options.transactionBytesMax });
+    const transaction = new Transaction(view, { transactionBytesMax: options.transactionBytesMax });
     try {
       const result = await fn(transaction);
       // fn may have ended the transaction itself (an abort means: do not commit).

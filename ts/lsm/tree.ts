@@ -14,6 +14,7 @@ import { manifestFileName, parseFileName, tableFileName } from "../format.ts";
 import type { HandleCache, Storage } from "../storage/io.ts";
 import type { Manifest } from "./manifest.ts";
 import { Table, TableBuilder, TableSource, type TableMeta } from "./sstable.ts";
+import type { LogAccounting } from "../vlog/accounting.ts";
 import type { LogPosition } from "../vlog/log.ts";
 
 /** A memtable and the value-log position its first record was written at. */
@@ -35,18 +36,6 @@ class MemtableSlot {
   freeIfDone(): void {
     if (this.flushed && this.readers === 0) this.memtable.free();
   }
-}
-
-/** What a flush needs from the database around the tree. */
-export interface FlushHooks {
-  /** Makes the log durable up to now: a flushed table may point at any value in it. */
-  syncLog(): void;
-  lastSequence(): number;
-  /** Versions shadowed at or below this (no reader needs them) are not written to the table. */
-  oldestSnapshotSequence(): number;
-  /** Pointer counts of the log segments up to `head`, for the edit that moves the head. */
-  pointerCounts(head: LogPosition): Record<string, number>;
-  afterFlush(): void;
 }
 
 interface FlushInProgress {
@@ -92,7 +81,8 @@ export class Tree {
     readonly compactionSettings: CompactionSettings,
     /** The table cache: bounds the table files open at once. */
     private readonly files: HandleCache,
-    private readonly hooks: FlushHooks,
+    /** What a flush needs from the value log: its durability, pointer counts and retirement. */
+    private readonly accounting: LogAccounting,
   ) {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
     try {
@@ -147,7 +137,7 @@ export class Tree {
 
   /**
    * Writes every immutable memtable to an L0 table, oldest first, each with a manifest edit
-   * that also moves the value-log head past it (with `pointerCounts` for the segments up to the
+   * that also moves the value-log head past it (with pointer counts for the segments up to the
    * new head). The caller has made the log durable up to the
    * current memtable (tables may point into it).
    */
@@ -171,7 +161,7 @@ export class Tree {
         run: this.core.newRun(FLUSH_RUN_BYTES),
         staging: this.core.newRun(FLUSH_RUN_BYTES),
         // A flush writes to level 0, above older versions of its keys: tombstones stay.
-        versions: new VersionFilter(this.hooks.oldestSnapshotSequence(), false),
+        versions: new VersionFilter(this.accounting.oldestReadSequence(), false),
         builder: new TableBuilder(this.core, this.storage, this.allocateFileNumber(), this.manifest.databaseId),
       };
     }
@@ -211,7 +201,7 @@ export class Tree {
     assert(meta !== undefined, "flushed an empty memtable");
     this.dropFlush();
     const nextStart = (this.immutables[1] ?? this.memtable).logStart;
-    this.hooks.syncLog();
+    this.accounting.syncLog();
     this.storage.syncDirectory();
     this.manifest.apply({
       added: [{ level: 0, table: meta }],
@@ -219,8 +209,8 @@ export class Tree {
       // The head may already be in a segment numbered after the table (the log rolled over
       // while the flush ran): every number the edit names stays below nextFileNumber.
       nextFileNumber: Math.max(meta.fileNumber, nextStart.segment) + 1,
-      lastSequence: this.hooks.lastSequence(),
-      segmentPointerBytes: this.hooks.pointerCounts(nextStart),
+      lastSequence: this.accounting.lastSequence(),
+      segmentPointerBytes: this.accounting.pointerCountsUpTo(nextStart),
       discardedLogBytes: flush.versions.discardedLogBytes,
     });
     this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
@@ -230,7 +220,7 @@ export class Tree {
     this.flushes++;
     this.versionChanged = true;
     this.bytesFlushed += meta.size;
-    this.hooks.afterFlush();
+    this.accounting.retireFlushedSegments();
   }
 
   /** Frees the flush in progress; an unfinished table file is deleted by TableBuilder.free. */

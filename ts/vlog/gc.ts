@@ -7,13 +7,111 @@
  * or iterator that might follow an old pointer is left. A crash at any step loses nothing: the
  * copies are in the log before the segment is marked, and a marked segment is only deleted.
  */
-import { RECORD_PUT, segmentFileName } from "../format.ts";
-import type { Core } from "../core/types.ts";
+import { RECORD_PUT, SEGMENT_HEADER_BYTES, segmentFileName } from "../format.ts";
+import { KIND_POINTER, type Core, type Hit } from "../core/types.ts";
 import { corruption } from "../errors.ts";
 import type { Storage } from "../storage/io.ts";
-import type { VersionState } from "../lsm/manifest.ts";
-import { listSegments, openSegment, scanSegment, type LogRecord } from "./log.ts";
-import { SEGMENT_HEADER_BYTES } from "../format.ts";
+import type { Manifest, VersionState } from "../lsm/manifest.ts";
+import { decodeValuePointer, listSegments, openSegment, scanSegment, type LogOperation, type LogRecord, type ValueLog } from "./log.ts";
+
+/** Live records GC rewrites per batch. */
+const GC_BATCH_RECORDS = 1000;
+
+export interface GcReport {
+  segmentsCollected: number[];
+  recordsRewritten: number;
+  bytesRewritten: number;
+}
+
+/** What GC needs from the database around it. */
+export interface GcContext {
+  core: Core;
+  storage: Storage;
+  manifest: Manifest;
+  log: ValueLog;
+  /** Snapshots and running iterators: a collected segment is deleted once those alive at its collection are gone. */
+  readers: ReadonlyMap<object, number>;
+  /** The newest version of `key` (a tombstone counts), if any. */
+  newestVersion(key: Uint8Array): Hit | undefined;
+  /** Writes copies of live records at new sequences through the write path (not the user's bytes). */
+  rewrite(operations: LogOperation[]): void;
+}
+
+export class GarbageCollector {
+  /** Segments collected so far (stats().log.gcRuns). */
+  runs = 0;
+  /** Collected segments, each with the readers alive at its collection that may still follow old pointers into it. */
+  private readonly collectedSegments: { segment: number; readers: Set<object> }[] = [];
+
+  constructor(private readonly context: GcContext) {}
+
+  /**
+   * Collects up to `segmentsMax` segments whose garbage is at least `discardRatio`, most garbage
+   * first, and stops adding segments once their sizes reach `bytesMax` (one at least): rewrites
+   * their live records, syncs the log, marks them collected in one manifest edit, and deletes
+   * each once no reader alive at its collection is left.
+   */
+  collect(discardRatio: number, segmentsMax: number, bytesMax = Infinity): GcReport {
+    const report: GcReport = { segmentsCollected: [], recordsRewritten: 0, bytesRewritten: 0 };
+    const candidates = this.pickCandidates(discardRatio, segmentsMax, bytesMax);
+    if (candidates.length === 0) return report;
+    for (const candidate of candidates) this.rewriteLiveRecords(candidate.segment, report);
+    // One log sync and one manifest edit for all of them.
+    if (report.recordsRewritten > 0) this.context.log.write(true);
+    this.context.manifest.apply({ collectedSegments: report.segmentsCollected });
+    const readers = new Set(this.context.readers.keys());
+    for (const segment of report.segmentsCollected) this.collectedSegments.push({ segment, readers: new Set(readers) });
+    this.runs += report.segmentsCollected.length;
+    this.deleteCollectedSegments();
+    return report;
+  }
+
+  private pickCandidates(discardRatio: number, segmentsMax: number, bytesMax: number): GcCandidate[] {
+    const { storage, manifest } = this.context;
+    const candidates: GcCandidate[] = [];
+    let bytes = 0;
+    for (const candidate of gcCandidates(storage, manifest.state, discardRatio).slice(0, segmentsMax)) {
+      if (bytes >= bytesMax) break;
+      candidates.push(candidate);
+      bytes += candidate.sizeBytes;
+    }
+    return candidates;
+  }
+
+  private rewriteLiveRecords(segment: number, report: GcReport): void {
+    const { core, storage, manifest } = this.context;
+    const live = liveRecords(core, storage, manifest.databaseId, segment, (record) => this.pointsAt(record, segment));
+    // The copies are ordinary writes at new sequences, made durable (in collect) before the
+    // segments are marked collected, so a crash anywhere leaves every value readable.
+    for (let start = 0; start < live.length; start += GC_BATCH_RECORDS) {
+      const operations = live.slice(start, start + GC_BATCH_RECORDS).map((record): LogOperation => ({ type: "put", key: record.key, value: record.value }));
+      this.context.rewrite(operations);
+      for (const operation of operations) report.bytesRewritten += operation.key.length + operation.value.length;
+    }
+    report.segmentsCollected.push(segment);
+    report.recordsRewritten += live.length;
+  }
+
+  /** Whether the newest version of the record's key points at that very record. */
+  private pointsAt(record: LogRecord, segment: number): boolean {
+    const hit = this.context.newestVersion(record.key);
+    if (!hit || hit.kind !== KIND_POINTER) return false;
+    const pointer = decodeValuePointer(hit.value);
+    return pointer.segment === segment && pointer.offset === record.offset;
+  }
+
+  /** Deletes collected segments once every reader alive at their collection is gone. */
+  deleteCollectedSegments(): void {
+    for (let i = this.collectedSegments.length - 1; i >= 0; i--) {
+      const { segment, readers } = this.collectedSegments[i]!;
+      for (const reader of readers) if (!this.context.readers.has(reader)) readers.delete(reader);
+      if (readers.size > 0) continue;
+      this.context.log.dropReader(segment);
+      this.context.storage.remove(segmentFileName(segment));
+      this.collectedSegments.splice(i, 1);
+    }
+  }
+}
 
 export interface GcCandidate {
   segment: number;
@@ -75,4 +173,22 @@ export function liveRecords(core: Core, storage: Storage, databaseId: Uint8Array
   } finally {
     file.close();
   }
+}
+
+/** The value log's segments, their total size, and the garbage compaction found in them. */
+export function logSpace(storage: Storage, state: VersionState): { segments: number; totalBytes: number; garbageBytes: number } {
+  const segments = listSegments(storage);
+  let totalBytes = 0;
+  let garbage = 0;
+  for (const segment of segments) {
+    const file = storage.open(segmentFileName(segment));
+    try {
+      const size = file.size();
+      totalBytes += size;
+      garbage += garbageBytes(state, segment, size);
+    } finally {
+      file.close();
+    }
+  }
+  return { segments: segments.length, totalBytes, garbageBytes: garbage };
 }

@@ -162,6 +162,8 @@ export interface ValueLogOptions {
   files: HandleCache;
   /** Written into every segment header and checked at a segment's first read (Manifest.databaseId). */
   databaseId: Uint8Array;
+  /** Told of each segment started, before its header is written (log accounting counts it from zero). */
+  segmentStarted: (segment: number) => void;
 }
 
 export interface AppendResult {
@@ -201,15 +203,6 @@ export class ValueLog {
   private syncingWaiters: { resolve: () => void; reject: (error: unknown) => void }[] | undefined;
   bytesWritten = 0;
   syncs = 0;
-  /**
-   * Per segment, the bytes of records some memtable entry points at (values above the
-   * threshold): everything else in a segment is garbage once it is flushed.
-   */
-  readonly pointerBytes = new Map<number, number>();
-
-  notePointer(segment: number, length: number): void {
-    this.pointerBytes.set(segment, (this.pointerBytes.get(segment) ?? 0) + length);
-  }
 
   constructor(
     private readonly core: Core,
@@ -243,7 +236,7 @@ export class ValueLog {
     }
     this.segment = segment;
     this.syncedEnd = 0;
-    this.pointerBytes.set(this.segment, 0);
+    this.options.segmentStarted(this.segment);
     this.file = this.storage.open(segmentFileName(this.segment), { create: true });
     this.file.truncate(0);
     this.pending.fill(0);

@@ -1,0 +1,141 @@
+/**
+ * The read path: a point read walks the tree at a sequence and follows a value pointer into the
+ * log; an iteration merges every source (memtables, tables) at a sequence within its bounds,
+ * holding a read point from its creation to its end so compaction and GC keep what it reads.
+ */
+import { compareBytes, encodeInternalKey, kindOf, seekKey, sequenceOf, userKeyOf } from "../core/entry.ts";
+import { viewOf } from "../bytes.ts";
+import { KIND_DELETE, KIND_POINTER, MERGE_DONE, SEQUENCE_MAX, mergeSourceNeeded } from "../core/types.ts";
+import type { CheckedIteration } from "../api/options.ts";
+import { decodeValuePointer } from "../vlog/log.ts";
+import type { EngineState } from "./state.ts";
+
+export type Entries = Generator<[Uint8Array, Uint8Array], void, undefined>;
+
+/**
+ * Iterators created and never started hold a read point; this releases it when the iterator is
+ * garbage collected (its unregister token is the reader, dropped once the scan starts).
+ */
+const unreadIterators = new FinalizationRegistry<() => void>((release) => release());
+
+interface Bounds {
+  reverse: boolean;
+  limit: number;
+  /** Internal key the sources start at. */
+  start: Uint8Array | undefined;
+  /** -1: before the range (skip), 0: inside, 1: past it (stop). */
+  classify(userKey: Uint8Array): number;
+}
+
+export class ReadPath {
+  constructor(
+    private readonly state: EngineState,
+    /** Lets go of a reader's read point (and deletes collected segments nobody reads any more). */
+    private readonly release: (reader: object) => void,
+  ) {}
+
+  /** The value of `key` as of `sequence`, or undefined. */
+  get(key: Uint8Array, sequence: number): Uint8Array | undefined {
+    const hit = this.state.tree.get(key, sequence);
+    if (!hit || hit.kind === KIND_DELETE) return undefined;
+    return hit.kind === KIND_POINTER ? this.state.log.readValue(decodeValuePointer(hit.value), key, hit.sequence) : hit.value;
+  }
+
+  /**
+   * [key, value] pairs as of `sequence`. The read point is taken by this call, not by the first
+   * next(): from here until the iterator ends (or is closed, or dropped unread), compaction keeps
+   * the versions it reads and GC the log segments they point into.
+   */
+  iterate(iteration: CheckedIteration, sequence: number): Entries {
+    const bounds = iterationBounds(iteration);
+    const reader = {};
+    this.state.readers.set(reader, sequence);
+    const iterator = this.scan(bounds, sequence, reader);
+    // A generator's finally runs only once it has started: an iterator closed before its first
+    // next() releases its read point here, and one dropped unread when it is collected.
+    const closeGenerator = iterator.return.bind(iterator);
+    iterator.return = (value) => {
+      this.release(reader);
+      return closeGenerator(value);
+    };
+    unreadIterators.register(iterator, () => this.release(reader), reader);
+    return iterator;
+  }
+
+  private *scan(bounds: Bounds, sequence: number, reader: object): Entries {
+    try {
+      this.state.checkOpen();
+      unreadIterators.unregister(reader);
+      yield* this.merged(bounds, sequence);
+    } finally {
+      this.release(reader);
+    }
+  }
+
+  /** The merge of every source at `sequence`, within the bounds; frees what it used when it ends. */
+  private *merged(bounds: Bounds, sequence: number): Entries {
+    const core = this.state.core;
+    const sources = this.state.tree.sources(bounds.reverse, bounds.start);
+    const runs = sources.map(() => core.newRun(64 * 1024));
+    const out = core.newRun(64 * 1024);
+    const merge = core.newMerge(Math.max(1, sources.length), { reverse: bounds.reverse, sequence, mode: "visible" });
+    let yielded = 0;
+    try {
+      if (sources.length === 0) merge.setSource(0, null);
+      sources.forEach((source, index) => merge.setSource(index, source.fill(runs[index]!) > 0 ? runs[index]! : null));
+      while (yielded < bounds.limit) {
+        const result = merge.fill(out, 64 * 1024);
+        if (result === MERGE_DONE) return;
+        if (result < MERGE_DONE) {
+          const index = mergeSourceNeeded(result);
+          merge.setSource(index, sources[index]!.fill(runs[index]!) > 0 ? runs[index]! : null);
+          continue;
+        }
+        // The run is a view into core memory: copy it before anything else calls the core.
+        const bytes = out.bytes().slice();
+        const view = viewOf(bytes);
+        for (let at = 0; at < bytes.length && yielded < bounds.limit; ) {
+          const keyLength = view.getUint32(at, true);
+          const valueLength = view.getUint32(at + 4, true);
+          const internalKey = bytes.subarray(at + 8, at + 8 + keyLength);
+          const value = bytes.subarray(at + 8 + keyLength, at + 8 + keyLength + valueLength);
+          at += 8 + keyLength + valueLength;
+          const userKey = userKeyOf(internalKey);
+          const position = bounds.classify(userKey);
+          if (position < 0) continue;
+          if (position > 0) return;
+          this.state.checkOpen();
+          const resolved = kindOf(internalKey) === KIND_POINTER ? this.state.log.readValue(decodeValuePointer(value), userKey, sequenceOf(internalKey)) : value;
+          yielded++;
+          yield [userKey, resolved];
+        }
+      }
+    } finally {
+      merge.free();
+      out.free();
+      for (const run of runs) run.free();
+      for (const source of sources) source.release();
+    }
+  }
+}
+
+function iterationBounds(iteration: CheckedIteration): Bounds {
+  const { reverse, limit, gt, gte, lt, lte } = iteration;
+  const below = (key: Uint8Array) => (gt !== undefined && compareBytes(key, gt) <= 0) || (gte !== undefined && compareBytes(key, gte) < 0);
+  const above = (key: Uint8Array) => (lt !== undefined && compareBytes(key, lt) >= 0) || (lte !== undefined && compareBytes(key, lte) > 0);
+  let start: Uint8Array | undefined;
+  if (!reverse) {
+    const lower = gt !== undefined && (gte === undefined || compareBytes(gt, gte) >= 0) ? gt : gte;
+    start = lower === undefined ? undefined : seekKey(lower, SEQUENCE_MAX);
+  } else if (lt !== undefined && (lte === undefined || compareBytes(lt, lte) <= 0)) {
+    start = seekKey(lt, SEQUENCE_MAX);
+  } else if (lte !== undefined) {
+    start = encodeInternalKey(lte, 0, 0);
+  }
+  return {
+    reverse,
+    limit,
+    start,
+    classify: reverse ? (key) => (above(key) ? -1 : below(key) ? 1 : 0) : (key) => (below(key) ? -1 : above(key) ? 1 : 0),
+  };
+}

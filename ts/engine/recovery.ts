@@ -1,0 +1,111 @@
+/**
+ * Open and recovery: the lock, the superblock and manifest, then the value log replayed from
+ * the manifest's head into the memtable, stale files removed, and the log head moved past
+ * whatever replay found already in tables.
+ */
+import { createCore } from "../core/index.ts";
+import { PgzError, invalidArgument } from "../errors.ts";
+import { RECORD_PUT, manifestFileName, parseFileName, segmentFileName, TEMPORARY_SUFFIX } from "../format.ts";
+import { NodeStorage } from "../storage/io.ts";
+import { acquireLock } from "../storage/lock.ts";
+import { Manifest } from "../lsm/manifest.ts";
+import type { OpenOptions, Settings } from "../api/options.ts";
+import { encodeValuePointer, listSegments, replayLog, type LogOperation, type LogRecord } from "../vlog/log.ts";
+import { Engine } from "./engine.ts";
+import { EngineState } from "./state.ts";
+import { encodeMemtableRun } from "./write.ts";
+
+/** Opens (or creates) the database in `directory`: superblock, manifest, then log replay. */
+export function openEngine(directory: string, options: OpenOptions, settings: Settings): Engine {
+  const core = createCore(options.core ?? "wasm");
+  const storage = options.storage ?? new NodeStorage(directory, { create: options.createIfMissing !== false });
+  const unlock = acquireLock(storage);
+  let manifest: Manifest | undefined;
+  try {
+    if (Manifest.exists(storage)) {
+      if (options.errorIfExists) throw invalidArgument(`a database already exists in ${directory}`);
+      manifest = Manifest.open(core, storage);
+    } else {
+      // Files of a database without its SUPERBLOCK are corruption, never a new database.
+      Manifest.checkNoDatabase(core, storage);
+      if (options.createIfMissing === false) throw new PgzError("PGZ_NOT_FOUND", `no database in ${directory}`);
+      manifest = Manifest.create(core, storage);
+    }
+    const engine = new Engine(new EngineState(core, storage, manifest, settings), unlock);
+    try {
+      recover(engine, options.salvageLog === true);
+    } catch (error) {
+      engine.state.releaseResources();
+      throw error;
+    }
+    return engine;
+  } catch (error) {
+    manifest?.close();
+    unlock();
+    throw error;
+  }
+}
+
+/** Replays the log from the manifest's head into the memtable, then starts a new segment. */
+function recover(engine: Engine, salvageLog: boolean): void {
+  const state = engine.state;
+  removeStaleFiles(state);
+  replayLog(state.core, state.storage, state.manifest.databaseId, state.manifest.state.logHead, ({ segment, records }) => replayBatch(state, segment, records), { salvage: salvageLog });
+  // The log rolls over without a manifest edit, so segments may carry numbers the manifest has
+  // not reached: new files must come after them. Only segments count (replay has checked the
+  // header of every one it read, and removed a blank newest one): any other file name proves
+  // nothing, and a stray one (an orphan table, a stale manifest, all deleted above) must not
+  // lift the counter toward its limit.
+  state.raiseNextFileNumber((listSegments(state.storage).at(-1) ?? 0) + 1);
+  state.accounting.addRecordedCounts();
+  state.log.startSegment();
+  state.tree.flushImmutables();
+  moveHeadPastTables(state);
+  state.accounting.retireFlushedSegments();
+  // Garbage left by earlier sessions is collected without waiting for a write.
+  engine.pacer.scheduleIdleWork();
+}
+
+/** Orphan tables, segments whose collection a crash cut short, stale manifests and temporaries. */
+function removeStaleFiles(state: EngineState): void {
+  for (const name of state.tree.orphanTables()) state.storage.remove(name);
+  // Segments GC collected before a crash cut their deletion short: no reader survives a restart.
+  for (const segment of state.manifest.state.collectedSegments) state.storage.remove(segmentFileName(segment));
+  for (const name of state.storage.list()) {
+    const stale = (parseFileName(name)?.kind === "manifest" && name !== manifestFileName(state.manifest.currentManifestNumber)) || name.endsWith(TEMPORARY_SUFFIX);
+    if (stale) state.storage.remove(name);
+  }
+}
+
+/** One replayed batch into the memtable, counting its pointers; a full memtable rotates. */
+function replayBatch(state: EngineState, segment: number, records: readonly LogRecord[]): void {
+  const operations: LogOperation[] = [];
+  const pointers: (Uint8Array | undefined)[] = [];
+  for (const record of records) {
+    const isPut = record.type === RECORD_PUT;
+    operations.push({ type: isPut ? "put" : "del", key: record.key, value: record.value });
+    state.accounting.noteSegment(segment);
+    const isPointer = isPut && record.value.length > state.settings.valueThreshold;
+    if (isPointer) state.accounting.notePointer(segment, record.length);
+    pointers.push(isPointer ? encodeValuePointer({ segment, offset: record.offset, length: record.length }) : undefined);
+  }
+  const first = records[0]!.sequence;
+  state.tree.memtable.memtable.insert(encodeMemtableRun(operations, first, pointers));
+  state.lastSequence = Math.max(state.lastSequence, records[records.length - 1]!.sequence);
+  if (state.tree.memtable.memtable.arenaBytes >= state.settings.memtableBytes) {
+    const last = records[records.length - 1]!;
+    state.tree.rotate({ segment, offset: last.offset + last.length });
+  }
+}
+
+/**
+ * With nothing replayed into the memtable, every record before the new segment is in a table:
+ * move the head past them, so the segments they fill (inline values, deletes, and the empty
+ * segment each earlier open started) are retired now rather than never.
+ */
+function moveHeadPastTables(state: EngineState): void {
+  const head = state.log.position;
+  if (state.tree.memtable.memtable.count === 0 && state.manifest.state.logHead.segment < head.segment) {
+    state.manifest.apply({ logHead: head, nextFileNumber: head.segment + 1, lastSequence: state.lastSequence, segmentPointerBytes: state.accounting.pointerCountsUpTo(head) });
+  }
+}
