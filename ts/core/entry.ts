@@ -96,39 +96,91 @@ export interface RunEntry {
   value: Uint8Array;
 }
 
-/** Encodes entries in run encoding (test helper and host batch builder). */
-export function encodeRun(entries: readonly RunEntry[]): Uint8Array {
+/** An entry whose `key` is a user key: the encoder appends the trailer (kind, sequence) to it. */
+export interface UserKeyRunEntry extends RunEntry {
+  sequence: number;
+  kind: number;
+}
+
+/**
+ * Encodes entries in run encoding, the one encoder of it on the host (the write path's memtable
+ * runs, replay, tests):
+ *
+ *   +-----------+-------------+--------------+-------+
+ *   | keyLength | valueLength | internal key | value |  ... repeated
+ *   |  u32 LE   |   u32 LE    | keyLength B  |       |
+ *   +-----------+-------------+--------------+-------+
+ *
+ * An entry with a sequence and kind has a user key, and its internal key is that key followed
+ * by the TRAILER_BYTES trailer.
+ */
+export function encodeRun(entries: readonly (RunEntry | UserKeyRunEntry)[]): Uint8Array {
   let total = 0;
-  for (const entry of entries) total += 8 + entry.key.length + entry.value.length;
+  for (const entry of entries) total += 8 + internalKeyLength(entry) + entry.value.length;
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
   let offset = 0;
   for (const entry of entries) {
-    view.setUint32(offset, entry.key.length, true);
+    const keyLength = internalKeyLength(entry);
+    view.setUint32(offset, keyLength, true);
     view.setUint32(offset + 4, entry.value.length, true);
     bytes.set(entry.key, offset + 8);
-    bytes.set(entry.value, offset + 8 + entry.key.length);
-    offset += 8 + entry.key.length + entry.value.length;
+    if ("sequence" in entry) writeTrailer(bytes, offset + 8 + entry.key.length, entry.sequence, entry.kind);
+    bytes.set(entry.value, offset + 8 + keyLength);
+    offset += 8 + keyLength + entry.value.length;
   }
   return bytes;
+}
+
+function internalKeyLength(entry: RunEntry | UserKeyRunEntry): number {
+  return "sequence" in entry ? entry.key.length + TRAILER_BYTES : entry.key.length;
+}
+
+/**
+ * Reads run entries one at a time: the one decoder of run encoding (decodeRun, the iterator's
+ * hot loop, and the cores' run validation, countRunEntries, all go through it). next() checks
+ * each entry's bounds and leaves its offsets; key() and value() are views into `bytes`.
+ * Throws PGZ_INVALID_ARGUMENT on a truncated or malformed entry.
+ */
+export class RunReader {
+  keyStart = 0;
+  valueStart = 0;
+  end = 0;
+  private readonly view: DataView;
+
+  constructor(private readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** Moves to the next entry; false at the end of the run. */
+  next(): boolean {
+    const { bytes, view } = this;
+    const offset = this.end;
+    if (offset >= bytes.length) return false;
+    if (offset + 8 > bytes.length) throw invalidArgument(`run truncated at offset ${offset}`);
+    const keyLength = view.getUint32(offset, true);
+    const end = offset + 8 + keyLength + view.getUint32(offset + 4, true);
+    if (keyLength < TRAILER_BYTES || end > bytes.length) throw invalidArgument(`run entry malformed at offset ${offset}`);
+    this.keyStart = offset + 8;
+    this.valueStart = offset + 8 + keyLength;
+    this.end = end;
+    return true;
+  }
+
+  /** The current entry's internal key. */
+  key(): Uint8Array {
+    return this.bytes.subarray(this.keyStart, this.valueStart);
+  }
+
+  value(): Uint8Array {
+    return this.bytes.subarray(this.valueStart, this.end);
+  }
 }
 
 /** Decodes run bytes into entries whose key and value are views into `bytes`. */
 export function decodeRun(bytes: Uint8Array): RunEntry[] {
   const entries: RunEntry[] = [];
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let offset = 0;
-  while (offset < bytes.length) {
-    if (offset + 8 > bytes.length) throw invalidArgument(`run truncated at offset ${offset}`);
-    const keyLength = view.getUint32(offset, true);
-    const valueLength = view.getUint32(offset + 4, true);
-    const end = offset + 8 + keyLength + valueLength;
-    if (keyLength < TRAILER_BYTES || end > bytes.length) throw invalidArgument(`run entry malformed at offset ${offset}`);
-    entries.push({
-      key: bytes.subarray(offset + 8, offset + 8 + keyLength),
-      value: bytes.subarray(offset + 8 + keyLength, end),
-    });
-    offset = end;
-  }
+  const reader = new RunReader(bytes);
+  while (reader.next()) entries.push({ key: reader.key(), value: reader.value() });
   return entries;
 }

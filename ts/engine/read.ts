@@ -3,8 +3,7 @@
  * log; an iteration merges every source (memtables, tables) at a sequence within its bounds,
  * holding a read point from its creation to its end so compaction and GC keep what it reads.
  */
-import { compareBytes, encodeInternalKey, kindOf, seekKey, sequenceOf, userKeyOf } from "../core/entry.ts";
-import { viewOf } from "../bytes.ts";
+import { RunReader, compareBytes, encodeInternalKey, kindOf, seekKey, sequenceOf, userKeyOf } from "../core/entry.ts";
 import { KIND_DELETE, KIND_POINTER, MERGE_DONE, SEQUENCE_MAX, mergeSourceNeeded } from "../core/types.ts";
 import type { CheckedIteration } from "../api/options.ts";
 import { decodeValuePointer } from "../vlog/log.ts";
@@ -93,13 +92,10 @@ export class ReadPath {
         }
         // The run is a view into core memory: copy it before anything else calls the core.
         const bytes = out.bytes().slice();
-        const view = viewOf(bytes);
-        for (let at = 0; at < bytes.length && yielded < bounds.limit; ) {
-          const keyLength = view.getUint32(at, true);
-          const valueLength = view.getUint32(at + 4, true);
-          const internalKey = bytes.subarray(at + 8, at + 8 + keyLength);
-          const value = bytes.subarray(at + 8 + keyLength, at + 8 + keyLength + valueLength);
-          at += 8 + keyLength + valueLength;
+        const entries = new RunReader(bytes);
+        while (yielded < bounds.limit && entries.next()) {
+          const internalKey = entries.key();
+          const value = entries.value();
           const userKey = userKeyOf(internalKey);
           const position = bounds.classify(userKey);
           if (position < 0) continue;

@@ -4,9 +4,8 @@
  * consecutive sequences. The conflict journal hears of it, then the pacer takes the background
  * work the write pays for (ts/engine/pacing.ts).
  */
-import { viewOf } from "../bytes.ts";
-import { writeTrailer } from "../core/entry.ts";
-import { KIND_DELETE, KIND_POINTER, KIND_VALUE, SEQUENCE_MAX, TRAILER_BYTES } from "../core/types.ts";
+import { encodeRun } from "../core/entry.ts";
+import { KIND_DELETE, KIND_POINTER, KIND_VALUE, SEQUENCE_MAX } from "../core/types.ts";
 import { PgzError } from "../errors.ts";
 import { encodeValuePointer, type Durability, type LogOperation } from "../vlog/log.ts";
 import type { Pacer } from "./pacing.ts";
@@ -47,27 +46,13 @@ export class WritePath {
 
 /** Encodes a batch as a memtable run: inline values, value pointers, or tombstones. */
 export function encodeMemtableRun(operations: readonly LogOperation[], firstSequence: number, pointers: readonly (Uint8Array | undefined)[]): Uint8Array {
-  let size = 0;
-  for (let i = 0; i < operations.length; i++) {
-    const operation = operations[i]!;
-    const valueLength = operation.type === "del" ? 0 : (pointers[i]?.length ?? operation.value.length);
-    size += 8 + operation.key.length + TRAILER_BYTES + valueLength;
-  }
-  const run = new Uint8Array(size);
-  const view = viewOf(run);
-  let at = 0;
-  for (let i = 0; i < operations.length; i++) {
-    const operation = operations[i]!;
-    const pointer = pointers[i];
-    const value = operation.type === "del" ? new Uint8Array(0) : (pointer ?? operation.value);
-    const kind = operation.type === "del" ? KIND_DELETE : pointer ? KIND_POINTER : KIND_VALUE;
-    const keyLength = operation.key.length + TRAILER_BYTES;
-    view.setUint32(at, keyLength, true);
-    view.setUint32(at + 4, value.length, true);
-    run.set(operation.key, at + 8);
-    writeTrailer(run, at + 8 + operation.key.length, firstSequence + i, kind);
-    run.set(value, at + 8 + keyLength);
-    at += 8 + keyLength + value.length;
-  }
-  return run;
+  return encodeRun(
+    operations.map((operation, i) => {
+      const pointer = pointers[i];
+      if (operation.type === "del") return { key: operation.key, value: EMPTY, sequence: firstSequence + i, kind: KIND_DELETE };
+      return { key: operation.key, value: pointer ?? operation.value, sequence: firstSequence + i, kind: pointer ? KIND_POINTER : KIND_VALUE };
+    }),
+  );
 }
+
+const EMPTY = new Uint8Array(0);

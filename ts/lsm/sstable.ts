@@ -559,7 +559,7 @@ function readTableParts(core: Core, storage: Storage, meta: TableMeta, databaseI
   }
 }
 
-function decodeIndex(core: Core, bytes: Uint8Array, name: string, offset: number, dataEnd: number): BlockHandle[] {
+export function decodeIndex(core: Core, bytes: Uint8Array, name: string, offset: number, dataEnd: number): BlockHandle[] {
   let reader: BlockReader;
   try {
     reader = core.openBlock(bytes);

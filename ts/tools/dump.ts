@@ -10,13 +10,12 @@
  */
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { bytesEqual, getUint64, magicBytes, toHex, viewOf } from "../bytes.ts";
+import { bytesEqual, magicBytes, toHex, viewOf } from "../bytes.ts";
 import { createCore } from "../core/index.ts";
 import { kindOf, sequenceOf, userKeyOf } from "../core/entry.ts";
 import { KIND_DELETE, KIND_POINTER, KIND_VALUE, type Core, type CoreName } from "../core/types.ts";
 import { PgzError, corruption } from "../errors.ts";
 import {
-  BLOCK_HANDLE_BYTES,
   FILE_LOCK,
   FILE_SUPERBLOCK,
   FOOTER_BYTES,
@@ -36,7 +35,7 @@ import {
 } from "../format.ts";
 import { decodeLockOwner } from "../storage/lock.ts";
 import { decodeEdit, decodeSuperblock, formatVersionMismatch, type SuperblockCopy, type VersionEdit } from "../lsm/manifest.ts";
-import { decodeFooter, footerOffsetOf, type TableFooter } from "../lsm/sstable.ts";
+import { decodeFooter, decodeIndex, footerOffsetOf, type TableFooter } from "../lsm/sstable.ts";
 import { decodeRecord, decodeSegmentHeader, recordStart } from "../vlog/log.ts";
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -125,7 +124,8 @@ function dumpSuperblock(core: Core, bytes: Uint8Array, name: string, options: Du
       options.write(`copy ${copy} @${copy * PAGE_SIZE}: invalid (checksum or magic mismatch)`);
       continue;
     }
-    options.write(`copy ${copy} @${copy * PAGE_SIZE}: format ${decoded.formatVersion}, sequence ${decoded.sequence}, manifest ${manifestFileName(decoded.manifestNumber)}, database ${toHex(decoded.databaseId)}`);
+    const manifest = manifestFileName(decoded.manifestNumber);
+    options.write(`copy ${copy} @${copy * PAGE_SIZE}: format ${decoded.formatVersion}, sequence ${decoded.sequence}, manifest ${manifest}, database ${toHex(decoded.databaseId)}`);
     if (!best || decoded.sequence > best.sequence) best = decoded;
   }
   if (!best) throw corruption(`${name} has no valid superblock copy`, { file: name, offset: 0 });
@@ -187,40 +187,10 @@ function reportTail(bytes: Uint8Array, end: number, name: string, what: string, 
 
 const KIND_NAMES: Record<number, string> = { [KIND_DELETE]: "delete", [KIND_VALUE]: "value", [KIND_POINTER]: "pointer" };
 
-/** The table's footer, through the engine's one footer decoder (ts/sstable.ts). */
+/** The table's footer, through the engine's one footer decoder (ts/lsm/sstable.ts). */
 function readFooter(core: Core, bytes: Uint8Array, name: string): TableFooter {
   const footerOffset = footerOffsetOf(bytes.length, name);
   return decodeFooter(core, bytes.subarray(footerOffset, footerOffset + FOOTER_BYTES), name, footerOffset);
-}
-
-interface Handle {
-  offset: number;
-  length: number;
-}
-
-function decodeHandles(core: Core, bytes: Uint8Array, footer: TableFooter, name: string): Handle[] {
-  let reader;
-  try {
-    reader = core.openBlock(bytes.subarray(footer.indexOffset, footer.indexOffset + footer.indexLength));
-  } catch (error) {
-    throw corruption(`index block: ${(error as Error).message}`, { file: name, offset: footer.indexOffset });
-  }
-  try {
-    const handles: Handle[] = [];
-    for (let valid = reader.first(); valid; valid = reader.next()) {
-      const value = reader.value();
-      if (value.length !== BLOCK_HANDLE_BYTES) throw corruption("bad block handle in the index", { file: name, offset: footer.indexOffset });
-      const view = viewOf(value);
-      const handle = { offset: getUint64(view, 0), length: view.getUint32(8, true) };
-      if (handle.offset % PAGE_SIZE !== 0 || handle.offset + handle.length > footer.indexOffset) {
-        throw corruption("the index points outside the data blocks", { file: name, offset: footer.indexOffset });
-      }
-      handles.push(handle);
-    }
-    return handles;
-  } finally {
-    reader.free();
-  }
 }
 
 /** Footer, index, each data block (entries, first and last key), and an entry summary. */
@@ -232,7 +202,8 @@ function dumpTable(core: Core, bytes: Uint8Array, name: string, options: DumpOpt
     `footer @${bytes.length - PAGE_SIZE}: format ${FORMAT_VERSION}, database ${toHex(footer.databaseId)}, table ${footer.fileNumber}, ${footer.entries} entries, ${footer.blockCount} data blocks, ` +
       `index @${footer.indexOffset} (${footer.indexLength} B), filter @${footer.filterOffset} (${footer.filterLength} B, checksum ${filterOk ? "ok" : "MISMATCH"})`,
   );
-  const handles = decodeHandles(core, bytes, footer, name);
+  // The engine's one index decoder (ts/lsm/sstable.ts): handles in order, inside the data blocks.
+  const handles = decodeIndex(core, bytes.subarray(footer.indexOffset, footer.indexOffset + footer.indexLength), name, footer.indexOffset, footer.indexOffset);
   options.write(`index: ${handles.length} block handles`);
   let ok = filterOk;
   if (!filterOk) options.write(`PGZ_CORRUPTION ${name} ${footer.filterOffset} bloom filter checksum mismatch`);
@@ -245,58 +216,73 @@ function dumpTable(core: Core, bytes: Uint8Array, name: string, options: DumpOpt
     ok = false;
     options.write(`PGZ_CORRUPTION ${name} ${bytes.length - PAGE_SIZE} the footer names table ${footer.fileNumber}: this file was renamed or copied`);
   }
-  const kinds = new Map<number, number>();
-  let entries = 0;
-  let sequenceMin = Infinity;
-  let sequenceMax = -Infinity;
-  let smallest: Uint8Array | undefined;
-  handles.forEach((handle, index) => {
-    let reader;
-    try {
-      reader = core.openBlock(bytes.subarray(handle.offset, handle.offset + handle.length));
-    } catch (error) {
-      ok = false;
-      options.write(`PGZ_CORRUPTION ${name} ${handle.offset} block ${index}: ${(error as Error).message}`);
-      return;
-    }
-    try {
-      let first: Uint8Array | undefined;
-      let last: Uint8Array | undefined;
-      let count = 0;
-      for (let valid = reader.first(); valid; valid = reader.next()) {
-        const key = reader.key();
-        first ??= key;
-        last = key;
-        count++;
-        const sequence = sequenceOf(key);
-        kinds.set(kindOf(key), (kinds.get(kindOf(key)) ?? 0) + 1);
-        sequenceMin = Math.min(sequenceMin, sequence);
-        sequenceMax = Math.max(sequenceMax, sequence);
-        if (options.entries) {
-          const value = reader.value();
-          const shown = kindOf(key) === KIND_VALUE ? displayBytes(value) : kindOf(key) === KIND_POINTER ? `pointer 0x${toHex(value)}` : "";
-          options.write(`  ${displayBytes(userKeyOf(key))} @${sequence} ${KIND_NAMES[kindOf(key)] ?? `kind ${kindOf(key)}`} ${shown}`.trimEnd());
-        }
+  const tally: BlockTally = { ok, kinds: new Map(), entries: 0, sequenceMin: Infinity, sequenceMax: -Infinity, smallest: undefined };
+  handles.forEach((handle, index) => dumpBlock(core, bytes, name, options, handle, index, tally));
+  return checkTableTally(core, bytes.length, name, footer, tally, options);
+}
+
+/** What the blocks of a table hold, summed as dumpBlock goes. */
+interface BlockTally {
+  ok: boolean;
+  kinds: Map<number, number>;
+  entries: number;
+  sequenceMin: number;
+  sequenceMax: number;
+  smallest: Uint8Array | undefined;
+}
+
+/** One data block: its entries (with options.entries), then a line with its count, first and last key. */
+function dumpBlock(core: Core, bytes: Uint8Array, name: string, options: DumpOptions, handle: { offset: number; length: number }, index: number, tally: BlockTally): void {
+  let reader;
+  try {
+    reader = core.openBlock(bytes.subarray(handle.offset, handle.offset + handle.length));
+  } catch (error) {
+    tally.ok = false;
+    options.write(`PGZ_CORRUPTION ${name} ${handle.offset} block ${index}: ${(error as Error).message}`);
+    return;
+  }
+  try {
+    let first: Uint8Array | undefined;
+    let last: Uint8Array | undefined;
+    let count = 0;
+    for (let valid = reader.first(); valid; valid = reader.next()) {
+      const key = reader.key();
+      first ??= key;
+      last = key;
+      count++;
+      const sequence = sequenceOf(key);
+      tally.kinds.set(kindOf(key), (tally.kinds.get(kindOf(key)) ?? 0) + 1);
+      tally.sequenceMin = Math.min(tally.sequenceMin, sequence);
+      tally.sequenceMax = Math.max(tally.sequenceMax, sequence);
+      if (options.entries) {
+        const value = reader.value();
+        const shown = kindOf(key) === KIND_VALUE ? displayBytes(value) : kindOf(key) === KIND_POINTER ? `pointer 0x${toHex(value)}` : "";
+        options.write(`  ${displayBytes(userKeyOf(key))} @${sequence} ${KIND_NAMES[kindOf(key)] ?? `kind ${kindOf(key)}`} ${shown}`.trimEnd());
       }
-      entries += count;
-      smallest ??= first;
-      const describe = (key: Uint8Array | undefined) => (key ? `${displayBytes(userKeyOf(key))}@${sequenceOf(key)}` : "-");
-      options.write(`block ${index} @${handle.offset} (${handle.length} B): ${count} entries, first ${describe(first)}, last ${describe(last)}`);
-    } finally {
-      reader.free();
     }
-  });
+    tally.entries += count;
+    tally.smallest ??= first;
+    const describe = (key: Uint8Array | undefined) => (key ? `${displayBytes(userKeyOf(key))}@${sequenceOf(key)}` : "-");
+    options.write(`block ${index} @${handle.offset} (${handle.length} B): ${count} entries, first ${describe(first)}, last ${describe(last)}`);
+  } finally {
+    reader.free();
+  }
+}
+
+/** The entry summary, and whether the blocks agree with the footer's entry count and smallest key. */
+function checkTableTally(core: Core, size: number, name: string, footer: TableFooter, tally: BlockTally, options: DumpOptions): boolean {
+  const { entries, kinds, sequenceMin, sequenceMax, smallest } = tally;
   const byKind = [...kinds].map(([kind, count]) => `${KIND_NAMES[kind] ?? `kind ${kind}`} ${count}`).join(", ");
   options.write(`entries: ${entries} (${byKind || "none"}), sequences ${entries ? `${sequenceMin}..${sequenceMax}` : "-"}`);
-  if (entries !== footer.entries && ok) {
-    ok = false;
-    options.write(`PGZ_CORRUPTION ${name} ${bytes.length - PAGE_SIZE} the blocks hold ${entries} entries, the footer says ${footer.entries}`);
+  if (entries !== footer.entries && tally.ok) {
+    tally.ok = false;
+    options.write(`PGZ_CORRUPTION ${name} ${size - PAGE_SIZE} the blocks hold ${entries} entries, the footer says ${footer.entries}`);
   }
-  if (smallest && core.crc32cMask(core.crc32c(smallest)) !== footer.smallestKeyChecksum && ok) {
-    ok = false;
-    options.write(`PGZ_CORRUPTION ${name} ${bytes.length - PAGE_SIZE} the first key does not match the footer's smallest key checksum`);
+  if (smallest && core.crc32cMask(core.crc32c(smallest)) !== footer.smallestKeyChecksum && tally.ok) {
+    tally.ok = false;
+    options.write(`PGZ_CORRUPTION ${name} ${size - PAGE_SIZE} the first key does not match the footer's smallest key checksum`);
   }
-  return ok;
+  return tally.ok;
 }
 
 const RECORD_NAMES: Record<number, string> = { [RECORD_PUT]: "put", [RECORD_DELETE]: "delete", [RECORD_PADDING]: "padding" };
