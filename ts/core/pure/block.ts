@@ -13,12 +13,13 @@
  * it decodes without bounds checks and cannot loop or read out of range.
  */
 import { BLOCK_RESTART_INTERVAL, BLOCK_TRAILER_BYTES as BLOCK_TRAILER_BYTES_IMPORTED } from "../../format.ts";
-import { corruption, invalidArgument, type PgzError } from "../../errors.ts";
+import { invalidArgument } from "../../errors.ts";
 import { ENTRY_LENGTH_MAX as ENTRY_LENGTH_MAX_IMPORTED, TRAILER_BYTES as TRAILER_BYTES_IMPORTED, type BlockBuilder, type BlockReader, type Cursor, type Hit, type Run } from "../types.ts";
 import { asPureRun, type PureRun } from "./run.ts";
 import { sequenceAt } from "../entry.ts";
 import { copyOfRange } from "../slab.ts";
-import { crc32cMask, pureCrc32c } from "./crc32c.ts";
+import { pureCrc32c } from "./crc32c.ts";
+import { BlockCorruption, blockCorruptionError, checkEntry, checkRestartInterval, checkRunArguments, crc32cMask, type BlockCorruptionCode } from "../checks.ts";
 
 // Module-local copies of imported constants: a loader that keeps imports as live bindings
 // (tsx does) turns each use in a hot loop into a getter call.
@@ -31,49 +32,6 @@ const COPY_LOOP_BYTES_MAX = 32;
 
 /** The pure crc32c module's function (the same CRC32C the WASM core computes in place). */
 const { crc32c } = pureCrc32c();
-
-/** How a block is malformed; the WASM core reports the same codes (assembly/block.ts). */
-export const BlockCorruption = { TooShort: 1, Checksum: 2, Trailer: 3, Restarts: 4, Entry: 5 } as const;
-type BlockCorruptionCode = (typeof BlockCorruption)[keyof typeof BlockCorruption];
-
-/** The PgzError for a malformed block; shared with the WASM core's wrapper. */
-export function blockCorruptionError(code: number, length: number, offset: number, expected: number, actual: number): PgzError {
-  switch (code) {
-    case BlockCorruption.TooShort:
-      return corruption(`block of ${length} bytes is shorter than its ${BLOCK_TRAILER_BYTES}-byte trailer`);
-    case BlockCorruption.Checksum:
-      return corruption(`block checksum mismatch (expected 0x${expected.toString(16)}, actual 0x${actual.toString(16)})`, { expected, actual });
-    case BlockCorruption.Trailer:
-      return corruption(`block trailer counts are inconsistent with its ${length} bytes`);
-    case BlockCorruption.Restarts:
-      return corruption(`block restart array malformed at block offset ${offset}`);
-    default:
-      return corruption(`block entry malformed at block offset ${offset}`);
-  }
-}
-
-function checkNonNegativeInteger(value: number, name: string, maximum: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > maximum) throw invalidArgument(`${name} ${value} is not an integer in [0, ${maximum}]`);
-}
-
-/** Checks the arguments of newBlockBuilder; shared with the WASM core's wrapper. */
-export function checkRestartInterval(restartInterval: number): void {
-  if (!Number.isInteger(restartInterval) || restartInterval < 1 || restartInterval > 0xffff_ffff) {
-    throw invalidArgument(`restartInterval ${restartInterval} is not an integer in [1, 2^32)`);
-  }
-}
-
-/** Checks add()'s arguments; shared with the WASM core's wrapper. */
-export function checkEntry(key: Uint8Array, value: Uint8Array): void {
-  if (key.length < TRAILER_BYTES) throw invalidArgument(`internal key of ${key.length} bytes is shorter than its trailer`);
-  if (key.length > ENTRY_LENGTH_MAX || value.length > ENTRY_LENGTH_MAX) throw invalidArgument("key or value is too long");
-}
-
-/** Checks addFromRun()'s and fill()'s numeric arguments; shared with the WASM core's wrapper. */
-export function checkRunArguments(from: number, count: number, bytesTarget: number): void {
-  checkNonNegativeInteger(from, "run entry index", count);
-  checkNonNegativeInteger(bytesTarget, "bytes target", 0xffff_ffff);
-}
 
 /** Bytewise-then-trailer-descending order of two internal keys given by array and range. */
 function compareInternalKeysAt(a: Uint8Array, aStart: number, aLength: number, b: Uint8Array, bStart: number, bLength: number): number {

@@ -7,21 +7,17 @@
  *
  * The builder keeps only each key's 32-bit hash (LevelDB's Hash with BLOOM_HASH_SEED) in a
  * growable Uint32Array; finish() sizes the bit array from the count. Probe i of a key tests bit
- * (h + i * delta) mod bits, delta = rotate-right(h, 17). The shape and validation helpers here
- * are shared with the WebAssembly wrapper so both cores size and reject filters identically.
+ * (h + i * delta) mod bits, delta = rotate-right(h, 17). The shape and validation helpers
+ * (ts/core/checks.ts) are shared with the WebAssembly wrapper so both cores size and reject
+ * filters identically.
  */
-import { corruption, invalidArgument } from "../../errors.ts";
+import { invalidArgument } from "../../errors.ts";
 import { BLOOM_HASH_SEED } from "../../format.ts";
 import { TRAILER_BYTES, type BloomBuilder, type BloomFilter, type Run } from "../types.ts";
 import { asPureRun } from "./run.ts";
+import { BLOOM_PROBES_MAX, bloomShape, checkBloomKey, checkFilter, checkRunRange } from "../checks.ts";
 
 const HASH_MULTIPLIER = 0xc6a4a793;
-/** LevelDB's k range; a larger k byte is "reserved": such a filter matches every key. */
-export const BLOOM_PROBES_MAX = 30;
-export const BLOOM_BITS_PER_KEY_MAX = 1000;
-/** Bits are indexed by a u32 hash mod bits, so the bit array stays below 2^32 bits. */
-export const BLOOM_BYTES_MAX = 0x1fff_fff8;
-
 /** LevelDB's Hash(data, n, seed) (util/hash.cc) of data[start, end), unsigned. */
 export function bloomHash(data: Uint8Array, start: number, end: number): number {
   let hash = BLOOM_HASH_SEED ^ Math.imul(end - start, HASH_MULTIPLIER);
@@ -39,46 +35,6 @@ export function bloomHash(data: Uint8Array, start: number, end: number): number 
     hash ^= hash >>> 24;
   }
   return hash >>> 0;
-}
-
-export interface BloomShape {
-  /** Probes per key, 1..30. */
-  k: number;
-  /** Bytes of the bit array (the filter is one byte longer). */
-  bytes: number;
-}
-
-/** LevelDB's sizing: k = floor(bitsPerKey * 0.69) in [1, 30]; bits = max(64, n * bitsPerKey) rounded up to bytes. */
-export function bloomShape(count: number, bitsPerKey: number): BloomShape {
-  if (!Number.isInteger(bitsPerKey) || bitsPerKey < 1 || bitsPerKey > BLOOM_BITS_PER_KEY_MAX) {
-    throw invalidArgument(`bitsPerKey ${String(bitsPerKey)} is not an integer in [1, ${BLOOM_BITS_PER_KEY_MAX}]`);
-  }
-  const k = Math.min(BLOOM_PROBES_MAX, Math.max(1, Math.floor(bitsPerKey * 0.69)));
-  const bits = Math.max(64, count * bitsPerKey);
-  const bytes = Math.ceil(bits / 8);
-  if (bytes > BLOOM_BYTES_MAX) throw invalidArgument(`bloom filter of ${count} keys at ${bitsPerKey} bits per key is too large`);
-  return { k, bytes };
-}
-
-/** Validates a filter; returns its k (a k above 30 means "match everything"). */
-export function checkFilter(filter: unknown): number {
-  if (!(filter instanceof Uint8Array)) throw invalidArgument("bloom filter must be a Uint8Array");
-  if (filter.length < 2) throw corruption(`bloom filter of ${filter.length} bytes is shorter than 2`);
-  if (filter.length - 1 > BLOOM_BYTES_MAX) throw corruption(`bloom filter of ${filter.length} bytes is too large`);
-  const k = filter[filter.length - 1]!;
-  if (k === 0) throw corruption("bloom filter has k = 0 probes");
-  return k;
-}
-
-export function checkKey(key: unknown): asserts key is Uint8Array {
-  if (!(key instanceof Uint8Array)) throw invalidArgument("bloom key must be a Uint8Array");
-}
-
-/** addFromRun's range: integers with 0 <= from <= to <= count. */
-export function checkRunRange(from: number, to: number, count: number): void {
-  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > count) {
-    throw invalidArgument(`run range [${from}, ${to}) is not inside ${count} entries`);
-  }
 }
 
 function sameBytes(a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number): boolean {
@@ -114,7 +70,7 @@ class PureBloomBuilder implements BloomBuilder {
 
   add(userKey: Uint8Array): void {
     this.checkLive();
-    checkKey(userKey);
+    checkBloomKey(userKey);
     this.append(bloomHash(userKey, 0, userKey.length));
     this.lastKey = undefined;
   }
@@ -186,7 +142,7 @@ class PureBloomFilter implements BloomFilter {
 
   mayContain(userKey: Uint8Array): boolean {
     if (this.freed) throw invalidArgument("bloom filter used after free()");
-    checkKey(userKey);
+    checkBloomKey(userKey);
     if (this.k > BLOOM_PROBES_MAX) return true;
     const filter = this.filter;
     const bits = this.bits;

@@ -4,12 +4,9 @@
  * CRC like LevelDB's crc32c::Extend (the register is the complement of the CRC), and LevelDB's
  * mask keeps a CRC stored inside checksummed data from looking like a CRC of that data.
  */
-import { invalidArgument } from "../../errors.ts";
+import { checkCrc, checkCrcData, checkRanges, crc32cMask, crc32cUnmask } from "../checks.ts";
 
 const POLYNOMIAL = 0x82f63b78;
-/** LevelDB's kMaskDelta. */
-const MASK_DELTA = 0xa282ead8;
-const TWO_POW_32 = 0x1_0000_0000;
 
 /** Table t (entries t * 256 .. t * 256 + 255) maps a byte to its contribution followed by t zero bytes. */
 const TABLES = buildTables();
@@ -50,50 +47,10 @@ function crc32cRegister(data: Uint8Array, start: number, end: number, register: 
   return register;
 }
 
-function checkData(data: unknown): asserts data is Uint8Array {
-  if (!(data instanceof Uint8Array)) throw invalidArgument("crc32c data must be a Uint8Array");
-}
-
-/** A CRC argument must be an unsigned 32-bit integer. */
-export function checkCrc(crc: unknown, name: string): number {
-  if (typeof crc !== "number" || !Number.isInteger(crc) || crc < 0 || crc >= TWO_POW_32) {
-    throw invalidArgument(`${name} ${String(crc)} is not an unsigned 32-bit integer`);
-  }
-  return crc;
-}
-
-/** Validates crc32cEach's arguments: equal lengths, every range inside `data`. */
-export function checkRanges(data: unknown, starts: unknown, ends: unknown, out: unknown): void {
-  checkData(data);
-  if (!(starts instanceof Uint32Array) || !(ends instanceof Uint32Array) || !(out instanceof Uint32Array)) {
-    throw invalidArgument("crc32cEach starts, ends and out must be Uint32Arrays");
-  }
-  if (starts.length !== ends.length || out.length !== starts.length) {
-    throw invalidArgument(`crc32cEach lengths differ: ${starts.length} starts, ${ends.length} ends, ${out.length} out`);
-  }
-  for (let i = 0; i < starts.length; i++) {
-    if (starts[i]! > ends[i]! || ends[i]! > data.length) {
-      throw invalidArgument(`crc32cEach range ${i} [${starts[i]}, ${ends[i]}) is not inside ${data.length} bytes`);
-    }
-  }
-}
-
-/** LevelDB's Mask: rotate right by 15 bits, then add a constant (mod 2^32). */
-export function crc32cMask(crc: number): number {
-  checkCrc(crc, "crc");
-  return ((((crc >>> 15) | (crc << 17)) >>> 0) + MASK_DELTA) % TWO_POW_32;
-}
-
-export function crc32cUnmask(masked: number): number {
-  checkCrc(masked, "masked crc");
-  const rotated = (masked - MASK_DELTA + TWO_POW_32) % TWO_POW_32;
-  return ((rotated >>> 17) | (rotated << 15)) >>> 0;
-}
-
 export function pureCrc32c() {
   return {
     crc32c(data: Uint8Array, crc = 0): number {
-      checkData(data);
+      checkCrcData(data);
       checkCrc(crc, "crc");
       return ~crc32cRegister(data, 0, data.length, ~crc) >>> 0;
     },

@@ -12,44 +12,16 @@
  * internal keys thus resolve to the lowest source index in both directions.
  */
 import { invalidArgument } from "../../errors.ts";
-import { KIND_DELETE, MERGE_DONE, SEQUENCE_MAX, TRAILER_BYTES, type Merge, type MergeOptions, type Run } from "../types.ts";
+import { KIND_DELETE, MERGE_DONE, TRAILER_BYTES, type Merge, type MergeOptions, type Run } from "../types.ts";
 import { asPureRun, type PureRun } from "./run.ts";
-import { checkBytesTarget, copyBytes } from "./skiplist.ts";
-
-/** Most sources one merge takes. */
-export const MERGE_SOURCE_COUNT_MAX = 1024;
-/** Default bytes a fill aims for. */
-export const MERGE_BYTES_TARGET = 64 * 1024;
+import { copyBytes } from "./skiplist.ts";
+import { MERGE_BYTES_TARGET, checkBytesTarget, checkMergeArguments, checkSourceIndex, notAwaiting } from "../checks.ts";
 
 const SOURCE_AWAITING = 0;
 const SOURCE_ACTIVE = 1;
 const SOURCE_DONE = 2;
 
 const TWO_POW_24 = 0x100_0000;
-
-/** Checks newMerge's arguments (shared with the WASM wrapper so both cores reject alike). */
-export function checkMergeArguments(sourceCount: number, options: MergeOptions): void {
-  if (!Number.isInteger(sourceCount) || sourceCount < 1 || sourceCount > MERGE_SOURCE_COUNT_MAX) {
-    throw invalidArgument(`sourceCount ${sourceCount} is not an integer in [1, ${MERGE_SOURCE_COUNT_MAX}]`);
-  }
-  if (typeof options !== "object" || options === null) throw invalidArgument("merge options are required");
-  if (options.mode !== "all" && options.mode !== "visible") throw invalidArgument(`merge mode ${String(options.mode)} is not "all" or "visible"`);
-  if (options.mode === "visible") {
-    const sequence = options.sequence;
-    if (!Number.isSafeInteger(sequence) || sequence < 0 || sequence > SEQUENCE_MAX) {
-      throw invalidArgument(`sequence ${sequence} is not an integer in [0, 2^53)`);
-    }
-  }
-}
-
-/** Checks setSource's index. */
-export function checkSourceIndex(index: number, sourceCount: number): void {
-  if (!Number.isInteger(index) || index < 0 || index >= sourceCount) {
-    throw invalidArgument(`source index ${index} is not an integer in [0, ${sourceCount})`);
-  }
-}
-
-export const notAwaiting = (index: number) => invalidArgument(`source ${index} is not awaiting a run (set it once, then only when fill asks)`);
 
 function readU32(bytes: Uint8Array, at: number): number {
   return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;

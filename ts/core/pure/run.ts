@@ -1,22 +1,7 @@
 /** Runs for the pure core: a growable Uint8Array in run encoding (ts/core/types.ts). */
 import { invalidArgument } from "../../errors.ts";
-import { TRAILER_BYTES, type Run } from "../types.ts";
-
-/** Validates run encoding and returns the number of entries; PGZ_INVALID_ARGUMENT if malformed. */
-export function countRunEntries(bytes: Uint8Array): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let offset = 0;
-  let count = 0;
-  while (offset < bytes.length) {
-    if (offset + 8 > bytes.length) throw invalidArgument(`run truncated at offset ${offset}`);
-    const keyLength = view.getUint32(offset, true);
-    const end = offset + 8 + keyLength + view.getUint32(offset + 4, true);
-    if (keyLength < TRAILER_BYTES || end > bytes.length) throw invalidArgument(`run entry malformed at offset ${offset}`);
-    offset = end;
-    count++;
-  }
-  return count;
-}
+import type { Run } from "../types.ts";
+import { countRunEntries } from "../checks.ts";
 
 export class PureRun implements Run {
   buffer: Uint8Array;

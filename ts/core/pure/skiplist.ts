@@ -25,8 +25,9 @@
  */
 import { invalidArgument } from "../../errors.ts";
 import { copyOfRange } from "../slab.ts";
-import { KIND_SEEK, SEQUENCE_MAX, TRAILER_BYTES, type Cursor, type Memtable, type Hit, type Run } from "../types.ts";
-import { asPureRun, countRunEntries } from "./run.ts";
+import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit, type Run } from "../types.ts";
+import { asPureRun } from "./run.ts";
+import { CURSOR_BYTES_TARGET, checkBytesTarget, checkCursorStart, checkGetArguments, countRunEntries } from "../checks.ts";
 
 export const HEIGHT_MAX = 16;
 export const RANDOM_SEED = 0x9e3779b9;
@@ -34,8 +35,6 @@ export const RANDOM_SEED = 0x9e3779b9;
 const NODE_HEADER_BYTES = 16;
 /** Bytes of one level of a node in the WASM layout: u32 next, u64 key prefix of next. */
 const LINK_BYTES = 12;
-/** Default bytes a cursor fill aims for. */
-export const CURSOR_BYTES_TARGET = 64 * 1024;
 /** The TS arena is one Uint8Array indexed by int32 offsets. */
 const ARENA_BYTES_MAX = 0x7fff_ffff;
 
@@ -63,28 +62,6 @@ export function copyBytes(source: Uint8Array, sourceOffset: number, target: Uint
   } else {
     target.set(source.subarray(sourceOffset, sourceOffset + length), targetOffset);
   }
-}
-
-/** Checks get()'s arguments (shared with the WASM wrapper so both cores reject alike). */
-export function checkGetArguments(userKey: Uint8Array, sequence: number): void {
-  if (!(userKey instanceof Uint8Array)) throw invalidArgument("userKey must be a Uint8Array");
-  if (!Number.isSafeInteger(sequence) || sequence < 0 || sequence > SEQUENCE_MAX) {
-    throw invalidArgument(`sequence ${sequence} is not an integer in [0, 2^53)`);
-  }
-}
-
-/** Checks a cursor's start key (an internal key, or undefined). */
-export function checkCursorStart(start: Uint8Array | undefined): void {
-  if (start === undefined) return;
-  if (!(start instanceof Uint8Array) || start.length < TRAILER_BYTES) {
-    throw invalidArgument("cursor start must be an internal key (at least 8 bytes)");
-  }
-}
-
-/** Checks a fill's bytesTarget; returns it clamped to u32 for the WASM core. */
-export function checkBytesTarget(bytesTarget: number): number {
-  if (!Number.isInteger(bytesTarget) || bytesTarget < 0) throw invalidArgument(`bytesTarget ${bytesTarget} is not a non-negative integer`);
-  return bytesTarget > 0xffff_ffff ? 0xffff_ffff : bytesTarget;
 }
 
 /** The high (bits 32..63) and low halves of a trailer, as unsigned numbers. */

@@ -7,7 +7,7 @@
 import { BLOCK_RESTART_INTERVAL } from "../../format.ts";
 import { invalidArgument } from "../../errors.ts";
 import { TRAILER_BYTES, type BlockBuilder, type BlockReader, type Cursor, type Hit, type Run } from "../types.ts";
-import { blockCorruptionError, checkEntry, checkRestartInterval, checkRunArguments } from "../pure/block.ts";
+import { blockCorruptionError, checkEntry, checkRestartInterval, checkRunArguments } from "../checks.ts";
 import { asWasmRun } from "./run.ts";
 import type { WasmRuntime } from "./runtime.ts";
 

@@ -1,11 +1,11 @@
 /**
  * Bloom filters on the WebAssembly core (assembly/bloom.ts). The builder's hashes and an opened
  * filter live in WebAssembly memory; add() and mayContain() copy only the key, addFromRun()
- * hashes a run in place. Sizing and validation are shared with the TS core (pure/bloom.ts).
+ * hashes a run in place. Sizing and validation are shared with the TS core (ts/core/checks.ts).
  */
 import { invalidArgument } from "../../errors.ts";
 import type { BloomBuilder, BloomFilter, Run } from "../types.ts";
-import { BLOOM_PROBES_MAX, bloomShape, checkFilter, checkKey, checkRunRange } from "../pure/bloom.ts";
+import { BLOOM_PROBES_MAX, bloomShape, checkBloomKey, checkFilter, checkRunRange } from "../checks.ts";
 import { asWasmRun } from "./run.ts";
 import type { WasmRuntime } from "./runtime.ts";
 
@@ -92,7 +92,7 @@ class WasmBloomBuilder implements BloomBuilder {
 
   add(userKey: Uint8Array): void {
     const handle = this.handle;
-    checkKey(userKey);
+    checkBloomKey(userKey);
     this.exports.bloomBuilderAdd(handle, this.keyScratch.put(userKey), userKey.length);
   }
 
@@ -143,7 +143,7 @@ class WasmBloomFilter implements BloomFilter {
 
   mayContain(userKey: Uint8Array): boolean {
     if (this.freed) throw invalidArgument("bloom filter used after free()");
-    checkKey(userKey);
+    checkBloomKey(userKey);
     if (this.matchesEverything) return true;
     this.runtime.checkUsable();
     const key = this.keyScratch!.put(userKey);

@@ -3,9 +3,9 @@
  * WebAssembly memory first: large inputs go through staging one chunk at a time, each chunk
  * extending the previous CRC, so staging stays small and the copy of one chunk overlaps nothing
  * but stays in cache for the CRC that reads it. Masking is plain arithmetic, shared with the
- * TS core (a boundary crossing would cost more than it does).
+ * TS core through ts/core/checks.ts (a boundary crossing would cost more than it does).
  */
-import { checkCrc, checkRanges, crc32cMask, crc32cUnmask } from "../pure/crc32c.ts";
+import { checkCrc, checkRanges, crc32cMask, crc32cUnmask } from "../checks.ts";
 import { invalidArgument } from "../../errors.ts";
 import type { WasmRuntime } from "./runtime.ts";
 

@@ -5,8 +5,7 @@
  */
 import { invalidArgument } from "../../errors.ts";
 import type { Merge, MergeOptions, Run } from "../types.ts";
-import { MERGE_BYTES_TARGET, checkMergeArguments, checkSourceIndex, notAwaiting } from "../pure/merge.ts";
-import { checkBytesTarget } from "../pure/skiplist.ts";
+import { MERGE_BYTES_TARGET, checkBytesTarget, checkMergeArguments, checkSourceIndex, notAwaiting } from "../checks.ts";
 import { asWasmRun, type WasmRun } from "./run.ts";
 import type { WasmRuntime } from "./runtime.ts";
 

@@ -1,7 +1,7 @@
 /** Runs in WebAssembly memory: a handle to an assembly/run.ts header. */
 import { invalidArgument } from "../../errors.ts";
 import type { Run } from "../types.ts";
-import { countRunEntries } from "../pure/run.ts";
+import { countRunEntries } from "../checks.ts";
 import type { WasmRuntime } from "./runtime.ts";
 
 interface RunExports {

@@ -4,8 +4,7 @@
  */
 import { invalidArgument } from "../../errors.ts";
 import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit, type Run } from "../types.ts";
-import { countRunEntries } from "../pure/run.ts";
-import { CURSOR_BYTES_TARGET, checkBytesTarget, checkCursorStart, checkGetArguments } from "../pure/skiplist.ts";
+import { CURSOR_BYTES_TARGET, checkBytesTarget, checkCursorStart, checkGetArguments, countRunEntries } from "../checks.ts";
 import { asWasmRun } from "./run.ts";
 import type { WasmRuntime } from "./runtime.ts";
 
