@@ -121,7 +121,7 @@ export type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boole
 export function resolveOptions(options: OpenOptions): Settings {
   checkOptions(options, OPTION_NAMES, "open options");
   if (options.core !== undefined && options.core !== "wasm" && options.core !== "ts") throw invalidArgument(`option core must be "wasm" or "ts", got ${String(options.core)}`);
-  if (options.storage !== undefined && !isStorage(options.storage)) throw invalidArgument("option storage must implement the Storage interface (ts/io.ts)");
+  if (options.storage !== undefined && !isStorage(options.storage)) throw invalidArgument("option storage must implement the Storage interface (ts/storage/io.ts)");
   for (const name of ["createIfMissing", "errorIfExists", "autoGc", "salvageLog"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") throw invalidArgument(`option ${name} must be a boolean`);
   }
