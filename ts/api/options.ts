@@ -94,7 +94,7 @@ export const DEFAULTS = {
 const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", ...Object.keys(DEFAULTS)];
 const WRITE_OPTION_NAMES = ["sync", "durability"];
 /** The names db.iterate, snapshot.iterate and tx.iterate take. */
-export const ITERATE_OPTION_NAMES = ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"];
+const ITERATE_OPTION_NAMES = ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"];
 const DURABILITIES = new Set(["sync", "os", "buffered"]);
 /** gc() collects a segment once this share of it is garbage, unless told otherwise (automatic GC too). */
 export const GC_DISCARD_RATIO_DEFAULT = 0.5;

@@ -51,10 +51,6 @@ export class ConflictJournal {
   /** Entries before this index are pruned (dropped in bulk when they are half the journal). */
   private journalHead = 0;
 
-  get openCount(): number {
-    return this.open.size;
-  }
-
   get size(): number {
     return this.lastWrite.size;
   }
