@@ -3,13 +3,13 @@ import * as assert from "uvu/assert";
 import type { Core } from "../ts/core/types.ts";
 import { PgzError } from "../ts/errors.ts";
 import { createPureCore } from "../ts/core/pure/index.ts";
-import { createWasmCore } from "../ts/core/wasm.ts";
+import { createDebugWasmCore, createWasmCore } from "../ts/core/wasm.ts";
 
 /** Each core under test: the pure twin, the shipped release build, and the debug build (asserts on). */
 export const coreFactories: ReadonlyArray<readonly [string, () => Core]> = [
   ["ts", () => createPureCore()],
   ["wasm", () => createWasmCore()],
-  ["wasm-debug", () => createWasmCore({ debug: true })],
+  ["wasm-debug", () => createDebugWasmCore()],
 ];
 
 export const textEncoder = new TextEncoder();

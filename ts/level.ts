@@ -7,19 +7,19 @@
  * it is created (implicit snapshots), and `db.snapshot()` gives explicit ones.
  */
 import { Buffer } from "node:buffer";
-import { AbstractIterator, AbstractKeyIterator, AbstractLevel, AbstractSnapshot, AbstractValueIterator } from "abstract-level";
+import { AbstractIterator, AbstractKeyIterator, AbstractLevel, AbstractSnapshot, AbstractValueIterator, type AbstractDatabaseOptions } from "abstract-level";
 import { DB, PgzError, Snapshot, type BatchOperation, type IterateOptions, type OpenOptions, type WriteOptions } from "./index.ts";
 
 /** The lower-level formats abstract-level hands to (and expects from) the private methods. */
 type Format = "buffer" | "view" | "utf8";
 type Bytes = Uint8Array | string;
 
-/** Options of PgzLevel: abstract-level's (encodings, createIfMissing...) and pgz's open options. */
-export interface PgzLevelOptions extends Omit<OpenOptions, "createIfMissing" | "errorIfExists"> {
-  createIfMissing?: boolean;
-  errorIfExists?: boolean;
-  keyEncoding?: string;
-  valueEncoding?: string;
+/**
+ * Options of PgzLevel: abstract-level's (encodings, createIfMissing...) and pgz's open options.
+ * K and V are the default key and value types, as in classic-level: `new PgzLevel<string,
+ * User>(location, { valueEncoding: "json" })` stores and returns `User` values.
+ */
+export interface PgzLevelOptions<K = string, V = string> extends Omit<OpenOptions, "createIfMissing" | "errorIfExists">, AbstractDatabaseOptions<K, V> {
   passive?: boolean;
   [name: string]: unknown;
 }
@@ -204,12 +204,18 @@ function compare(a: Bytes, b: Bytes): number {
 /** Batches of entries pulled per `_nextv` when abstract-level asks for more than this. */
 const NEXTV_SIZE_MAX = 1000;
 
-class PgzIterator extends AbstractIterator<PgzLevel, Bytes, Bytes> {
+/**
+ * Any PgzLevel, whatever its default key and value types: the iterators work on bytes. (`any`,
+ * because abstract-level uses K and V both in and out, so no other type takes every PgzLevel.)
+ */
+type AnyPgzLevel = PgzLevel<any, any>;
+
+class PgzIterator extends AbstractIterator<AnyPgzLevel, Bytes, Bytes> {
   private readonly cursor: Cursor;
   private readonly keyFormat: string | undefined;
   private readonly valueFormat: string | undefined;
 
-  constructor(db: PgzLevel, pgz: DB, options: PrivateIteratorOptions) {
+  constructor(db: AnyPgzLevel, pgz: DB, options: PrivateIteratorOptions) {
     super(db, options as never);
     this.cursor = new Cursor(pgz, options);
     this.keyFormat = options.keyEncoding;
@@ -238,11 +244,11 @@ class PgzIterator extends AbstractIterator<PgzLevel, Bytes, Bytes> {
   }
 }
 
-class PgzKeyIterator extends AbstractKeyIterator<PgzLevel, Bytes> {
+class PgzKeyIterator extends AbstractKeyIterator<AnyPgzLevel, Bytes> {
   private readonly cursor: Cursor;
   private readonly keyFormat: string | undefined;
 
-  constructor(db: PgzLevel, pgz: DB, options: PrivateIteratorOptions) {
+  constructor(db: AnyPgzLevel, pgz: DB, options: PrivateIteratorOptions) {
     super(db, options as never);
     this.cursor = new Cursor(pgz, options);
     this.keyFormat = options.keyEncoding;
@@ -270,11 +276,11 @@ class PgzKeyIterator extends AbstractKeyIterator<PgzLevel, Bytes> {
   }
 }
 
-class PgzValueIterator extends AbstractValueIterator<PgzLevel, Bytes, Bytes> {
+class PgzValueIterator extends AbstractValueIterator<AnyPgzLevel, Bytes, Bytes> {
   private readonly cursor: Cursor;
   private readonly valueFormat: string | undefined;
 
-  constructor(db: PgzLevel, pgz: DB, options: PrivateIteratorOptions) {
+  constructor(db: AnyPgzLevel, pgz: DB, options: PrivateIteratorOptions) {
     super(db, options as never);
     this.cursor = new Cursor(pgz, options);
     this.valueFormat = options.valueEncoding;
@@ -305,12 +311,12 @@ class PgzValueIterator extends AbstractValueIterator<PgzLevel, Bytes, Bytes> {
 /** Keys deleted per batch by `clear()`. */
 const CLEAR_BATCH_KEYS = 1000;
 
-export class PgzLevel extends AbstractLevel<Bytes, string, string> {
+export class PgzLevel<K = string, V = string> extends AbstractLevel<Bytes, K, V> {
   readonly location: string;
   private readonly openOptions: OpenOptions;
   private database: DB | undefined;
 
-  constructor(location: string, options: PgzLevelOptions = {}) {
+  constructor(location: string, options: PgzLevelOptions<K, V> = {}) {
     if (typeof location !== "string" || location === "") throw new TypeError("The first argument 'location' must be a non-empty string");
     // pgz's own options stay here; the rest (encodings, createIfMissing, userland options) go
     // to abstract-level, which hands them to open() and its hooks.
