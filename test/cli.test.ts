@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DB } from "../ts/api/db.ts";
@@ -59,10 +59,24 @@ test("--help on the top level and on every command", () => {
     assert.match(help, new RegExp(`^usage: pgz ${command}\\b`), `${command} --help`);
     assert.match(help, /--help/);
   }
-  for (const name of ["compact", "gc"]) {
-    const available = typeof (DB.prototype as unknown as Record<string, unknown>)[name] === "function";
-    assert.is(/not available in this version/.test(top.split("\n").find((line) => line.startsWith(`  ${name} `))!), !available, `${name} help says whether it is available`);
+  assert.not.match(top, /not available/);
+});
+
+test("--version prints the package version", () => {
+  const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+  assert.equal(ok(["--version"]), [version]);
+  assert.equal(ok(["-v"]), [version]);
+});
+
+test("read commands take no --sync (they write nothing); write commands do", () => {
+  const directory = seeded();
+  for (const args of [["get", directory, "k01"], ["scan", directory], ["export", directory], ["stats", directory], ["check", directory]]) {
+    assert.match(fails([...args, "--sync"], 2, "PGZ_USAGE"), /--sync/, args[0]);
+    assert.not.match(ok([args[0]!, "--help"]).join("\n"), /--sync/, `${args[0]} --help lists no --sync`);
   }
+  for (const command of ["put", "del", "import", "compact", "gc", "bench"]) assert.match(ok([command, "--help"]).join("\n"), /--sync/, command);
+  ok(["del", directory, "k01", "--sync"]);
+  fails(["get", directory, "k01"], 1, "PGZ_NOT_FOUND");
 });
 
 test("usage mistakes: one line and exit 2", () => {
@@ -290,17 +304,77 @@ test("dump: a damaged log record ends the walk with a PGZ_CORRUPTION line at its
   assert.match(damaged.stdout, new RegExp(`^PGZ_CORRUPTION ${segment.replace(".", "\\.")} ${offset} `, "m"));
 });
 
-test("compact and gc: run when the engine has them, else exit 2 'not available'", () => {
+test("compact and gc keep every entry", () => {
   for (const name of ["compact", "gc"]) {
     const directory = seeded();
-    if (typeof (DB.prototype as unknown as Record<string, unknown>)[name] === "function") {
-      const run = pgz([name, directory]);
-      assert.is(run.status, 0, run.stderr);
-      assert.is(ok(["scan", directory]).length, 21, `${name} keeps every entry`);
-    } else {
-      assert.match(fails([name, directory], 2, "PGZ_NOT_AVAILABLE"), /not available in this version/);
-    }
+    const run = pgz([name, directory]);
+    assert.is(run.status, 0, run.stderr);
+    assert.is(ok(["scan", directory]).length, 21, `${name} keeps every entry`);
   }
+});
+
+/** A database whose first log segments are mostly garbage: large values overwritten. */
+function garbageDatabase(): string {
+  const directory = freshDirectory();
+  const db = DB.open(directory, { core: "ts", segmentBytes: 64 * 1024, memtableBytes: 64 * 1024, autoGc: false });
+  for (let round = 0; round < 4; round++) for (let i = 0; i < 200; i++) db.put(`key-${i}`, `${round}`.repeat(2000));
+  db.close();
+  return directory;
+}
+
+const HUMAN_BYTES = String.raw`(?:\d+ B|\d+\.\d (?:KiB|MiB|GiB))`;
+
+test("gc prints what it collected in human units (--json: the raw report)", () => {
+  const line = ok(["gc", garbageDatabase(), "--discard-ratio", "0.5", "--segments-max", "100"]);
+  assert.is(line.length, 1, line.join("\n"));
+  const match = new RegExp(`^gc: collected (\\d+) segments?, rewrote (\\d+) live records \\((${HUMAN_BYTES})\\) in \\d+\\.\\d\\d s, ${HUMAN_BYTES}/s$`).exec(line[0]!);
+  assert.ok(match, line[0]);
+  assert.ok(Number(match[1]) > 0, "segments of garbage were collected");
+  const report = JSON.parse(ok(["gc", garbageDatabase(), "--segments-max", "100", "--json"])[0]!);
+  assert.ok(Array.isArray(report.segmentsCollected) && report.segmentsCollected.length > 0, JSON.stringify(report));
+  assert.is(typeof report.bytesRewritten, "number");
+});
+
+test("progress bars count bytes in MiB and MiB/s (in a terminal, through script(1))", () => {
+  const directory = freshDirectory();
+  const file = join(workspace, `big-${counter++}.jsonl`);
+  const lines = Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ key: `key-${i}`, value: "v".repeat(100) }));
+  writeFileSync(file, lines.join("\n") + "\n");
+  const command = [process.execPath, cli, "import", directory, file].map((word) => `'${word}'`).join(" ");
+  const terminal = spawnSync("script", ["-qec", command, "/dev/null"], { encoding: "utf8", timeout: 120_000 });
+  assert.is(terminal.status, 0, terminal.stdout);
+  const screen = terminal.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b7|\x1b8/g, "");
+  const total = `${(statSync(file).size / (1024 * 1024)).toFixed(1)} MiB`;
+  assert.match(screen, new RegExp(`import \\[[^\\]]*\\] 100% ${total}/${total} \\| ${HUMAN_BYTES}/s`), screen.slice(-400));
+  assert.not.match(screen, /bytes/);
+});
+
+test("put and import do not make a database in a directory holding other files, unless --create", () => {
+  const directory = freshDirectory();
+  mkdirSync(directory);
+  writeFileSync(join(directory, "notes.txt"), "mine");
+  assert.match(fails(["put", directory, "a", "1"], 1, "PGZ_NOT_FOUND"), /holds 1 other files and no database; --create/);
+  const source = join(workspace, `one-${counter++}.jsonl`);
+  writeFileSync(source, '{"key":"a","value":"1"}\n');
+  fails(["import", directory, source], 1, "PGZ_NOT_FOUND");
+  assert.equal(readdirSync(directory), ["notes.txt"], "nothing was written");
+  ok(["put", directory, "a", "1", "--create"]);
+  assert.equal(ok(["get", directory, "a"]), ["1"]);
+  ok(["put", directory, "b", "2"]);
+  assert.equal(ok(["scan", directory, "--keys-only"]), ["a", "b"], "once it is a database, no --create is needed");
+  const empty = freshDirectory();
+  mkdirSync(empty);
+  ok(["import", empty, source]);
+  assert.equal(ok(["get", empty, "a"]), ["1"], "an empty directory is made a database");
+});
+
+test("a path that is a file, or under one, is one clear error for every command", () => {
+  const file = join(workspace, `plain-${counter++}.txt`);
+  writeFileSync(file, "not a database");
+  assert.match(fails(["put", file, "a", "1"], 1, "PGZ_INVALID_ARGUMENT"), /is a file: a database is a directory/);
+  assert.match(fails(["put", join(file, "inner"), "a", "1"], 1, "PGZ_INVALID_ARGUMENT"), /plain-\d+\.txt is a file, so .* cannot be a directory/);
+  for (const args of [["get", file, "a"], ["scan", file], ["stats", file], ["del", file, "a"], ["gc", file]]) fails(args, 1, "PGZ_INVALID_ARGUMENT");
+  assert.is(readFileSync(file, "utf8"), "not a database");
 });
 
 test("bench: fillrandom and readrandom on both cores", () => {

@@ -1,16 +1,16 @@
 /**
- * The `pgz` command: put, get, del, scan, import, export, stats, check, dump, bench (and
- * compact and gc once the engine has them) on a database directory. Arguments are parsed with
- * node:util parseArgs, which Node, Deno and Bun all provide.
+ * The `pgz` command: put, get, del, scan, import, export, stats, check, dump, bench, compact
+ * and gc on a database directory. Arguments are parsed with node:util parseArgs, which Node,
+ * Deno and Bun all provide.
  *
  * Errors print one line, `pgz: <code>: <message>`, and exit non-zero: 1 for a failed operation
- * (a PgzError, a missing key, damage found), 2 for a usage mistake or a command this version
- * lacks. Only an unexpected error (a bug) prints its stack.
+ * (a PgzError, a missing key, damage found), 2 for a usage mistake. Only an unexpected error (a
+ * bug) prints its stack.
  */
 import { once } from "node:events";
-import { createReadStream, createWriteStream, existsSync, rmSync, mkdtempSync, statSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, readdirSync, readFileSync, rmSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -19,6 +19,7 @@ import type { CoreName } from "../core/types.ts";
 import { DB, type IterateOptions, type OpenOptions } from "../api/db.ts";
 import { dumpFile, printableText } from "./dump.ts";
 import { PgzError } from "../errors.ts";
+import { FILE_SUPERBLOCK } from "../format.ts";
 
 /** A mistake in the command line: one line and exit code 2, never a stack. */
 class UsageError extends Error {
@@ -55,11 +56,14 @@ interface Command {
   run(positionals: string[], values: Values): Promise<number>;
 }
 
-const OPEN_OPTIONS: Options = {
-  core: { type: "string" },
-  sync: { type: "boolean" },
-};
-const OPEN_OPTION_HELP = ['--core wasm|ts   which core runs the hot paths (default "wasm")', "--sync           fdatasync every write before it returns"];
+/** Options of the commands that only read: no --sync, since they write nothing to sync. */
+const READ_OPTIONS: Options = { core: { type: "string" } };
+const READ_OPTION_HELP = ['--core wasm|ts   which core runs the hot paths (default "wasm")'];
+const OPEN_OPTIONS: Options = { ...READ_OPTIONS, sync: { type: "boolean" } };
+const OPEN_OPTION_HELP = [...READ_OPTION_HELP, "--sync           fdatasync every write before it returns"];
+/** put and import make a database; --create lets them make one in a directory holding other files. */
+const CREATE_OPTIONS: Options = { ...OPEN_OPTIONS, create: { type: "boolean" } };
+const CREATE_OPTION_HELP = ["--create         make a database even in a directory that holds other files", ...OPEN_OPTION_HELP];
 const HEX_OPTION_HELP = "--hex            keys, values and bounds on the command line are hex";
 const FORMAT_OPTION_HELP = "--format F       text (default: UTF-8, or 0x-hex when not printable), hex, or json";
 
@@ -104,7 +108,14 @@ interface Progress {
 
 const quietProgress: Progress = { update() {}, stop() {} };
 
-async function startProgress(label: string, total: number, unit: string, enabled = true): Promise<Progress> {
+/** What a progress bar counts: bytes show as KiB/MiB/GiB (and MiB/s), anything else as a count. */
+type Unit = "bytes" | "lines" | "entries" | "ops" | "steps";
+
+function amountText(amount: number, unit: Unit): string {
+  return unit === "bytes" ? humanBytes(amount) : `${Math.round(amount)} ${unit}`;
+}
+
+async function startProgress(label: string, total: number, unit: Unit, enabled = true): Promise<Progress> {
   if (!enabled || !process.stderr.isTTY) return quietProgress;
   const scope = globalThis as { require?: unknown };
   if (typeof scope.require !== "function") {
@@ -112,19 +123,24 @@ async function startProgress(label: string, total: number, unit: string, enabled
     scope.require = createRequire(import.meta.url);
   }
   const { default: cliProgress } = await import("cli-progress");
-  const counted = total > 0 ? `{percentage}% {value}/{total} ${unit}` : `{value} ${unit}`;
+  const counted = total > 0 ? "{percentage}% {done}/{all}" : "{done}";
   const eta = total > 0 ? " | ETA {eta_formatted}" : "";
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] ${counted} | {rate} ${unit}/s${eta}`, stream: process.stderr, hideCursor: true, etaBuffer: 50 },
+    { format: `${label} [{bar}] ${counted} | {rate}/s${eta}`, stream: process.stderr, hideCursor: true, etaBuffer: 50 },
     cliProgress.Presets.shades_classic,
   );
   const started = performance.now();
-  bar.start(Math.max(total, 1), 0, { rate: 0 });
+  const texts = (done: number, seconds: number) => ({
+    done: amountText(done, unit),
+    all: amountText(Math.max(total, done), unit),
+    rate: amountText(seconds > 0 ? done / seconds : 0, unit),
+  });
+  bar.start(Math.max(total, 1), 0, texts(0, 0));
   return {
     update(done) {
       const seconds = (performance.now() - started) / 1000;
       if (total > 0 && done > total) bar.setTotal(done);
-      bar.update(done, { rate: seconds > 0 ? Math.round(done / seconds) : 0 });
+      bar.update(done, texts(done, seconds));
     },
     stop() {
       bar.stop();
@@ -199,11 +215,40 @@ function formatEntry(format: Format, key: Uint8Array, value: Uint8Array | undefi
 // ---------------------------------------------------------------------------------------------
 // Opening
 
+/** The path itself, or the nearest of its parents that exists, if that is not a directory. */
+function fileInTheWay(directory: string): string | undefined {
+  let path = directory;
+  while (!existsSync(path)) {
+    if (dirname(path) === path) return undefined;
+    path = dirname(path);
+  }
+  return statSync(path).isDirectory() ? undefined : path;
+}
+
+/** A database is a directory: a path that is (or lies under) a file is refused by name. */
+function checkNoFileInTheWay(directory: string): void {
+  const file = fileInTheWay(directory);
+  if (file === undefined) return;
+  const where = file === directory ? `${directory} is a file` : `${file} is a file, so ${directory} cannot be a directory`;
+  throw new PgzError("PGZ_INVALID_ARGUMENT", `${where}: a database is a directory`);
+}
+
+/** Without --create, a directory holding other files but no database is not made into one. */
+function checkCreateTarget(directory: string, values: Values): void {
+  if (values.create || !existsSync(directory)) return;
+  const names = readdirSync(directory);
+  if (names.length > 0 && !names.includes(FILE_SUPERBLOCK)) {
+    throw new PgzError("PGZ_NOT_FOUND", `${directory} holds ${names.length} other files and no database; --create makes one there`);
+  }
+}
+
 function openDatabase(directory: string, values: Values, create: boolean): DB {
   const options: OpenOptions = { core: coreOf(values), createIfMissing: create };
   if (values.sync) options.sync = true;
+  checkNoFileInTheWay(directory);
+  if (create) checkCreateTarget(directory, values);
   // DB.open would create the directory before finding no database in it; a read should not.
-  if (!create && !existsSync(directory)) throw new PgzError("PGZ_NOT_FOUND", `no database in ${directory}`);
+  else if (!existsSync(directory)) throw new PgzError("PGZ_NOT_FOUND", `no database in ${directory}`);
   return DB.open(directory, options);
 }
 
@@ -425,9 +470,9 @@ async function bench(values: Values): Promise<number> {
         state = (Math.imul(state, 1103515245) + 12345) >>> 0;
         if (db.get(keys[state % keyCount]!) !== undefined) found++;
       });
-      const megabytes = (keyCount * (16 + valueBytes)) / (1024 * 1024);
+      const mebibytes = (keyCount * (16 + valueBytes)) / (1024 * 1024);
       console.log(`pgz bench: ${keyCount} keys, 16 B keys, ${valueBytes} B values, core ${core}${values.sync ? ", sync" : ""}`);
-      console.log(`fillrandom : ${Math.round(keyCount / fill).toLocaleString("en-US").padStart(10)} ops/s  ${(megabytes / fill).toFixed(1)} MB/s`);
+      console.log(`fillrandom : ${Math.round(keyCount / fill).toLocaleString("en-US").padStart(10)} ops/s  ${(mebibytes / fill).toFixed(1)} MiB/s`);
       console.log(`readrandom : ${Math.round(keyCount / read).toLocaleString("en-US").padStart(10)} ops/s  (${found} of ${keyCount} found)`);
       return found === keyCount ? 0 : 1;
     } finally {
@@ -452,54 +497,77 @@ async function timed(label: string, count: number, operation: (index: number) =>
   return seconds;
 }
 
-/** compact and gc: called only if this version's DB has them. */
+/** compact and gc. */
 function maintenance(name: "compact" | "gc"): Command {
-  const available = () => typeof (DB.prototype as unknown as Record<string, unknown>)[name] === "function";
   const isCompact = name === "compact";
-  const summary = isCompact ? "compact the LSM tree (a key range with --gte/--lt)" : "collect value-log segments that are mostly garbage";
   const extraOptions: Options = isCompact
     ? { gte: { type: "string" }, lt: { type: "string" }, hex: { type: "boolean" } }
-    : { "discard-ratio": { type: "string" }, "segments-max": { type: "string" } };
+    : { "discard-ratio": { type: "string" }, "segments-max": { type: "string" }, json: { type: "boolean" } };
   const extraHelp = isCompact
     ? ["--gte K, --lt K   only tables overlapping [K1, K2)", HEX_OPTION_HELP]
-    : ["--discard-ratio R  collect segments at least this garbage (0..1, engine default 0.5)", "--segments-max N   at most N segments (engine default 1)"];
+    : [
+        "--discard-ratio R  collect segments at least this garbage (0..1, engine default 0.5)",
+        "--segments-max N   at most N segments (engine default 1)",
+        "--json             the raw db.gc() report",
+      ];
   return {
     usage: `${name} <dir>`,
-    get summary() {
-      return available() ? summary : `${summary} (not available in this version)`;
-    },
+    summary: isCompact ? "compact the LSM tree (a key range with --gte/--lt)" : "collect value-log segments that are mostly garbage",
     options: { ...OPEN_OPTIONS, ...extraOptions },
     optionHelp: [...extraHelp, ...OPEN_OPTION_HELP],
     positionals: { min: 1, max: 1 },
-    async run([directory], values) {
-      if (!available()) throw new UsageError(`${name} is not available in this version`, "PGZ_NOT_AVAILABLE");
-      const argument: Record<string, unknown> = {};
+    run([directory], values) {
       if (isCompact) {
-        for (const bound of ["gte", "lt"]) if (typeof values[bound] === "string") argument[bound] = argumentBytes(values[bound] as string, values, `--${bound}`);
-      } else {
-        if (values["discard-ratio"] !== undefined) {
-          const ratio = Number(values["discard-ratio"]);
-          if (!(ratio >= 0 && ratio <= 1)) throw new UsageError(`--discard-ratio must be a number in [0, 1], got ${JSON.stringify(values["discard-ratio"])}`);
-          argument.discardRatio = ratio;
-        }
-        if (values["segments-max"] !== undefined) argument.segmentsMax = integerOf(values, "segments-max", 1, 1);
+        const range: { gte?: Uint8Array | string; lt?: Uint8Array | string } = {};
+        for (const bound of ["gte", "lt"] as const) if (typeof values[bound] === "string") range[bound] = argumentBytes(values[bound] as string, values, `--${bound}`);
+        return withDatabase(directory!, values, false, (db) => {
+          const started = performance.now();
+          db.compact(range);
+          console.error(`compact: done in ${secondsText(performance.now() - started)}`);
+          return 0;
+        });
       }
-      return withDatabase(directory!, values, false, async (db) => {
-        const result = await (db as unknown as Record<string, (argument: object) => unknown>)[name]!(argument);
-        if (result !== undefined) console.log(JSON.stringify(result));
-        console.error(`${name}: done`);
+      const options = gcOptionsOf(values);
+      return withDatabase(directory!, values, false, (db) => {
+        const started = performance.now();
+        const report = db.gc(options);
+        const milliseconds = performance.now() - started;
+        console.log(values.json ? JSON.stringify(report) : gcReportText(report, milliseconds));
         return 0;
       });
     },
   };
 }
 
+function gcOptionsOf(values: Values): { discardRatio?: number; segmentsMax?: number } {
+  const options: { discardRatio?: number; segmentsMax?: number } = {};
+  if (values["discard-ratio"] !== undefined) {
+    const ratio = Number(values["discard-ratio"]);
+    if (!(ratio >= 0 && ratio <= 1)) throw new UsageError(`--discard-ratio must be a number in [0, 1], got ${JSON.stringify(values["discard-ratio"])}`);
+    options.discardRatio = ratio;
+  }
+  if (values["segments-max"] !== undefined) options.segmentsMax = integerOf(values, "segments-max", 1, 1);
+  return options;
+}
+
+const secondsText = (milliseconds: number) => `${(milliseconds / 1000).toFixed(2)} s`;
+
+/** One line: what gc collected and rewrote, in MiB and MiB/s. */
+function gcReportText(report: ReturnType<DB["gc"]>, milliseconds: number): string {
+  const collected = report.segmentsCollected.length;
+  const rate = milliseconds > 0 ? humanBytes((report.bytesRewritten * 1000) / milliseconds) : humanBytes(0);
+  return (
+    `gc: collected ${collected} segment${collected === 1 ? "" : "s"}, rewrote ${report.recordsRewritten} live records ` +
+    `(${humanBytes(report.bytesRewritten)}) in ${secondsText(milliseconds)}, ${rate}/s`
+  );
+}
+
 const COMMANDS: Record<string, Command> = {
   put: {
     usage: "put <dir> <key> <value>",
     summary: "store a value (creates the database if needed)",
-    options: { ...OPEN_OPTIONS, hex: { type: "boolean" } },
-    optionHelp: [HEX_OPTION_HELP, ...OPEN_OPTION_HELP],
+    options: { ...CREATE_OPTIONS, hex: { type: "boolean" } },
+    optionHelp: [HEX_OPTION_HELP, ...CREATE_OPTION_HELP],
     positionals: { min: 3, max: 3 },
     run([directory, key, value], values) {
       const keyBytes = argumentBytes(key!, values, "key");
@@ -513,8 +581,8 @@ const COMMANDS: Record<string, Command> = {
   get: {
     usage: "get <dir> <key>",
     summary: "print a value (exit 1 if the key is missing)",
-    options: { ...OPEN_OPTIONS, hex: { type: "boolean" }, format: { type: "string" } },
-    optionHelp: [HEX_OPTION_HELP, FORMAT_OPTION_HELP, ...OPEN_OPTION_HELP],
+    options: { ...READ_OPTIONS, hex: { type: "boolean" }, format: { type: "string" } },
+    optionHelp: [HEX_OPTION_HELP, FORMAT_OPTION_HELP, ...READ_OPTION_HELP],
     positionals: { min: 2, max: 2 },
     run([directory, key], values) {
       const format = formatOf(values);
@@ -547,7 +615,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "scan <dir>",
     summary: "print entries in key order, one per line",
     options: {
-      ...OPEN_OPTIONS,
+      ...READ_OPTIONS,
       gt: { type: "string" },
       gte: { type: "string" },
       lt: { type: "string" },
@@ -567,7 +635,7 @@ const COMMANDS: Record<string, Command> = {
       "--keys-only      print keys only",
       FORMAT_OPTION_HELP + "; json is one {\"key\",\"value\"} object a line (keyHex/valueHex when not UTF-8)",
       HEX_OPTION_HELP,
-      ...OPEN_OPTION_HELP,
+      ...READ_OPTION_HELP,
     ],
     positionals: { min: 1, max: 1 },
     run([directory], values) {
@@ -582,8 +650,8 @@ const COMMANDS: Record<string, Command> = {
     usage: "import <dir> <file|->",
     summary: "load JSON lines ({\"key\",\"value\"} or keyHex/valueHex) in batches of 1000",
     details: "Reads the file (or standard input for -) line by line. Each batch of 1000 entries is atomic; a bad line stops the import after the batches before it.",
-    options: OPEN_OPTIONS,
-    optionHelp: OPEN_OPTION_HELP,
+    options: CREATE_OPTIONS,
+    optionHelp: CREATE_OPTION_HELP,
     positionals: { min: 2, max: 2 },
     run([directory, source], values) {
       if (source !== "-" && !existsSync(source!)) throw new PgzError("PGZ_NOT_FOUND", `no file ${source}`);
@@ -594,24 +662,24 @@ const COMMANDS: Record<string, Command> = {
     usage: "export <dir> [file|-]",
     summary: "write every entry as JSON lines (standard output by default)",
     details: "Streams with backpressure from a consistent snapshot; import reads the same format.",
-    options: OPEN_OPTIONS,
-    optionHelp: OPEN_OPTION_HELP,
+    options: READ_OPTIONS,
+    optionHelp: READ_OPTION_HELP,
     positionals: { min: 1, max: 2 },
     run: ([directory, target], values) => withDatabase(directory!, values, false, (db) => exportLines(db, target)),
   },
   stats: {
     usage: "stats <dir>",
     summary: "levels, memtable, log, block cache and bytes written",
-    options: { ...OPEN_OPTIONS, json: { type: "boolean" } },
-    optionHelp: ["--json           the raw db.stats() object", ...OPEN_OPTION_HELP],
+    options: { ...READ_OPTIONS, json: { type: "boolean" } },
+    optionHelp: ["--json           the raw db.stats() object", ...READ_OPTION_HELP],
     positionals: { min: 1, max: 1 },
     run: ([directory], values) => withDatabase(directory!, values, false, (db) => printStats(db, values.json === true)),
   },
   check: {
     usage: "check <dir>",
     summary: "verify every checksum; print problems as `file offset message` (exit 1 if any)",
-    options: OPEN_OPTIONS,
-    optionHelp: OPEN_OPTION_HELP,
+    options: READ_OPTIONS,
+    optionHelp: READ_OPTION_HELP,
     positionals: { min: 1, max: 1 },
     run: ([directory], values) => check(directory!, values),
   },
@@ -650,7 +718,8 @@ function topHelp(): string {
     "Commands:",
     ...Object.values(COMMANDS).map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`),
     "",
-    "Every command takes --help. Options that open a database: --core wasm|ts (default wasm), --sync.",
+    "Every command takes --help; pgz --version prints the version. Commands that open a database take",
+    "--core wasm|ts (default wasm); those that write also take --sync.",
     "Errors print one line, `pgz: <code>: <message>`; exit 1 on failure, 2 on a usage mistake.",
   ].join("\n");
 }
@@ -668,9 +737,27 @@ function commandHelp(command: Command): string {
   ].join("\n");
 }
 
+/**
+ * The version in pgz's package.json: one folder up from dist/cli.mjs (in a clone and in an
+ * installed package alike), two from ts/tools/cli.ts when run from source.
+ */
+function packageVersion(): string {
+  for (const path of ["../package.json", "../../package.json"]) {
+    const url = new URL(path, import.meta.url);
+    if (!existsSync(url)) continue;
+    const manifest = JSON.parse(readFileSync(url, "utf8")) as { name?: string; version?: string };
+    if (manifest.name === "pgz" && typeof manifest.version === "string") return manifest.version;
+  }
+  throw new PgzError("PGZ_NOT_FOUND", "pgz's package.json is not beside this program");
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined) throw new UsageError("missing command (see pgz --help)");
+  if (name === "--version" || name === "-v") {
+    console.log(packageVersion());
+    return 0;
+  }
   if (name === "--help" || name === "-h" || name === "help") {
     const topic = name === "help" ? rest[0] : undefined;
     console.log(topic && COMMANDS[topic] ? commandHelp(COMMANDS[topic]) : topHelp());
