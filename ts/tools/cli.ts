@@ -14,10 +14,11 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { fromHex, toHex } from "../bytes.ts";
+import { fromHex } from "../bytes.ts";
 import type { CoreName } from "../core/types.ts";
 import { DB, type IterateOptions, type OpenOptions } from "../api/db.ts";
-import { dumpFile, printableText } from "./dump.ts";
+import { dumpFile } from "./dump.ts";
+import { formatEntry, humanBytes, LineWriter, secondsText, startProgress, table, type Format } from "./cli-output.ts";
 import { PgzError } from "../errors.ts";
 import { FILE_SUPERBLOCK } from "../format.ts";
 
@@ -68,87 +69,6 @@ const HEX_OPTION_HELP = "--hex            keys, values and bounds on the command
 const FORMAT_OPTION_HELP = "--format F       text (default: UTF-8, or 0x-hex when not printable), hex, or json";
 
 // ---------------------------------------------------------------------------------------------
-// Output: lines gathered into chunks, written with backpressure (a 1 GB export never sits in
-// memory), and a quiet exit when the reader goes away (`pgz scan db | head`).
-
-const CHUNK_CHARS = 64 * 1024;
-
-class LineWriter {
-  private chunk = "";
-
-  constructor(private readonly stream: NodeJS.WritableStream) {}
-
-  async line(text: string): Promise<void> {
-    this.chunk += text + "\n";
-    if (this.chunk.length >= CHUNK_CHARS) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (this.chunk.length === 0) return;
-    const chunk = this.chunk;
-    this.chunk = "";
-    if (!this.stream.write(chunk)) await once(this.stream, "drain");
-  }
-}
-
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
-  throw error;
-});
-
-// ---------------------------------------------------------------------------------------------
-// Progress: a cli-progress bar on stderr, only when stderr is a terminal. cli-progress is
-// CommonJS and requires node builtins; in this ESM bundle that needs a `require`, so it is
-// loaded on first use, after giving the bundle one (Bun has its own).
-
-interface Progress {
-  update(done: number): void;
-  stop(): void;
-}
-
-const quietProgress: Progress = { update() {}, stop() {} };
-
-/** What a progress bar counts: bytes show as KiB/MiB/GiB (and MiB/s), anything else as a count. */
-type Unit = "bytes" | "lines" | "entries" | "ops" | "steps";
-
-function amountText(amount: number, unit: Unit): string {
-  return unit === "bytes" ? humanBytes(amount) : `${Math.round(amount)} ${unit}`;
-}
-
-async function startProgress(label: string, total: number, unit: Unit, enabled = true): Promise<Progress> {
-  if (!enabled || !process.stderr.isTTY) return quietProgress;
-  const scope = globalThis as { require?: unknown };
-  if (typeof scope.require !== "function") {
-    const { createRequire } = await import("node:module");
-    scope.require = createRequire(import.meta.url);
-  }
-  const { default: cliProgress } = await import("cli-progress");
-  const counted = total > 0 ? "{percentage}% {done}/{all}" : "{done}";
-  const eta = total > 0 ? " | ETA {eta_formatted}" : "";
-  const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] ${counted} | {rate}/s${eta}`, stream: process.stderr, hideCursor: true, etaBuffer: 50 },
-    cliProgress.Presets.shades_classic,
-  );
-  const started = performance.now();
-  const texts = (done: number, seconds: number) => ({
-    done: amountText(done, unit),
-    all: amountText(Math.max(total, done), unit),
-    rate: amountText(seconds > 0 ? done / seconds : 0, unit),
-  });
-  bar.start(Math.max(total, 1), 0, texts(0, 0));
-  return {
-    update(done) {
-      const seconds = (performance.now() - started) / 1000;
-      if (total > 0 && done > total) bar.setTotal(done);
-      bar.update(done, texts(done, seconds));
-    },
-    stop() {
-      bar.stop();
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Arguments
 
 function coreOf(values: Values): CoreName {
@@ -174,42 +94,10 @@ function argumentBytes(text: string, values: Values, what: string): Uint8Array |
   return fromHex(text);
 }
 
-type Format = "text" | "hex" | "json";
-
 function formatOf(values: Values): Format {
   const format = values.format ?? "text";
   if (format !== "text" && format !== "hex" && format !== "json") throw new UsageError(`--format must be text, hex or json, got ${JSON.stringify(format)}`);
   return format;
-}
-
-// Valid UTF-8, byte for byte (a leading BOM is kept): what JSON output may show as a string.
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-function utf8Of(bytes: Uint8Array): string | undefined {
-  try {
-    return utf8Decoder.decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
-/** One entry as a line in `format` (export and import use the json form). */
-function formatEntry(format: Format, key: Uint8Array, value: Uint8Array | undefined): string {
-  if (format === "hex") return value === undefined ? toHex(key) : `${toHex(key)}\t${toHex(value)}`;
-  if (format === "text") {
-    const show = (bytes: Uint8Array) => printableText(bytes) ?? `0x${toHex(bytes)}`;
-    return value === undefined ? show(key) : `${show(key)}\t${show(value)}`;
-  }
-  const entry: Record<string, string> = {};
-  const keyText = utf8Of(key);
-  if (keyText === undefined) entry.keyHex = toHex(key);
-  else entry.key = keyText;
-  if (value !== undefined) {
-    const valueText = utf8Of(value);
-    if (valueText === undefined) entry.valueHex = toHex(value);
-    else entry.value = valueText;
-  }
-  return JSON.stringify(entry);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -368,22 +256,6 @@ async function exportLines(db: DB, target: string | undefined): Promise<number> 
   }
   console.error(`exported ${exported} entries`);
   return 0;
-}
-
-const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-function humanBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join("  ").trimEnd());
 }
 
 /** The compaction line, when this version's stats have one. */
@@ -549,8 +421,6 @@ function gcOptionsOf(values: Values): { discardRatio?: number; segmentsMax?: num
   if (values["segments-max"] !== undefined) options.segmentsMax = integerOf(values, "segments-max", 1, 1);
   return options;
 }
-
-const secondsText = (milliseconds: number) => `${(milliseconds / 1000).toFixed(2)} s`;
 
 /** One line: what gc collected and rewrote, in MiB and MiB/s. */
 function gcReportText(report: ReturnType<DB["gc"]>, milliseconds: number): string {
