@@ -7,3 +7,4 @@ export * from "./bloom";
 export * from "./block";
 export * from "./skiplist";
 export * from "./merge";
+export * from "./lz4";

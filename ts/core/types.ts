@@ -231,4 +231,16 @@ export interface Core {
   /** PGZ_CORRUPTION if `filter` is malformed. */
   openBloom(filter: Uint8Array): BloomFilter;
   newMerge(sourceCount: number, options: MergeOptions): Merge;
+
+  /**
+   * LZ4 block format (no frame): `data` compressed, or undefined when the result would be
+   * longer than `capacityBytes` (default lz4CompressBound, which always fits). Both cores
+   * emit the same bytes.
+   */
+  lz4Compress(data: Uint8Array, capacityBytes?: number): Uint8Array | undefined;
+  /**
+   * Decodes an LZ4 block that must decode to exactly `length` bytes; anything else (truncated,
+   * a length past either buffer, an offset before the start) is PGZ_CORRUPTION.
+   */
+  lz4Decompress(compressed: Uint8Array, length: number): Uint8Array;
 }

@@ -14,6 +14,7 @@ import { wasmBloom } from "./wasm/bloom.ts";
 import { wasmBlock } from "./wasm/block.ts";
 import { wasmSkiplist } from "./wasm/skiplist.ts";
 import { wasmMerge } from "./wasm/merge.ts";
+import { wasmLz4 } from "./wasm/lz4.ts";
 
 const compiled = new Map<string, WebAssembly.Module>();
 
@@ -48,6 +49,7 @@ function coreOf(runtime: WasmRuntime): Core {
     ...wasmBlock(runtime),
     ...wasmSkiplist(runtime),
     ...wasmMerge(runtime),
+    ...wasmLz4(runtime),
   };
 }
 

@@ -6,6 +6,7 @@ import { pureBloom } from "./bloom.ts";
 import { pureBlock } from "./block.ts";
 import { pureSkiplist } from "./skiplist.ts";
 import { pureMerge } from "./merge.ts";
+import { pureLz4 } from "./lz4.ts";
 
 export function createPureCore(): Core {
   return {
@@ -16,5 +17,6 @@ export function createPureCore(): Core {
     ...pureBlock(),
     ...pureSkiplist(),
     ...pureMerge(),
+    ...pureLz4(),
   };
 }
