@@ -1,7 +1,7 @@
 /**
  * `npm run bench:core`: each hot path on the WASM core and on the TS core, same inputs, same
  * process, alternating rounds; prints medians and the WASM/TS ratio as a Markdown table.
- * PGZ_BENCH_ROUNDS sets the rounds (default 5); PGZ_BENCH_ONLY=crc32c,merge picks hot paths.
+ * PGZ_BENCH_ROUNDS sets the rounds (default 5); PGZ_BENCH_ONLY=crc32c,lz4 picks hot paths.
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -13,10 +13,11 @@ import { cases as blockCases } from "./core/block.ts";
 import { cases as skiplistCases } from "./core/skiplist.ts";
 import { cases as mergeCases } from "./core/merge.ts";
 import { cases as bloomCases } from "./core/bloom.ts";
+import { cases as lz4Cases } from "./core/lz4.ts";
 
 const rounds = Number(process.env.PGZ_BENCH_ROUNDS ?? 5);
 const only = process.env.PGZ_BENCH_ONLY?.split(",");
-const all: BenchCase[] = [...crc32cCases, ...blockCases, ...skiplistCases, ...mergeCases, ...bloomCases];
+const all: BenchCase[] = [...crc32cCases, ...blockCases, ...skiplistCases, ...mergeCases, ...bloomCases, ...lz4Cases];
 const selected = all.filter((c) => !only || only.includes(c.hotPath));
 
 function median(values: number[]): number {
