@@ -166,6 +166,12 @@ export function lz4CompressBound(length: u32): u32 {
   }
 }
 
+/** Copies [from, from + length) to target in 16-byte steps, up to 15 bytes past the end. */
+// @ts-ignore: decorator
+@inline function wildCopy(target: usize, from: usize, length: u32): void {
+  for (let i: usize = 0; i < <usize>length; i += 16) v128.store(target + i, v128.load(from + i));
+}
+
 /** Copies a match of `length` bytes from `offset` back to [target, target + length). */
 // @ts-ignore: decorator
 @inline function copyMatch(target: usize, offset: u32, length: u32, slack: u32): void {
@@ -173,7 +179,7 @@ export function lz4CompressBound(length: u32): u32 {
   if (offset >= 16 && slack >= length + 16) {
     // Each 16-byte step reads bytes already written (offset >= 16); it may write past the
     // match into the slack, which the next sequence overwrites.
-    for (let i: usize = 0; i < <usize>length; i += 16) v128.store(target + i, v128.load(from + i));
+    wildCopy(target, from, length);
   } else if (offset >= 8 && slack >= length + 8) {
     for (let i: usize = 0; i < <usize>length; i += 8) store<u64>(target + i, load<u64>(from + i));
   } else if (offset >= length) {
@@ -205,8 +211,10 @@ export function lz4Decompress(src: usize, length: u32, dst: usize, capacity: u32
       literalLength = <u32>(read >>> 32);
     }
     if (literalLength > length - position || literalLength > capacity - out) return LZ4_MALFORMED;
-    if (literalLength <= 16 && length - position >= 16 && capacity - out >= 16) {
-      v128.store(dst + out, v128.load(src + position));
+    if (length - position >= literalLength + 16 && capacity - out >= literalLength + 16) {
+      // Room past the literals in both buffers: 16-byte steps, which may copy a few bytes too
+      // many (the next match or literals overwrite them); cheaper than memory.copy's call.
+      wildCopy(dst + out, src + position, literalLength);
     } else {
       memory.copy(dst + out, src + position, literalLength);
     }
