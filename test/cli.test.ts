@@ -238,19 +238,19 @@ test("dump: superblock, manifest, table, segment, lock", () => {
   db.close();
   const names = readdirSync(directory);
   const superblock = ok(["dump", join(directory, "SUPERBLOCK")]).join("\n");
-  assert.match(superblock, /^copy 0 @0: format 2, sequence \d+, manifest MANIFEST-\d{6}, database [0-9a-f]{32}$/m);
+  assert.match(superblock, /^copy 0 @0: format 3, sequence \d+, manifest MANIFEST-\d{6}, database [0-9a-f]{32}$/m);
   assert.match(superblock, /^current: copy \d \(sequence \d+\)/m);
   const manifest = ok(["dump", join(directory, names.find((name) => name.startsWith("MANIFEST-"))!)]).join("\n");
-  assert.match(manifest, /^edit 0 @0: snapshot \(format 2\)/m);
+  assert.match(manifest, /^edit 0 @0: snapshot \(format 3\)/m);
   assert.match(manifest, new RegExp(`\\+L0 ${table.replace(".", "\\.")} \\(500 entries`));
   const tableDump = ok(["dump", join(directory, table), "--entries"]).join("\n");
-  assert.match(tableDump, /^footer @\d+: format 2, database [0-9a-f]{32}, table \d+, 500 entries, \d+ data blocks/m);
-  assert.match(tableDump, /^block 0 @0 \(\d+ B\): \d+ entries, first "key-0000"@1/m);
+  assert.match(tableDump, /^footer @\d+: format 3, database [0-9a-f]{32}, table \d+, 500 entries, \d+ data blocks/m);
+  assert.match(tableDump, /^block 0 @0 \(\d+ B, lz4 of \d+ B\): \d+ entries, first "key-0000"@1/m);
   assert.match(tableDump, /^ {2}"key-0499" @500 value "value-499"$/m);
   assert.match(tableDump, /^entries: 500 \(value 500\), sequences 1\.\.500$/m);
   const segments = names.filter((name) => name.endsWith(".vlog"));
   const segmentDumps = segments.map((name) => ok(["dump", join(directory, name), "--entries"]).join("\n"));
-  for (const dump of segmentDumps) assert.match(dump, /^header: format 2, segment \d+, database [0-9a-f]{32}$/m);
+  for (const dump of segmentDumps) assert.match(dump, /^header: format 3, segment \d+, database [0-9a-f]{32}$/m);
   assert.ok(segmentDumps.some((dump) => /put seq 501 key "in-the-log" value 3 B batch-end/.test(dump)), "the log record is listed");
   const databaseId = /database ([0-9a-f]{32})/.exec(superblock)![1]!;
   for (const dump of [tableDump, ...segmentDumps]) assert.ok(dump.includes(`database ${databaseId}`), "every file names the superblock's database id");
@@ -280,7 +280,7 @@ test("dump: garbage and damage are one PGZ_CORRUPTION line, exit 1, no stack", (
   const damaged = pgz(["dump", path]);
   assert.is(damaged.status, 1);
   assert.match(damaged.stdout, new RegExp(`^PGZ_CORRUPTION ${table.replace(".", "\\.")} 0 block 0: `, "m"));
-  assert.match(damaged.stdout, /^block 1 @4096/m, "the blocks after the damaged one are still listed");
+  assert.match(damaged.stdout, /^block 1 @\d+/m, "the blocks after the damaged one are still listed");
 });
 
 test("dump: a damaged log record ends the walk with a PGZ_CORRUPTION line at its offset", () => {

@@ -43,8 +43,10 @@ export const BLOOM_BITS_PER_KEY = 10;
  *   2  the table footer names its file number and checksums its smallest key; padding records
  *      carry a sync marker (how far the segment was durable at the last completed sync); the
  *      superblock holds a random database id that every table footer and segment header repeats
+ *   3  table data blocks are packed back to back (not page-aligned) and each is stored raw or
+ *      LZ4-compressed; block handles grow to 16 bytes (raw length, 0 for a raw block)
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 /**
  * Bytes of the database id: random, made when the database is created, kept in the superblock
@@ -214,8 +216,9 @@ export const SEGMENT_BYTES_OPTION_MAX = 1024 * 1024 * 1024;
 export const VALUE_POINTER_BYTES = 12;
 
 /**
- * SSTable: data blocks, then the index block, then the filter, each starting on a page
- * boundary and zero-padded to one; the last page is the footer.
+ * SSTable: data blocks packed back to back from offset 0, then (from the next page boundary)
+ * the index block, then the filter, each starting on a page boundary and zero-padded to one;
+ * the last page is the footer. The file is still written in whole pages.
  *
  *   footer (first FOOTER_BYTES of the last page; the rest is zero):
  *   offset size field
@@ -235,7 +238,23 @@ export const VALUE_POINTER_BYTES = 12;
  *   84     4    masked CRC32C of bytes [0, 84)
  *
  * Index block: a core block whose keys are the last internal key of each data block and whose
- * values are the block's u64 offset and u32 length (12 bytes).
+ * values are block handles (BLOCK_HANDLE_BYTES):
+ *
+ *   offset size field
+ *   0      8    offset of the stored block in the file (u64 LE)
+ *   8      4    stored length (bytes on disk)
+ *   12     4    raw length: BLOCK_STORED_RAW (0) if the block is stored as built, else the
+ *               length of the data block the LZ4 bytes decode to
+ *
+ * A data block is stored raw (the core block above, with its own CRC) or, when that saves at
+ * least 1/BLOCK_COMPRESSION_SAVINGS_MIN_DIVISOR of it, compressed:
+ *
+ *   +---------------------------------+--------------------------------------+
+ *   | LZ4 block format (stored - 4 B) | u32 LE masked CRC32C of the LZ4 bytes |
+ *   +---------------------------------+--------------------------------------+
+ *
+ * The CRC covers the bytes on disk, so damage is found before decompression; the block the LZ4
+ * bytes decode to (exactly raw length bytes) carries its own CRC as a raw block does.
  */
 export const MAGIC_TABLE = "pgzTABL1";
 export const FOOTER_BYTES = 88;
@@ -254,7 +273,16 @@ export const FOOTER_FIELD_OFFSETS = {
   databaseId: 68,
   checksum: 84,
 } as const;
-export const BLOCK_HANDLE_BYTES = 12;
+export const BLOCK_HANDLE_BYTES = 16;
+/** The raw-length field of a block handle for a block stored uncompressed. */
+export const BLOCK_STORED_RAW = 0;
+/** Bytes after a compressed block's LZ4 bytes: their masked CRC32C. */
+export const COMPRESSED_BLOCK_TRAILER_BYTES = 4;
+/** A block is compressed only if that saves at least 1/8 of it (LevelDB's rule). */
+export const BLOCK_COMPRESSION_SAVINGS_MIN_DIVISOR = 8;
+/** Data block compression of tables a database writes (the `compression` open option). */
+export type Compression = "lz4" | "none";
+export const COMPRESSIONS: readonly Compression[] = ["lz4", "none"];
 /** Data blocks are cut below this size so each fills one page. */
 export const DATA_BLOCK_BYTES_TARGET = PAGE_SIZE;
 

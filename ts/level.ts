@@ -45,6 +45,7 @@ export const PGZ_OPEN_OPTION_NAMES = [
   "tableBytes",
   "autoGc",
   "salvageLog",
+  "compression",
   "storage",
 ] as const;
 

@@ -6,7 +6,7 @@ import { prefixEnd, toBytes } from "../bytes.ts";
 import { compareBytes } from "../core/entry.ts";
 import type { CoreName } from "../core/types.ts";
 import { checkOptions, invalidArgument } from "../errors.ts";
-import { KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_OPTION_MAX, VALUE_BYTES_MAX } from "../format.ts";
+import { COMPRESSIONS, KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_OPTION_MAX, VALUE_BYTES_MAX, type Compression } from "../format.ts";
 import type { Storage } from "../storage/io.ts";
 import type { Durability, LogOperation } from "../vlog/log.ts";
 
@@ -42,6 +42,11 @@ export interface OpenOptions {
   level1Bytes?: number;
   /** Compaction output tables are cut near this size. */
   tableBytes?: number;
+  /**
+   * Data blocks of tables written from now on: "lz4" (default) compresses each block that
+   * shrinks by at least 1/8, "none" stores every block raw. Tables of either kind read alike.
+   */
+  compression?: Compression;
   /** Collect value-log segments that are at least half garbage between foreground work (default true). */
   autoGc?: boolean;
   /**
@@ -91,7 +96,9 @@ export const DEFAULTS = {
   level1Bytes: 256 * 1024 * 1024,
   tableBytes: 32 * 1024 * 1024,
 };
-const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", ...Object.keys(DEFAULTS)];
+const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", "compression", ...Object.keys(DEFAULTS)]
+/** Measured (docs/BENCHMARKS.md, "Block compression"): see the figures there. */
+const COMPRESSION_DEFAULT: Compression = "lz4";;
 const WRITE_OPTION_NAMES = ["sync", "durability"];
 /** The names db.iterate, snapshot.iterate and tx.iterate take. */
 const ITERATE_OPTION_NAMES = ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"];
@@ -115,7 +122,7 @@ function isStorage(value: unknown): value is Storage {
   return typeof candidate.directory === "string" && STORAGE_METHODS.every((name) => typeof candidate[name] === "function");
 }
 
-export type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean };
+export type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean; compression: Compression };
 
 /** Validates open options before anything touches the disk. */
 export function resolveOptions(options: OpenOptions): Settings {
@@ -125,9 +132,13 @@ export function resolveOptions(options: OpenOptions): Settings {
   for (const name of ["createIfMissing", "errorIfExists", "autoGc", "salvageLog"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") throw invalidArgument(`option ${name} must be a boolean`);
   }
+  if (options.compression !== undefined && !COMPRESSIONS.includes(options.compression)) {
+    throw invalidArgument(`option compression must be "lz4" or "none", got ${String(options.compression)}`);
+  }
   return {
     durability: durabilityOf(options, "os"),
     autoGc: options.autoGc ?? true,
+    compression: options.compression ?? COMPRESSION_DEFAULT,
     valueThreshold: sizeOption(options, "valueThreshold", 0),
     memtableBytes: sizeOption(options, "memtableBytes", 4096),
     segmentBytes: sizeOption(options, "segmentBytes", 64 * 1024, SEGMENT_BYTES_OPTION_MAX),

@@ -55,8 +55,8 @@ export class EngineState {
       segmentStarted: (segment) => this.accounting.segmentStarted(segment),
     });
     this.accounting = new LogAccounting(this.log, manifest, storage, this);
-    const { l0Files, levelRatio, level1Bytes, tableBytes } = settings;
-    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes }, this.files, this.accounting);
+    const { l0Files, levelRatio, level1Bytes, tableBytes, compression } = settings;
+    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes, compression }, this.files, this.accounting);
   }
 
   private allocateFileNumber(): number {

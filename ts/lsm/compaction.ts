@@ -12,7 +12,7 @@ import { assert } from "../assert.ts";
 import { viewOf } from "../bytes.ts";
 import { compareBytes, compareInternalKeys, userKeyOf } from "../core/entry.ts";
 import { KIND_DELETE, KIND_POINTER, MERGE_DONE, TRAILER_BYTES, mergeSourceNeeded, type Core, type Merge, type Run } from "../core/types.ts";
-import { VALUE_POINTER_BYTES } from "../format.ts";
+import { VALUE_POINTER_BYTES, type Compression } from "../format.ts";
 import type { Storage } from "../storage/io.ts";
 import { LEVEL_COUNT, type VersionEdit } from "./manifest.ts";
 import { TableBuilder, TableSource, type Table, type TableMeta } from "./sstable.ts";
@@ -27,6 +27,8 @@ export interface CompactionSettings {
   level1Bytes: number;
   /** Compaction output tables are cut near this size. */
   tableBytes: number;
+  /** Data block compression of every table written (flushes too). */
+  compression: Compression;
 }
 
 export interface CompactionPlan {
@@ -339,7 +341,7 @@ export class CompactionJob {
   }
 
   private builderFor(): TableBuilder {
-    this.builder ??= new TableBuilder(this.core, this.storage, this.allocateFileNumber(), this.databaseId);
+    this.builder ??= new TableBuilder(this.core, this.storage, this.allocateFileNumber(), this.databaseId, this.settings.compression);
     return this.builder;
   }
 

@@ -1,6 +1,6 @@
 /**
- * Immutable sorted tables (layout in ts/format.ts, docs/FORMAT.md): page-aligned data blocks
- * built by the core's block builder, an index block, one bloom filter over the table's user
+ * Immutable sorted tables (layout in ts/format.ts, docs/FORMAT.md): packed data blocks built by
+ * the core's block builder, each stored raw or LZ4-compressed (ts/table-block.ts), an index block, one bloom filter over the table's user
  * keys, and a footer page. A Table keeps its index decoded in JS and its filter in the core.
  */
 import { assert } from "../assert.ts";
@@ -11,7 +11,6 @@ import type { BlockBuilder, BlockReader, BloomBuilder, BloomFilter, Core, Cursor
 import { PgzError, corruption, locateCorruption } from "../errors.ts";
 import { TRAILER_BYTES } from "../core/types.ts";
 import {
-  BLOCK_HANDLE_BYTES,
   BLOOM_BITS_PER_KEY,
   DATABASE_ID_BYTES,
   DATA_BLOCK_BYTES_TARGET,
@@ -22,7 +21,9 @@ import {
   PAGE_SIZE,
   roundUpToPage,
   tableFileName,
+  type Compression,
 } from "../format.ts";
+import { decodeBlockHandle, encodeBlockHandle, encodeStoredBlock, openStoredBlock, type BlockHandle } from "./table-block.ts";
 import { readExactly, type HandleCache, type Storage, type StorageFile } from "../storage/io.ts";
 
 export interface TableMeta {
@@ -34,58 +35,65 @@ export interface TableMeta {
   largest: Uint8Array;
 }
 
-interface BlockHandle {
-  lastKey: Uint8Array;
-  offset: number;
-  length: number;
-}
-
 /**
- * Writes a table file front to back in page-padded pieces, through a buffer of
- * WRITE_BUFFER_BYTES, so a table is never held whole in memory.
+ * Writes a table file front to back through a buffer of WRITE_BUFFER_BYTES, so a table is never
+ * held whole in memory. Data blocks are packed back to back; the index, filter and footer start
+ * on page boundaries. Every write to the file is whole pages at a page-aligned offset.
  */
 class PageWriter {
   private readonly buffer = new Uint8Array(WRITE_BUFFER_BYTES);
   private buffered = 0;
-  /** Bytes appended so far (page-aligned): the offset of the next piece. */
+  /** Bytes appended so far: the offset of the next piece. */
   size = 0;
 
   constructor(private readonly file: StorageFile) {}
 
-  /** Appends `bytes` padded to a page boundary; returns the offset it starts at. */
-  append(bytes: Uint8Array): number {
+  /** Appends `bytes` right after the bytes before; returns the offset it starts at. */
+  appendPacked(bytes: Uint8Array): number {
     const offset = this.size;
-    const padded = roundUpToPage(bytes.length);
-    if (this.buffered + padded > this.buffer.length) this.flush();
-    if (padded > this.buffer.length) {
-      const pages = new Uint8Array(padded);
-      pages.set(bytes);
-      this.file.write(pages, offset);
-    } else {
-      this.buffer.set(bytes, this.buffered);
-      this.buffer.fill(0, this.buffered + bytes.length, this.buffered + padded);
-      this.buffered += padded;
+    let from = 0;
+    while (from < bytes.length) {
+      if (this.buffered === this.buffer.length) this.writeWholePages();
+      const count = Math.min(bytes.length - from, this.buffer.length - this.buffered);
+      this.buffer.set(bytes.subarray(from, from + count), this.buffered);
+      this.buffered += count;
+      from += count;
     }
-    this.size += padded;
+    this.size += bytes.length;
     return offset;
   }
 
+  /** Appends `bytes` on a page boundary, zero-padded to the next one; returns its offset. */
+  append(bytes: Uint8Array): number {
+    this.padToPage();
+    const offset = this.appendPacked(bytes);
+    this.padToPage();
+    return offset;
+  }
+
+  private padToPage(): void {
+    const padding = roundUpToPage(this.size) - this.size;
+    if (padding > 0) this.appendPacked(ZERO_PAGE.subarray(0, padding));
+  }
+
+  /** Writes the buffered whole pages and keeps the partial last page buffered. */
+  private writeWholePages(): void {
+    const whole = this.buffered - (this.buffered % PAGE_SIZE);
+    if (whole === 0) return;
+    this.file.write(this.buffer.subarray(0, whole), this.size - this.buffered);
+    this.buffer.copyWithin(0, whole, this.buffered);
+    this.buffered -= whole;
+  }
+
+  /** Writes everything; the size must be whole pages (the footer page ends every table). */
   flush(): void {
-    if (this.buffered === 0) return;
-    this.file.write(this.buffer.subarray(0, this.buffered), this.size - this.buffered);
-    this.buffered = 0;
+    assert(this.size % PAGE_SIZE === 0, "a table ends on a page boundary");
+    this.writeWholePages();
   }
 }
 
 const WRITE_BUFFER_BYTES = 1024 * 1024;
-
-function encodeBlockHandle(offset: number, length: number): Uint8Array {
-  const bytes = new Uint8Array(BLOCK_HANDLE_BYTES);
-  const view = viewOf(bytes);
-  setUint64(view, 0, offset);
-  view.setUint32(8, length, true);
-  return bytes;
-}
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
 /** The decoded fields of a table footer (layout in ts/format.ts, FOOTER_FIELD_OFFSETS). */
 export interface TableFooter {
@@ -206,6 +214,8 @@ export class TableBuilder {
     readonly fileNumber: number,
     /** Written into the footer: the table belongs to this database (Manifest.databaseId). */
     private readonly databaseId: Uint8Array,
+    /** Whether data blocks are LZ4-compressed where that pays (the `compression` option). */
+    private readonly compression: Compression,
   ) {
     assert(databaseId.length === DATABASE_ID_BYTES, "a whole database id");
     this.file = storage.open(tableFileName(fileNumber), { create: true });
@@ -227,9 +237,9 @@ export class TableBuilder {
 
   private finishBlock(): void {
     this.largest = this.dataBuilder.lastKey();
-    const block = this.dataBuilder.finish();
-    const offset = this.writer.append(block);
-    this.indexBuilder.add(this.largest, encodeBlockHandle(offset, block.length));
+    const stored = encodeStoredBlock(this.core, this.dataBuilder.finish(), this.compression);
+    const offset = this.writer.appendPacked(stored.bytes);
+    this.indexBuilder.add(this.largest, encodeBlockHandle(offset, stored.bytes.length, stored.rawLength));
     this.blocks++;
   }
 
@@ -417,7 +427,7 @@ export class Table {
       if (count !== handle.length) throw corruption(`data block truncated: wanted ${handle.length} bytes, got ${count}`, { file: this.name, offset: handle.offset });
     }
     try {
-      return this.core.openBlock(bytes);
+      return openStoredBlock(this.core, bytes, handle.rawLength);
     } catch (error) {
       throw locateCorruption(error, this.name, handle.offset);
     }
@@ -444,7 +454,9 @@ export class Table {
     let block = cache.get(this.cacheSlots, index);
     if (!block) {
       block = this.readBlock(index);
-      cache.set(this.cacheSlots, index, block, this.blocks[index]!.length);
+      // The cache holds decoded blocks: it is charged what the block takes decoded.
+      const handle = this.blocks[index]!;
+      cache.set(this.cacheSlots, index, block, handle.rawLength || handle.length);
     }
     return block;
   }
@@ -570,11 +582,10 @@ export function decodeIndex(core: Core, bytes: Uint8Array, name: string, offset:
     const handles: BlockHandle[] = [];
     let previousEnd = 0;
     for (let valid = reader.first(); valid; valid = reader.next()) {
-      const value = reader.value();
-      if (value.length !== BLOCK_HANDLE_BYTES) throw corruption("bad block handle in index", { file: name, offset });
-      const view = viewOf(value);
-      const handle = { lastKey: reader.key(), offset: getUint64(view, 0), length: view.getUint32(8, true) };
-      if (handle.offset < previousEnd || handle.offset % PAGE_SIZE !== 0 || handle.offset + handle.length > dataEnd) {
+      const handle = decodeBlockHandle(reader.key(), reader.value());
+      if (!handle) throw corruption("bad block handle in index", { file: name, offset });
+      // Packed: each block starts where the one before it ends.
+      if (handle.offset !== previousEnd || handle.offset + handle.length > dataEnd) {
         throw corruption("index points outside the data blocks", { file: name, offset });
       }
       previousEnd = handle.offset + handle.length;

@@ -162,7 +162,7 @@ export class Tree {
         staging: this.core.newRun(FLUSH_RUN_BYTES),
         // A flush writes to level 0, above older versions of its keys: tombstones stay.
         versions: new VersionFilter(this.accounting.oldestReadSequence(), false),
-        builder: new TableBuilder(this.core, this.storage, this.allocateFileNumber(), this.manifest.databaseId),
+        builder: new TableBuilder(this.core, this.storage, this.allocateFileNumber(), this.manifest.databaseId, this.compactionSettings.compression),
       };
     }
     const flush = this.flush;

@@ -36,6 +36,7 @@ import {
 import { decodeLockOwner } from "../storage/lock.ts";
 import { decodeEdit, decodeSuperblock, formatVersionMismatch, type SuperblockCopy, type VersionEdit } from "../lsm/manifest.ts";
 import { decodeFooter, decodeIndex, footerOffsetOf, type TableFooter } from "../lsm/sstable.ts";
+import { openStoredBlock, type BlockHandle } from "../lsm/table-block.ts";
 import { decodeRecord, decodeSegmentHeader, recordStart } from "../vlog/log.ts";
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -232,10 +233,10 @@ interface BlockTally {
 }
 
 /** One data block: its entries (with options.entries), then a line with its count, first and last key. */
-function dumpBlock(core: Core, bytes: Uint8Array, name: string, options: DumpOptions, handle: { offset: number; length: number }, index: number, tally: BlockTally): void {
+function dumpBlock(core: Core, bytes: Uint8Array, name: string, options: DumpOptions, handle: BlockHandle, index: number, tally: BlockTally): void {
   let reader;
   try {
-    reader = core.openBlock(bytes.subarray(handle.offset, handle.offset + handle.length));
+    reader = openStoredBlock(core, bytes.subarray(handle.offset, handle.offset + handle.length), handle.rawLength);
   } catch (error) {
     tally.ok = false;
     options.write(`PGZ_CORRUPTION ${name} ${handle.offset} block ${index}: ${(error as Error).message}`);
@@ -263,7 +264,8 @@ function dumpBlock(core: Core, bytes: Uint8Array, name: string, options: DumpOpt
     tally.entries += count;
     tally.smallest ??= first;
     const describe = (key: Uint8Array | undefined) => (key ? `${displayBytes(userKeyOf(key))}@${sequenceOf(key)}` : "-");
-    options.write(`block ${index} @${handle.offset} (${handle.length} B): ${count} entries, first ${describe(first)}, last ${describe(last)}`);
+    const stored = handle.rawLength === 0 ? `${handle.length} B` : `${handle.length} B, lz4 of ${handle.rawLength} B`;
+    options.write(`block ${index} @${handle.offset} (${stored}): ${count} entries, first ${describe(first)}, last ${describe(last)}`);
   } finally {
     reader.free();
   }
