@@ -206,6 +206,23 @@ test("the compression option is checked", () => {
   });
 });
 
+test("a table larger than the writer's 1 MiB buffer, with a block larger than it, reads back whole", () => {
+  withDirectory((directory) => {
+    const options = { valueThreshold: 4 * 1024 * 1024, memtableBytes: 64 * 1024 * 1024 };
+    const next = random(9);
+    const huge = Uint8Array.from({ length: 3 * 1024 * 1024 }, () => (next() * 256) | 0);
+    const values = [...randomValues(10), ...randomValues(11), ...halfCompressibleValues(12), ...randomValues(13), ...randomValues(14)];
+    const db = DB.open(directory, options);
+    values.forEach((value, i) => db.put(key(i), value));
+    db.put(key(values.length), huge);
+    db.flush();
+    db.close();
+    const [name] = tableNames(directory);
+    assert.ok(readFileSync(join(directory, name!)).length > 4 * 1024 * 1024, "the table spans several write buffers");
+    expectAll(directory, options, [...values, huge]);
+  });
+});
+
 test("tables stay whole pages with packed blocks", () => {
   withDirectory((directory) => {
     fill(directory, {}, halfCompressibleValues(8));

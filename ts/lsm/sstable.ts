@@ -43,6 +43,8 @@ export interface TableMeta {
 class PageWriter {
   private readonly buffer = new Uint8Array(WRITE_BUFFER_BYTES);
   private buffered = 0;
+  /** File offset of the buffer's first byte (page-aligned: only whole pages are written). */
+  private written = 0;
   /** Bytes appended so far: the offset of the next piece. */
   size = 0;
 
@@ -57,9 +59,9 @@ class PageWriter {
       const count = Math.min(bytes.length - from, this.buffer.length - this.buffered);
       this.buffer.set(bytes.subarray(from, from + count), this.buffered);
       this.buffered += count;
+      this.size += count;
       from += count;
     }
-    this.size += bytes.length;
     return offset;
   }
 
@@ -80,9 +82,10 @@ class PageWriter {
   private writeWholePages(): void {
     const whole = this.buffered - (this.buffered % PAGE_SIZE);
     if (whole === 0) return;
-    this.file.write(this.buffer.subarray(0, whole), this.size - this.buffered);
+    this.file.write(this.buffer.subarray(0, whole), this.written);
     this.buffer.copyWithin(0, whole, this.buffered);
     this.buffered -= whole;
+    this.written += whole;
   }
 
   /** Writes everything; the size must be whole pages (the footer page ends every table). */
