@@ -43,16 +43,23 @@ async function importPgz() {
   }
 }
 
-function pgz(core) {
+/**
+ * pgz on one core; `compression: "none"` gives the opt-in engine pgz-<core>-uncompressed, run
+ * only when PGZ_BENCH_ENGINES names it (to weigh block compression in one run).
+ */
+function pgz(core, compression) {
+  const extra = compression ? `, compression: "${compression}"` : "";
   return {
-    name: `pgz-${core}`,
+    name: compression ? `pgz-${core}-uncompressed` : `pgz-${core}`,
+    optIn: compression !== undefined,
     version: () => JSON.parse(readFileSync(join(repositoryRoot, "package.json"), "utf8")).version,
-    describe: (durable) => durable ? `pgz { core: "${core}", sync: true }: fdatasync per batch` : `pgz { core: "${core}" } default durability "os": write(2) per batch, no fsync`,
+    describe: (durable) => durable ? `pgz { core: "${core}"${extra}, sync: true }: fdatasync per batch` : `pgz { core: "${core}"${extra} } default durability "os": write(2) per batch, no fsync`,
     async load() {
       this.module = await importPgz();
     },
     open(directory, durable) {
-      const db = this.module.DB.open(directory, durable ? { core, sync: true } : { core });
+      const options = compression ? { core, compression } : { core };
+      const db = this.module.DB.open(directory, durable ? { ...options, sync: true } : options);
       return {
         db,
         write: (batch) => db.batch(batch),
@@ -260,4 +267,4 @@ const memoryMap = {
   inMemory: true,
 };
 
-export const ENGINES = [pgz("wasm"), pgz("ts"), classicLevel, lmdb, sqlite, rocksdb, memoryMap];
+export const ENGINES = [pgz("wasm"), pgz("ts"), pgz("wasm", "none"), classicLevel, lmdb, sqlite, rocksdb, memoryMap];

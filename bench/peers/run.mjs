@@ -8,7 +8,9 @@
  *   PGZ_BENCH_KEYS        16 B keys / 100 B values, batches of 1,000   (quick 50,000; full 1,000,000)
  *   PGZ_BENCH_LARGE_KEYS  4 KiB values, batches of 100                  (quick 5,000;  full 100,000)
  *   PGZ_BENCH_HUGE_KEYS   64 KiB values, batches of 10                  (quick 500;    full 10,000)
- * Others: PGZ_BENCH_ENGINES (comma list of names), PGZ_BENCH_PASSES ("default,sync"),
+ * Others: PGZ_BENCH_ENGINES (comma list of names; pgz-wasm-uncompressed runs only when named),
+ * PGZ_BENCH_WORKLOADS (comma list of workload names, e.g. "fillrandom,readrandom": the others
+ * are skipped, and so are scenarios with none of them), PGZ_BENCH_PASSES ("default,sync"),
  * PGZ_BENCH_DIR (where temporary directories go; default the OS temp dir), PGZ_BENCH_JSON (the
  * results file; default bench/peers/results-quick.json or results-full.json).
  */
@@ -38,6 +40,9 @@ const sizes = {
 };
 const passes = (process.env.PGZ_BENCH_PASSES ?? "default,sync").split(",");
 const engineNames = process.env.PGZ_BENCH_ENGINES?.split(",");
+const workloadNames = process.env.PGZ_BENCH_WORKLOADS?.split(",");
+/** Whether a workload runs (PGZ_BENCH_WORKLOADS); a fill whose reads run always runs. */
+const wanted = (...names) => !workloadNames || names.some((name) => workloadNames.includes(name));
 const parentDirectory = process.env.PGZ_BENCH_DIR ?? tmpdir();
 const resultsPath = process.env.PGZ_BENCH_JSON ?? join(here, full ? "results-full.json" : "results-quick.json");
 /** Reads are timed one in this many (performance.now() costs ~100 ns here; every op would skew). */
@@ -184,6 +189,7 @@ function largeData(count, valueBytes, batchSize, seed) {
 }
 
 async function scenarioSequential(engine, durable, data, record) {
+  if (!wanted("fillseq")) return;
   const run = new Run(engine, durable);
   try {
     await run.open();
@@ -194,33 +200,41 @@ async function scenarioSequential(engine, durable, data, record) {
 }
 
 async function scenarioRandom(engine, durable, data, record) {
+  const reads = ["readrandom", "readmissing", "readseq", "readreverse", "seekrandom"];
+  // Every workload here runs on the database fillrandom made.
+  if (!wanted("fillrandom", ...reads, "overwrite", "deleterandom")) return;
   const run = new Run(engine, durable);
   try {
     await run.open();
     record("fillrandom", await fill(run, data.randomBatches));
     if (!durable) {
       const reads = sizes.keys;
-      record("readrandom", timeReads(run.instance, data.keys, reads, true));
-      record("readmissing", timeReads(run.instance, data.missing, reads, false));
-      const forward = await timeScan(run.instance, false, data.bytesTotal);
-      record("readseq", forward && { operations: sizes.keys, ...forward });
-      const backward = await timeScan(run.instance, true, data.bytesTotal);
-      record("readreverse", backward ? { operations: sizes.keys, ...backward } : { skipped: "no ordered reverse iteration" });
-      record("seekrandom", run.instance.seek ? await timeSeeks(run.instance, data.keys, Math.max(1000, Math.floor(sizes.keys / 10))) : { skipped: "no ordered seek" });
+      if (wanted("readrandom")) record("readrandom", timeReads(run.instance, data.keys, reads, true));
+      if (wanted("readmissing")) record("readmissing", timeReads(run.instance, data.missing, reads, false));
+      if (wanted("readseq")) {
+        const forward = await timeScan(run.instance, false, data.bytesTotal);
+        record("readseq", forward && { operations: sizes.keys, ...forward });
+      }
+      if (wanted("readreverse")) {
+        const backward = await timeScan(run.instance, true, data.bytesTotal);
+        record("readreverse", backward ? { operations: sizes.keys, ...backward } : { skipped: "no ordered reverse iteration" });
+      }
+      if (wanted("seekrandom")) record("seekrandom", run.instance.seek ? await timeSeeks(run.instance, data.keys, Math.max(1000, Math.floor(sizes.keys / 10))) : { skipped: "no ordered seek" });
     }
-    record("overwrite", await fill(run, data.overwriteBatches));
-    record("deleterandom", await fill(run, data.deleteBatches));
+    if (wanted("overwrite", "deleterandom")) record("overwrite", await fill(run, data.overwriteBatches));
+    if (wanted("deleterandom")) record("deleterandom", await fill(run, data.deleteBatches));
   } finally {
     await run.dispose();
   }
 }
 
 async function scenarioLarge(engine, durable, data, fillName, readName, record) {
+  if (!wanted(fillName, readName)) return;
   const run = new Run(engine, durable);
   try {
     await run.open();
     record(fillName, await fill(run, data.batches));
-    if (!durable) record(readName, timeReads(run.instance, data.keys, data.keys.length, true));
+    if (!durable && wanted(readName)) record(readName, timeReads(run.instance, data.keys, data.keys.length, true));
   } finally {
     await run.dispose();
   }
@@ -258,7 +272,7 @@ async function loadEngines() {
   const loaded = [];
   const unavailable = [];
   for (const engine of ENGINES) {
-    if (engineNames && !engineNames.includes(engine.name)) continue;
+    if (engineNames ? !engineNames.includes(engine.name) : engine.optIn) continue;
     try {
       await engine.load();
       loaded.push(engine);
