@@ -172,6 +172,30 @@ for (const [name, core] of cores) {
     expectCorrupt(core, Uint8Array.from([0xf0, ...new Array<number>(16).fill(0xff), 0x00]), 100, "a huge literal length");
   });
 
+  test(`${name}: openCompressedBlock opens the block the bytes decode to; bad bytes are PGZ_CORRUPTION`, () => {
+    const builder = core.newBlockBuilder();
+    for (let i = 0; i < 40; i++) builder.add(bytes(`key-${String(i).padStart(4, "0")}\x01\0\0\0\0\0\0\0`), halves(ramp(100)));
+    const raw = builder.finish();
+    builder.free();
+    const compressed = core.lz4Compress(raw)!;
+    const reader = core.openCompressedBlock(compressed, raw.length);
+    const plain = core.openBlock(raw);
+    assert.is(reader.count, 40);
+    for (let valid = reader.first(), other = plain.first(); valid || other; valid = reader.next(), other = plain.next()) {
+      assert.is(valid, other);
+      sameBytes(reader.key(), plain.key(), "key");
+      sameBytes(reader.value(), plain.value(), "value");
+    }
+    reader.free();
+    plain.free();
+    expectCode("PGZ_CORRUPTION", () => core.openCompressedBlock(compressed, raw.length + 1), "wrong raw length");
+    expectCode("PGZ_CORRUPTION", () => core.openCompressedBlock(compressed.subarray(0, compressed.length - 3), raw.length), "truncated");
+    // Valid LZ4 of bytes that are not a block: the block's own checks catch it.
+    expectCode("PGZ_CORRUPTION", () => core.openCompressedBlock(core.lz4Compress(ramp(500))!, 500), "not a block");
+    // The core still works after each failure (nothing trapped, nothing leaked into a reader).
+    core.openCompressedBlock(compressed, raw.length).free();
+  });
+
   test(`${name}: bad arguments are PGZ_INVALID_ARGUMENT`, () => {
     throwsInvalid(() => core.lz4Decompress(new Uint8Array(4), -1), "negative length");
     throwsInvalid(() => core.lz4Decompress(new Uint8Array(4), 1.5), "fractional length");

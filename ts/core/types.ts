@@ -243,4 +243,9 @@ export interface Core {
    * a length past either buffer, an offset before the start) is PGZ_CORRUPTION.
    */
   lz4Decompress(compressed: Uint8Array, length: number): Uint8Array;
+  /**
+   * openBlock(lz4Decompress(compressed, rawLength)) in one step, without the copies between
+   * (a table's compressed data block is decoded straight into the reader's memory).
+   */
+  openCompressedBlock(compressed: Uint8Array, rawLength: number): BlockReader;
 }

@@ -66,7 +66,7 @@ export function openStoredBlock(core: Core, stored: Uint8Array, rawLength: numbe
   const expected = viewOf(stored).getUint32(compressedLength, true);
   const actual = core.crc32cMask(core.crc32c(compressed));
   if (expected !== actual) throw corruption(`compressed block checksum mismatch (expected 0x${expected.toString(16)}, actual 0x${actual.toString(16)})`, { expected, actual });
-  return core.openBlock(core.lz4Decompress(compressed, rawLength));
+  return core.openCompressedBlock(compressed, rawLength);
 }
 
 export function encodeBlockHandle(offset: number, length: number, rawLength: number): Uint8Array {

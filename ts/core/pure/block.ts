@@ -738,9 +738,14 @@ export function pureBlock() {
       return new PureBlockBuilder(restartInterval);
     },
     openBlock(block: Uint8Array): BlockReader {
-      const data = new BlockData(block.slice());
-      data.validate();
-      return new PureBlockReader(data);
+      return openOwnedBlock(block.slice());
     },
   };
+}
+
+/** Opens a block the reader may keep as it is (no copy): openBlock's copy, or a fresh decode. */
+export function openOwnedBlock(block: Uint8Array): BlockReader {
+  const data = new BlockData(block);
+  data.validate();
+  return new PureBlockReader(data);
 }

@@ -5,6 +5,8 @@
  * so hostile input is PGZ_CORRUPTION, never a read past an array.
  */
 import { corruption, invalidArgument } from "../../errors.ts";
+import type { BlockReader } from "../types.ts";
+import { openOwnedBlock } from "./block.ts";
 
 const HASH_LOG = 12;
 const MIN_MATCH = 4;
@@ -219,6 +221,13 @@ function decompressInto(data: Uint8Array, out: Uint8Array): number {
   }
 }
 
+function decompress(compressed: Uint8Array, length: number): Uint8Array {
+  checkDecompressArguments(compressed, length);
+  const out = new Uint8Array(length);
+  if (decompressInto(compressed, out) !== length) throw lz4CorruptionError(compressed.length, length);
+  return out;
+}
+
 /** The compressor's output before its copy out: one buffer, grown as needed. */
 let scratch = new Uint8Array(0);
 
@@ -230,11 +239,10 @@ export function pureLz4() {
       const length = compressInto(data, scratch.subarray(0, capacityBytes));
       return length === 0 ? undefined : scratch.slice(0, length);
     },
-    lz4Decompress(compressed: Uint8Array, length: number): Uint8Array {
-      checkDecompressArguments(compressed, length);
-      const out = new Uint8Array(length);
-      if (decompressInto(compressed, out) !== length) throw lz4CorruptionError(compressed.length, length);
-      return out;
+    lz4Decompress: decompress,
+    openCompressedBlock(compressed: Uint8Array, rawLength: number): BlockReader {
+      // The decoded bytes are the reader's own: no second copy as openBlock makes.
+      return openOwnedBlock(decompress(compressed, rawLength));
     },
   };
 }

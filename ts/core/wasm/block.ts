@@ -244,19 +244,22 @@ export function wasmBlock(runtime: WasmRuntime) {
       // Copied once into memory the module takes over: freed by it on corruption, else by free().
       const pointer = exports.memoryAllocate(Math.max(block.length, 1)) >>> 0;
       runtime.u8.set(block, pointer);
-      const handle = exports.blockOpen(pointer, block.length) >>> 0;
-      if (handle < OPEN_ERROR_LIMIT) {
-        throw blockCorruptionError(
-          handle,
-          block.length,
-          exports.blockCorruptionOffset() >>> 0,
-          exports.blockCorruptionExpected() >>> 0,
-          exports.blockCorruptionActual() >>> 0,
-        );
-      }
-      // The entry count sits in the trailer, validated by blockOpen.
-      const entryCount = new DataView(block.buffer, block.byteOffset, block.byteLength).getUint32(block.length - 8, true);
-      return new WasmBlockReader(runtime, exports, handle, entryCount);
+      return openBlockInMemory(runtime, pointer, block.length);
     },
   };
+}
+
+
+/**
+ * Opens the block at [pointer, pointer + length) of module memory from memoryAllocate, which
+ * the module takes over: freed by it on corruption, else by the reader's free().
+ */
+export function openBlockInMemory(runtime: WasmRuntime, pointer: number, length: number): BlockReader {
+  const exports = runtime.exports as unknown as BlockExports;
+  const handle = exports.blockOpen(pointer, length) >>> 0;
+  if (handle < OPEN_ERROR_LIMIT) {
+    throw blockCorruptionError(handle, length, exports.blockCorruptionOffset() >>> 0, exports.blockCorruptionExpected() >>> 0, exports.blockCorruptionActual() >>> 0);
+  }
+  // The entry count sits in the trailer, validated by blockOpen.
+  return new WasmBlockReader(runtime, exports, handle, runtime.view.getUint32(pointer + length - 8, true));
 }

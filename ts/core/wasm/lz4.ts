@@ -5,10 +5,14 @@
  * decompressor bounds every read and write by the two buffers, so hostile input is a status.
  */
 import { checkCompressArguments, checkDecompressArguments, lz4CompressBound, lz4CorruptionError } from "../pure/lz4.ts";
+import type { BlockReader } from "../types.ts";
+import { openBlockInMemory } from "./block.ts";
 import type { WasmRuntime } from "./runtime.ts";
 
 interface Lz4Exports {
   stagingReserve(bytes: number): number;
+  memoryAllocate(bytes: number): number;
+  memoryFree(pointer: number): void;
   lz4Compress(src: number, length: number, dst: number, capacity: number): number;
   lz4Decompress(src: number, length: number, dst: number, capacity: number): number;
 }
@@ -35,6 +39,18 @@ export function wasmLz4(runtime: WasmRuntime) {
       runtime.u8.set(compressed, source);
       if (exports.lz4Decompress(source, compressed.length, target, length) !== length) throw lz4CorruptionError(compressed.length, length);
       return runtime.copyOut(target, length);
+    },
+    openCompressedBlock(compressed: Uint8Array, rawLength: number): BlockReader {
+      checkDecompressArguments(compressed, rawLength);
+      runtime.checkUsable();
+      // Decoded straight into the memory the block reader takes over: no copy out and back in.
+      const target = exports.memoryAllocate(Math.max(rawLength, 1)) >>> 0;
+      const source = runtime.stage(compressed);
+      if (exports.lz4Decompress(source, compressed.length, target, rawLength) !== rawLength) {
+        exports.memoryFree(target);
+        throw lz4CorruptionError(compressed.length, rawLength);
+      }
+      return openBlockInMemory(runtime, target, rawLength);
     },
   };
 }
