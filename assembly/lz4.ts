@@ -68,14 +68,27 @@ function writeLength(dst: usize, out: u32, length: u32): u32 {
   return end;
 }
 
-/** One sequence (literals [anchor, start), then a match of `length` at `offset`). */
-function writeSequence(src: usize, anchor: u32, start: u32, dst: usize, out: u32, offset: u32, length: u32): u32 {
+/**
+ * Copies literals [from, from + length) of src to dst at `out`: in 16-byte steps when both
+ * buffers have room past them (memory.copy's call costs more than short copies), else exactly.
+ */
+// @ts-ignore: decorator
+@inline function copyLiterals(src: usize, from: u32, sourceLength: u32, dst: usize, out: u32, capacity: u32, length: u32): void {
+  if (sourceLength - from >= length + 16 && capacity - out >= length + 16) {
+    wildCopy(dst + out, src + from, length);
+  } else {
+    memory.copy(dst + out, src + from, length);
+  }
+}
+
+/** One sequence (literals [anchor, start), then a match of `length` at `offset`); fits capacity. */
+function writeSequence(src: usize, sourceLength: u32, anchor: u32, start: u32, dst: usize, out: u32, capacity: u32, offset: u32, length: u32): u32 {
   const literalLength = start - anchor;
   const matchCode = length - MIN_MATCH;
   const token = out++;
   store<u8>(dst + token, <u8>(((literalLength < 15 ? literalLength : 15) << 4) | (matchCode < 15 ? matchCode : 15)));
   if (literalLength >= 15) out = writeLength(dst, out, literalLength);
-  memory.copy(dst + out, src + anchor, literalLength);
+  copyLiterals(src, anchor, sourceLength, dst, out, capacity, literalLength);
   out += literalLength;
   store<u16>(dst + out, <u16>offset);
   out += 2;
@@ -130,7 +143,7 @@ export function lz4Compress(src: usize, length: u32, dst: usize, capacity: u32):
       const matchLength = end - position;
       const needed = 1 + extraLengthBytes(literalLength) + literalLength + 2 + extraLengthBytes(matchLength - MIN_MATCH);
       if (<u64>out + needed > <u64>capacity) return 0;
-      out = writeSequence(src, anchor, position, dst, out, position - candidate, matchLength);
+      out = writeSequence(src, length, anchor, position, dst, out, capacity, position - candidate, matchLength);
       position = end;
       anchor = end;
       if (position > searchEnd) break;
