@@ -1,7 +1,7 @@
 /**
  * Immutable sorted tables (layout in ts/format.ts, docs/FORMAT.md): packed data blocks built by
- * the core's block builder, each stored raw or LZ4-compressed (ts/table-block.ts), an index block, one bloom filter over the table's user
- * keys, and a footer page. A Table keeps its index decoded in JS and its filter in the core.
+ * the core's block builder, each stored raw or LZ4-compressed (ts/lsm/table-block.ts), an index
+ * block, one bloom filter over the table's user keys, and a footer page. A Table keeps its index decoded in JS and its filter in the core.
  */
 import { assert } from "../assert.ts";
 import { bytesEqual, getUint64, magicBytes, setUint64, toHex, viewOf } from "../bytes.ts";
