@@ -215,3 +215,30 @@ export function checkBytesTarget(bytesTarget: number): number {
   if (!Number.isInteger(bytesTarget) || bytesTarget < 0) throw invalidArgument(`bytesTarget ${bytesTarget} is not a non-negative integer`);
   return bytesTarget > 0xffff_ffff ? 0xffff_ffff : bytesTarget;
 }
+
+// LZ4 (assembly/lz4.ts and its twin ts/core/pure/lz4.ts).
+
+/** Largest input either side takes: lengths stay exact in 32-bit arithmetic. */
+export const LZ4_INPUT_BYTES_MAX = 0x7fff_0000;
+export function lz4CompressBound(length: number): number {
+  return length + Math.floor(length / 255) + 16;
+}
+
+/** Checks a compress call's arguments. */
+export function checkCompressArguments(data: Uint8Array, capacityBytes: number): void {
+  if (data.length > LZ4_INPUT_BYTES_MAX) throw invalidArgument(`lz4 input of ${data.length} bytes is over ${LZ4_INPUT_BYTES_MAX}`);
+  if (!Number.isInteger(capacityBytes) || capacityBytes < 0 || capacityBytes > lz4CompressBound(LZ4_INPUT_BYTES_MAX)) {
+    throw invalidArgument(`lz4 capacity ${capacityBytes} is not an integer in range`);
+  }
+}
+
+/** Checks a decompress call's arguments. */
+export function checkDecompressArguments(compressed: Uint8Array, length: number): void {
+  if (compressed.length > LZ4_INPUT_BYTES_MAX) throw invalidArgument(`lz4 input of ${compressed.length} bytes is over ${LZ4_INPUT_BYTES_MAX}`);
+  if (!Number.isInteger(length) || length < 0 || length > LZ4_INPUT_BYTES_MAX) throw invalidArgument(`lz4 length ${length} is not an integer in range`);
+}
+
+/** The PGZ_CORRUPTION of a block that does not decode to `length` bytes (no file: the caller adds it). */
+export function lz4CorruptionError(compressedLength: number, length: number): Error {
+  return corruption(`lz4 block of ${compressedLength} bytes does not decode to ${length} bytes`);
+}

@@ -9,7 +9,7 @@
  */
 import { assert } from "../assert.ts";
 import { getUint64, setUint64, viewOf } from "../bytes.ts";
-import { LZ4_INPUT_BYTES_MAX } from "../core/pure/lz4.ts";
+import { LZ4_INPUT_BYTES_MAX } from "../core/checks.ts";
 import type { BlockReader, Core } from "../core/types.ts";
 import { corruption } from "../errors.ts";
 import {

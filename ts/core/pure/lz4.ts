@@ -4,7 +4,7 @@
  * emit the same bytes; the decompressor checks every length and offset against both buffers,
  * so hostile input is PGZ_CORRUPTION, never a read past an array.
  */
-import { corruption, invalidArgument } from "../../errors.ts";
+import { LZ4_INPUT_BYTES_MAX, checkCompressArguments, checkDecompressArguments, lz4CompressBound, lz4CorruptionError } from "../checks.ts";
 import type { BlockReader } from "../types.ts";
 import { openOwnedBlock } from "./block.ts";
 
@@ -14,37 +14,12 @@ const LAST_LITERALS = 5;
 const MATCH_FIND_LIMIT = 12;
 const OFFSET_MAX = 65535;
 const SKIP_TRIGGER = 6;
-/** Largest input either side takes: lengths stay exact in 32-bit arithmetic. */
-export const LZ4_INPUT_BYTES_MAX = 0x7fff_0000;
 /** Below this many bytes a byte loop beats subarray() + set() (which allocates a view). */
 const COPY_LOOP_BYTES_MAX = 32;
 
 /** Positions tagged with a per-call base (see assembly/lz4.ts): no clearing per call. */
 const table = new Uint32Array(1 << HASH_LOG);
 let tableBase = 1;
-
-export function lz4CompressBound(length: number): number {
-  return length + Math.floor(length / 255) + 16;
-}
-
-/** Checks a compress call's arguments; shared with the WASM core's wrapper. */
-export function checkCompressArguments(data: Uint8Array, capacityBytes: number): void {
-  if (data.length > LZ4_INPUT_BYTES_MAX) throw invalidArgument(`lz4 input of ${data.length} bytes is over ${LZ4_INPUT_BYTES_MAX}`);
-  if (!Number.isInteger(capacityBytes) || capacityBytes < 0 || capacityBytes > lz4CompressBound(LZ4_INPUT_BYTES_MAX)) {
-    throw invalidArgument(`lz4 capacity ${capacityBytes} is not an integer in range`);
-  }
-}
-
-/** Checks a decompress call's arguments; shared with the WASM core's wrapper. */
-export function checkDecompressArguments(compressed: Uint8Array, length: number): void {
-  if (compressed.length > LZ4_INPUT_BYTES_MAX) throw invalidArgument(`lz4 input of ${compressed.length} bytes is over ${LZ4_INPUT_BYTES_MAX}`);
-  if (!Number.isInteger(length) || length < 0 || length > LZ4_INPUT_BYTES_MAX) throw invalidArgument(`lz4 length ${length} is not an integer in range`);
-}
-
-/** The PGZ_CORRUPTION of a block that does not decode to `length` bytes (no file: the caller adds it). */
-export function lz4CorruptionError(compressedLength: number, length: number): Error {
-  return corruption(`lz4 block of ${compressedLength} bytes does not decode to ${length} bytes`);
-}
 
 const hashOf = (sequence: number) => Math.imul(sequence, 2654435761 | 0) >>> (32 - HASH_LOG);
 const read32 = (bytes: Uint8Array, at: number) => bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24);

@@ -4,7 +4,7 @@
  * copied out. Arguments are checked here (the module never traps on them), and the module's
  * decompressor bounds every read and write by the two buffers, so hostile input is a status.
  */
-import { checkCompressArguments, checkDecompressArguments, lz4CompressBound, lz4CorruptionError } from "../pure/lz4.ts";
+import { checkCompressArguments, checkDecompressArguments, lz4CompressBound, lz4CorruptionError } from "../checks.ts";
 import type { BlockReader } from "../types.ts";
 import { openBlockInMemory } from "./block.ts";
 import type { WasmRuntime } from "./runtime.ts";
