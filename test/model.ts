@@ -42,6 +42,7 @@ export type Operation =
   | Write
   | { type: "batch"; writes: Write[] }
   | { type: "get"; key: string }
+  | { type: "getMany"; keys: string[] }
   | { type: "iterate"; range: Range }
   | { type: "flush" }
   | { type: "compact"; range?: { gte?: string; lt?: string } }
@@ -146,6 +147,7 @@ const OPERATION_KINDS: [Operation["type"], number, fc.Arbitrary<Operation>][] = 
   ["del", 5, deleteArbitrary],
   ["batch", 3, fc.record({ type: fc.constant("batch" as const), writes: fc.array(writeArbitrary, { maxLength: 8 }) })],
   ["get", 6, fc.record({ type: fc.constant("get" as const), key: keyArbitrary })],
+  ["getMany", 3, fc.record({ type: fc.constant("getMany" as const), keys: fc.array(keyArbitrary, { maxLength: 12 }) })],
   ["iterate", 4, fc.record({ type: fc.constant("iterate" as const), range: rangeArbitrary })],
   ["flush", 6, fc.constant({ type: "flush" as const })],
   ["compact", 4, fc.record({ type: fc.constant("compact" as const), range: compactRangeArbitrary }, { requiredKeys: ["type"] })],
@@ -294,6 +296,8 @@ export class Runner {
         return this.write(operation.writes);
       case "get":
         return this.observe(`get ${operation.key}`, shown(text(this.db.get(operation.key))), shown(this.model.get(operation.key)));
+      case "getMany":
+        return this.observe(`getMany ${operation.keys.join(",")}`, this.db.getMany(operation.keys).map((value) => shown(text(value))), operation.keys.map((key) => shown(this.model.get(key))));
       case "iterate":
         return this.observe(`iterate ${JSON.stringify(operation.range)}`, this.iterateLines(() => this.db.iterate(options(operation.range))), modelIterate(this.model, operation.range));
       case "flush":

@@ -113,6 +113,16 @@ export class DB {
     return this.engine.reads.get(checkKey(key), this.engine.state.lastSequence);
   }
 
+  /**
+   * The values of `keys` (undefined where absent), in the order given, read in one sorted walk
+   * of the tree (ts/lsm/read.ts): faster than a `get` per key for batches of tens of keys and up.
+   */
+  getMany(keys: readonly (Uint8Array | string)[]): (Uint8Array | undefined)[] {
+    this.checkOpen();
+    if (!Array.isArray(keys)) throw invalidArgument("getMany takes an array of keys");
+    return this.engine.reads.getMany(keys.map((key) => checkKey(key)), this.engine.state.lastSequence);
+  }
+
   /** The value of `key` as of `sequence` (for snapshots and transactions). */
   getAt(key: Uint8Array | string, sequence: number): Uint8Array | undefined {
     this.checkOpen();

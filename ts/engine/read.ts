@@ -4,7 +4,7 @@
  * holding a read point from its creation to its end so compaction and GC keep what it reads.
  */
 import { RunReader, compareBytes, encodeInternalKey, kindOf, seekKey, sequenceOf, userKeyOf } from "../core/entry.ts";
-import { KIND_DELETE, KIND_POINTER, MERGE_DONE, SEQUENCE_MAX, mergeSourceNeeded } from "../core/types.ts";
+import { KIND_DELETE, KIND_POINTER, MERGE_DONE, SEQUENCE_MAX, mergeSourceNeeded, type Hit } from "../core/types.ts";
 import type { CheckedIteration } from "../api/options.ts";
 import { decodeValuePointer } from "../vlog/log.ts";
 import type { EngineState } from "./state.ts";
@@ -35,7 +35,17 @@ export class ReadPath {
 
   /** The value of `key` as of `sequence`, or undefined. */
   get(key: Uint8Array, sequence: number): Uint8Array | undefined {
-    const hit = this.state.tree.get(key, sequence);
+    return this.valueOf(this.state.tree.get(key, sequence), key);
+  }
+
+  /** The values of `keys` as of `sequence`, in the order given: one sorted walk of the tree. */
+  getMany(keys: Uint8Array[], sequence: number): (Uint8Array | undefined)[] {
+    const hits = this.state.tree.getMany(keys, sequence);
+    return hits.map((hit, index) => this.valueOf(hit, keys[index]!));
+  }
+
+  /** A lookup's value: undefined for none or a tombstone, else inline or from the log. */
+  private valueOf(hit: Hit | undefined, key: Uint8Array): Uint8Array | undefined {
     if (!hit || hit.kind === KIND_DELETE) return undefined;
     return hit.kind === KIND_POINTER ? this.state.log.readValue(decodeValuePointer(hit.value), key, hit.sequence) : hit.value;
   }

@@ -6,13 +6,14 @@
  */
 import { assert } from "../assert.ts";
 import type { BlockCache } from "./cache.ts";
-import { type BlockReader, type Core, type Cursor, type Hit, type Memtable, type Run } from "../core/types.ts";
-import { compareBytes, compareUserKey, seekKey, userKeyOf } from "../core/entry.ts";
+import { KIND_SEEK, TRAILER_BYTES, type BlockReader, type Core, type Cursor, type Hit, type Memtable, type Run } from "../core/types.ts";
+import { compareBytes, compareUserKey, userKeyOf, writeTrailer } from "../core/entry.ts";
 import { CompactionJob, VersionFilter, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "../errors.ts";
 import { manifestFileName, parseFileName, tableFileName } from "../format.ts";
 import type { HandleCache, Storage } from "../storage/io.ts";
 import type { Manifest } from "./manifest.ts";
+import { getMany, type PointSources } from "./read.ts";
 import { Table, TableBuilder, TableSource, type TableMeta } from "./sstable.ts";
 import type { LogAccounting } from "../vlog/accounting.ts";
 import type { LogPosition } from "../vlog/log.ts";
@@ -114,7 +115,7 @@ export class Tree {
       const hit = this.immutables[i]!.memtable.get(userKey, sequence);
       if (hit) return hit;
     }
-    const target = seekKey(userKey, sequence);
+    const target = this.seekTarget(userKey, sequence);
     for (const meta of this.levels[0]!) {
       const hit = this.tables.get(meta.fileNumber)!.get(userKey, target, this.cache);
       if (hit) return hit;
@@ -126,6 +127,29 @@ export class Tree {
       if (hit) return hit;
     }
     return undefined;
+  }
+
+  /** Lookups of many keys in one walk of the tree (ts/read.ts); `hits[i]` is for `userKeys[i]`. */
+  getMany(userKeys: readonly Uint8Array[], sequence: number): (Hit | undefined)[] {
+    return getMany(this.pointSources, userKeys, sequence);
+  }
+
+  private readonly pointSources: PointSources = {
+    memtables: () => [this.memtable.memtable, ...this.immutables.map((slot) => slot.memtable).reverse()],
+    levels: () => this.levels,
+    table: (meta) => this.tables.get(meta.fileNumber)!,
+    tableGet: (table, userKey, target) => table.get(userKey, target, this.cache),
+  };
+
+  /** One seek key reused by every get (nothing keeps it past the call): no allocation per read. */
+  private seekScratch = new Uint8Array(0);
+
+  private seekTarget(userKey: Uint8Array, sequence: number): Uint8Array {
+    if (this.seekScratch.length !== userKey.length + TRAILER_BYTES) this.seekScratch = new Uint8Array(userKey.length + TRAILER_BYTES);
+    const target = this.seekScratch;
+    target.set(userKey);
+    writeTrailer(target, userKey.length, sequence, KIND_SEEK);
+    return target;
   }
 
   /** Moves the memtable to the immutables; the new one starts at `logStart`. */
