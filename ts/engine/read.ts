@@ -9,6 +9,10 @@ import type { CheckedIteration } from "../api/options.ts";
 import { decodeValuePointer } from "../vlog/log.ts";
 import type { EngineState } from "./state.ts";
 
+/** An iterator's merged output per fill: the first, and the most once it has grown. */
+const MERGE_FILL_BYTES_FIRST = 2 * 1024;
+const MERGE_FILL_BYTES_MAX = 64 * 1024;
+
 export type Entries = Generator<[Uint8Array, Uint8Array], void, undefined>;
 
 /**
@@ -89,11 +93,15 @@ export class ReadPath {
     const out = core.newRun(64 * 1024);
     const merge = core.newMerge(Math.max(1, sources.length), { reverse: bounds.reverse, sequence, mode: "visible" });
     let yielded = 0;
+    // A seek that reads a few entries merges (and copies out) a few KiB, not 64: the target
+    // starts small and doubles with each fill, so a long scan soon moves 64 KiB at a time.
+    let bytesTarget = MERGE_FILL_BYTES_FIRST;
     try {
       if (sources.length === 0) merge.setSource(0, null);
       sources.forEach((source, index) => merge.setSource(index, source.fill(runs[index]!) > 0 ? runs[index]! : null));
       while (yielded < bounds.limit) {
-        const result = merge.fill(out, 64 * 1024);
+        const result = merge.fill(out, bytesTarget);
+        bytesTarget = Math.min(2 * bytesTarget, MERGE_FILL_BYTES_MAX);
         if (result === MERGE_DONE) return;
         if (result < MERGE_DONE) {
           const index = mergeSourceNeeded(result);

@@ -453,7 +453,8 @@ export class Table {
     readahead.length = end - start;
   }
 
-  private cachedBlock(index: number, cache: BlockCache<BlockReader>): BlockReader {
+  /** Block `index` through the cache: the cache owns it (never free it), valid within one synchronous call. */
+  cachedBlock(index: number, cache: BlockCache<BlockReader>): BlockReader {
     let block = cache.get(this.cacheSlots, index);
     if (!block) {
       block = this.readBlock(index);
@@ -615,6 +616,11 @@ export class TableSource {
     private readonly table: Table,
     private readonly reverse: boolean,
     private readonly start: Uint8Array | undefined,
+    /**
+     * Where a seek's first block comes from: a seek that reads a few entries then finds it
+     * cached, as a point read would, instead of paying a read (and a buffer) per table.
+     */
+    private readonly cache?: BlockCache<BlockReader>,
   ) {
     this.readahead = new Readahead(reverse);
     if (start === undefined) this.blockIndex = reverse ? table.blocks.length - 1 : 0;
@@ -626,7 +632,8 @@ export class TableSource {
     while (this.blockIndex >= 0 && this.blockIndex < this.table.blocks.length) {
       const index = this.blockIndex;
       this.blockIndex += this.reverse ? -1 : 1;
-      const block = this.table.readBlock(index, this.readahead);
+      const cached = !this.started && this.start !== undefined && this.cache !== undefined;
+      const block = cached ? this.table.cachedBlock(index, this.cache!) : this.table.readBlock(index, this.readahead);
       let cursor: Cursor | undefined;
       try {
         if (!this.started && this.start !== undefined && !this.position(block, this.start)) {
@@ -642,7 +649,7 @@ export class TableSource {
         throw locateCorruption(error, this.table.name, this.table.blocks[index]!.offset);
       } finally {
         cursor?.free();
-        block.free();
+        if (!cached) block.free();
       }
     }
     run.clear();

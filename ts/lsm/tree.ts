@@ -49,6 +49,10 @@ interface FlushInProgress {
   builder: TableBuilder;
 }
 
+/** What an iterator's memtable source copies out per fill: at first, and at most. */
+const MEMTABLE_FILL_BYTES_FIRST = 2 * 1024;
+const MEMTABLE_FILL_BYTES_MAX = 64 * 1024;
+
 /** Entries a flush step copies out of the memtable at a time. */
 const FLUSH_RUN_BYTES = 256 * 1024;
 
@@ -266,8 +270,14 @@ export class Tree {
     for (const slot of [this.memtable, ...[...this.immutables].reverse()]) {
       slot.readers++;
       const cursor: Cursor = slot.memtable.cursor(reverse, start);
+      // Small first (a seek reads a few entries), then doubling, as the iterator's merge does.
+      let bytesTarget = MEMTABLE_FILL_BYTES_FIRST;
       sources.push({
-        fill: (run) => cursor.fill(run, 64 * 1024),
+        fill: (run) => {
+          const count = cursor.fill(run, bytesTarget);
+          bytesTarget = Math.min(2 * bytesTarget, MEMTABLE_FILL_BYTES_MAX);
+          return count;
+        },
         release: () => {
           cursor.free();
           slot.release();
@@ -277,9 +287,9 @@ export class Tree {
     for (let level = 0; level < this.levels.length; level++) {
       const tables = this.levels[level]!.map((meta) => this.pin(meta));
       if (level === 0) {
-        for (const table of tables) sources.push(tableSource(table, reverse, start, () => this.unpin(table)));
+        for (const table of tables) sources.push(tableSource(table, reverse, start, this.cache, () => this.unpin(table)));
       } else if (tables.length > 0) {
-        sources.push(levelSource(tables, reverse, start, () => tables.forEach((table) => this.unpin(table))));
+        sources.push(levelSource(tables, reverse, start, this.cache, () => tables.forEach((table) => this.unpin(table))));
       }
     }
     return sources;
@@ -498,20 +508,20 @@ export class Tree {
   }
 }
 
-function tableSource(table: Table, reverse: boolean, start: Uint8Array | undefined, release: () => void): Source {
-  const source = new TableSource(table, reverse, start);
+function tableSource(table: Table, reverse: boolean, start: Uint8Array | undefined, cache: BlockCache<BlockReader>, release: () => void): Source {
+  const source = new TableSource(table, reverse, start, cache);
   return { fill: (run) => source.fill(run), release };
 }
 
 /** A sorted, non-overlapping level read as one source: its tables one after another. */
-function levelSource(tables: Table[], reverse: boolean, start: Uint8Array | undefined, release: () => void): Source {
+function levelSource(tables: Table[], reverse: boolean, start: Uint8Array | undefined, cache: BlockCache<BlockReader>, release: () => void): Source {
   const order = reverse ? [...tables].reverse() : tables;
   let index = 0;
   let current: TableSource | undefined;
   return {
     fill(run) {
       while (index < order.length) {
-        current ??= new TableSource(order[index]!, reverse, start);
+        current ??= new TableSource(order[index]!, reverse, start, cache);
         const count = current.fill(run);
         if (count > 0) return count;
         current = undefined;
