@@ -11,6 +11,8 @@
  * Others: PGZ_BENCH_ENGINES (comma list of names; pgz-wasm-uncompressed runs only when named),
  * PGZ_BENCH_WORKLOADS (comma list of workload names, e.g. "fillrandom,readrandom": the others
  * are skipped, and so are scenarios with none of them), PGZ_BENCH_PASSES ("default,sync"),
+ * PGZ_BENCH_SCENARIOS (comma list of sequential, random, large, huge; default all: "random,large,huge"
+ * with PGZ_BENCH_PASSES=default runs every read workload plus fillrandom, overwrite, deleterandom),
  * PGZ_BENCH_DIR (where temporary directories go; default the OS temp dir), PGZ_BENCH_JSON (the
  * results file; default bench/peers/results-quick.json or results-full.json).
  */
@@ -43,6 +45,7 @@ const engineNames = process.env.PGZ_BENCH_ENGINES?.split(",");
 const workloadNames = process.env.PGZ_BENCH_WORKLOADS?.split(",");
 /** Whether a workload runs (PGZ_BENCH_WORKLOADS); a fill whose reads run always runs. */
 const wanted = (...names) => !workloadNames || names.some((name) => workloadNames.includes(name));
+const scenarioNames = (process.env.PGZ_BENCH_SCENARIOS ?? "sequential,random,large,huge").split(",");
 const parentDirectory = process.env.PGZ_BENCH_DIR ?? tmpdir();
 const resultsPath = process.env.PGZ_BENCH_JSON ?? join(here, full ? "results-full.json" : "results-quick.json");
 /** Reads are timed one in this many (performance.now() costs ~100 ns here; every op would skew). */
@@ -295,11 +298,11 @@ async function main() {
   const large = largeData(sizes.largeKeys, sizes.largeValueBytes, sizes.largeBatch, 11);
   const huge = largeData(sizes.hugeKeys, sizes.hugeValueBytes, sizes.hugeBatch, 13);
   const scenarios = [
-    (engine, durable, record) => scenarioSequential(engine, durable, small, record),
-    (engine, durable, record) => scenarioRandom(engine, durable, small, record),
-    (engine, durable, record) => scenarioLarge(engine, durable, large, "fillrandom-large", "readrandom-large", record),
-    (engine, durable, record) => scenarioLarge(engine, durable, huge, "fillrandom-64k", "readrandom-64k", record),
-  ];
+    ["sequential", (engine, durable, record) => scenarioSequential(engine, durable, small, record)],
+    ["random", (engine, durable, record) => scenarioRandom(engine, durable, small, record)],
+    ["large", (engine, durable, record) => scenarioLarge(engine, durable, large, "fillrandom-large", "readrandom-large", record)],
+    ["huge", (engine, durable, record) => scenarioLarge(engine, durable, huge, "fillrandom-64k", "readrandom-64k", record)],
+  ].filter(([name]) => scenarioNames.includes(name)).map(([, scenario]) => scenario);
   // Scenario by scenario, every engine in turn: a change in the machine's load hits all of them.
   for (const pass of passes) {
     const durable = pass === "sync";

@@ -1,7 +1,8 @@
 /**
  * db.getMany (ts/read.ts): the same answers as one get per key, in the caller's order, on both
  * cores, over random workloads whose keys sit in memtables, level-0 tables and deeper levels,
- * with overwrites, deletes, values inline and in the log, duplicates and missing keys.
+ * with overwrites, deletes, values inline and in the log, duplicates and missing keys. And the
+ * seek path of issue 13: a seek's first block comes through the block cache.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -87,6 +88,38 @@ for (const core of engineCores) {
       removeDirectory(directory);
     }
     expectCode("PGZ_CLOSED", () => db.getMany(["a"]), "getMany after close");
+  });
+}
+
+for (const core of engineCores) {
+  test(`${core}: a seek takes its first block from the block cache, and reads the same entries`, () => {
+    const directory = scratchDirectory();
+    const db = DB.open(directory, { core });
+    try {
+      for (let index = 0; index < 2000; index++) db.put(keyOf(index), `value${index}`.padEnd(12, "."));
+      db.flush();
+      const expected = Array.from({ length: 11 }, (_, offset) => keyOf(1000 + offset));
+      const before = db.stats().blockCache;
+      const first = [...db.iterate({ gte: keyOf(1000), limit: 11 })].map(([key]) => text(key));
+      const afterFirst = db.stats().blockCache;
+      assert.equal(first, expected);
+      assert.ok(afterFirst.misses > before.misses, "the first seek brought its block into the cache");
+      const second = [...db.iterate({ gte: keyOf(1000), limit: 11 })].map(([key]) => text(key));
+      const afterSecond = db.stats().blockCache;
+      assert.equal(second, expected);
+      assert.is(afterSecond.misses, afterFirst.misses, "the second seek found its block cached");
+      assert.ok(afterSecond.hits > afterFirst.hits, "the second seek was a cache hit");
+      // A point read of the same key now hits the block the seek cached.
+      assert.is(text(db.get(keyOf(1005))), "value1005...");
+      assert.is(db.stats().blockCache.misses, afterFirst.misses);
+      // Reverse, and a scan past the first block, still see every entry in order.
+      const reverse = [...db.iterate({ lte: keyOf(1010), reverse: true, limit: 11 })].map(([key]) => text(key));
+      assert.equal(reverse, [...expected].reverse());
+      assert.is([...db.iterate({ gte: keyOf(500) })].length, 1500);
+    } finally {
+      db.close();
+      removeDirectory(directory);
+    }
   });
 }
 
