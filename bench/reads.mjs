@@ -9,11 +9,14 @@
  * values; default keys / 10), PGZ_READS_HUGE_KEYS (64 KiB values; default keys / 100),
  * PGZ_READS_ROUNDS (default 3). PGZ_READS_ENGINES picks engines (pgz-wasm,pgz-ts,lmdb).
  * pgz comes from the built bundle (dist/pgz.mjs: `npm run build` first), lmdb from bench/peers.
+ * PGZ_READS_BEFORE=<path to another build's pgz.mjs> adds "before-wasm" and "before-ts": an
+ * older engine in the same run, so a change is measured against what it replaced.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ENGINES } from "./peers/engines.mjs";
+import { pathToFileURL } from "node:url";
 import { shuffle, sortedKeys, valuePool } from "./peers/measure.mjs";
 
 const keyCount = Number(process.env.PGZ_READS_KEYS ?? 200_000);
@@ -119,9 +122,19 @@ async function scenario(name, engines, count, valueBytes, batchSize, plan) {
   return best;
 }
 
+/** The pgz adapters of bench/peers over another build of the bundle. */
+async function beforeEngines(bundle) {
+  const module = await import(pathToFileURL(bundle).href);
+  return ["wasm", "ts"].map((core) => {
+    const adapter = ENGINES.find((engine) => engine.name === `pgz-${core}`);
+    return { ...adapter, name: `before-${core}`, module, load: async () => {} };
+  });
+}
+
 async function main() {
   const engines = ENGINES.filter((engine) => engineNames.includes(engine.name));
   for (const engine of engines) await engine.load();
+  if (process.env.PGZ_READS_BEFORE) engines.push(...(await beforeEngines(process.env.PGZ_READS_BEFORE)));
   log(`reads: ${engines.map((engine) => engine.name).join(", ")}; ${keyCount} x 100 B, ${largeCount} x 4 KiB, ${hugeCount} x 64 KiB; best of ${rounds}`);
   const results = {
     ...(await scenario("small", engines, keyCount, 100, 1000, ["get", "getMany", "seek"])),
@@ -139,6 +152,13 @@ async function main() {
     if (small?.[core] && many?.[core]) process.stdout.write(`getMany/get ${core}: ${(many[core] / small[core]).toFixed(2)}x\n`);
   }
   if (small?.["pgz-wasm"] && small?.["pgz-ts"]) process.stdout.write(`get wasm/ts: ${(small["pgz-wasm"] / small["pgz-ts"]).toFixed(2)}x\n`);
+  for (const [workload, rates] of Object.entries(results)) {
+    for (const core of ["wasm", "ts"]) {
+      const now = rates[`pgz-${core}`];
+      const before = rates[`before-${core}`];
+      if (now && before) process.stdout.write(`${workload} pgz-${core} now/before: ${(now / before).toFixed(2)}x\n`);
+    }
+  }
 }
 
 await main();
