@@ -1,5 +1,5 @@
 /**
- * db.getMany (ts/read.ts): the same answers as one get per key, in the caller's order, on both
+ * db.getMany (ts/lsm/read.ts): the same answers as one get per key, in the caller's order, on both
  * cores, over random workloads whose keys sit in memtables, level-0 tables and deeper levels,
  * with overwrites, deletes, values inline and in the log, duplicates and missing keys. And the
  * seek path of issue 13: a seek's first block comes through the block cache.

@@ -133,7 +133,7 @@ export class Tree {
     return undefined;
   }
 
-  /** Lookups of many keys in one walk of the tree (ts/read.ts); `hits[i]` is for `userKeys[i]`. */
+  /** Lookups of many keys in one walk of the tree (ts/lsm/read.ts); `hits[i]` is for `userKeys[i]`. */
   getMany(userKeys: readonly Uint8Array[], sequence: number): (Hit | undefined)[] {
     return getMany(this.pointSources, userKeys, sequence);
   }
