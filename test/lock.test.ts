@@ -8,7 +8,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -104,8 +104,9 @@ test("two copies of the bundle in one process: the second open is PGZ_LOCKED", a
   const directory = temporaryDirectory();
   const copies = temporaryDirectory("pgz-bundle");
   try {
-    const copy = join(copies, "pgz-copy.mjs");
-    copyFileSync(`${root}dist/pgz.mjs`, copy);
+    // The whole dist/ (pgz.mjs imports the engine from dist/chunks/): a second URL for every module.
+    cpSync(`${root}dist`, copies, { recursive: true });
+    const copy = join(copies, "pgz.mjs");
     const first = (await import(bundle)) as typeof import("../ts/index.ts");
     const second = (await import(pathToFileURL(copy).href)) as typeof import("../ts/index.ts");
     assert.is.not(first.DB, second.DB, "two module instances");
