@@ -29,8 +29,11 @@ import {
 import { Snapshot } from "./snapshot.ts";
 import { Transaction, runTransaction, type TransactionOptions, type TransactionRunOptions } from "./txn.ts";
 import type { ReadView } from "./view.ts";
+import { checkOptions } from "../errors.ts";
+import type { ChangeBatch, ChangeStream, ChangesOptions } from "../vlog/changes.ts";
 
 export type { BatchOperation, CheckProblem, CheckReport, Durability, IterateOptions, OpenOptions, WriteOptions };
+export type { ChangeBatch, ChangeStream, ChangesOptions };
 
 export class DB {
   /** What snapshots and transactions see of this database. */
@@ -171,6 +174,34 @@ export class DB {
   /** Runs `fn` in a transaction and commits it, retrying on PGZ_CONFLICT (`retries`, default 3). */
   transaction<T>(fn: (transaction: Transaction) => T | Promise<T>, options?: TransactionRunOptions): Promise<T> {
     return runTransaction(this.view, fn, options);
+  }
+
+  /**
+   * The committed batches after `since`, in sequence order, read from the log as they become
+   * durable; waits at the head for new commits. See docs/API.md ("Change stream").
+   */
+  changes(options: ChangesOptions): ChangeStream {
+    this.checkOpen();
+    checkOptions(options, ["since", "consumer"], "changes options");
+    return this.engine.state.changes.open(options);
+  }
+
+  /** Durably records that a named consumer has applied every batch up to `sequence`. */
+  acknowledgeChanges(consumer: string, sequence: number): void {
+    this.checkOpen();
+    this.engine.state.changes.acknowledge(consumer, sequence);
+  }
+
+  /** Drops a named consumer and the log it held; false if there was none. */
+  releaseConsumer(consumer: string): boolean {
+    this.checkOpen();
+    return this.engine.state.changes.release(consumer);
+  }
+
+  /** The named change consumers and the sequence each acknowledged. */
+  changeConsumers(): { name: string; sequence: number }[] {
+    this.checkOpen();
+    return this.engine.state.changes.list();
   }
 
   /** The oldest sequence a live snapshot can still read (compaction keeps what it needs). */
