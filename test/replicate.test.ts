@@ -8,8 +8,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { DB, type BatchOperation, type ChangeStream } from "../ts/index.ts";
 import { bytesEqual } from "../ts/bytes.ts";
 import { engineCores, random, removeDirectory, temporaryDirectory } from "./helpers.ts";
@@ -126,5 +128,19 @@ for (const core of engineCores) {
     }
   });
 }
+
+test("examples/replicate.mjs replays the stream into a second database and finds them identical", () => {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  assert.ok(existsSync(`${root}dist/pgz.mjs`), "dist/pgz.mjs is missing: run npm run build");
+  const directory = temporaryDirectory("pgz-example");
+  try {
+    const result = spawnSync(process.execPath, [`${root}examples/replicate.mjs`, directory], { encoding: "utf8" });
+    assert.is(result.status, 0, result.stderr);
+    assert.match(result.stdout, /round 3: replica at sequence (\d+) of \1\n/);
+    assert.match(result.stdout, /(\d+) keys in the source, \1 in the replica: identical/);
+  } finally {
+    removeDirectory(directory);
+  }
+});
 
 test.run();
