@@ -13,7 +13,8 @@ export type PgzErrorCode =
   | "PGZ_NOT_FOUND"
   | "PGZ_READ_ONLY"
   | "PGZ_TXN_TOO_LARGE"
-  | "PGZ_CHANGES_TRUNCATED";
+  | "PGZ_CHANGES_TRUNCATED"
+  | "PGZ_DECODE_FAILED";
 
 export interface PgzErrorDetails {
   file?: string;
