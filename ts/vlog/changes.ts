@@ -14,10 +14,10 @@
 import type { Core } from "../core/types.ts";
 import { PgzError, corruption, invalidArgument } from "../errors.ts";
 import { RECORD_FLAG_BATCH_END, RECORD_PADDING, RECORD_PUT, SEGMENT_HEADER_BYTES, segmentFileName } from "../format.ts";
-import { FileWindow } from "../storage/file-window.ts";
+import { FileWindow, WINDOW_BYTES, isAllZero } from "../storage/file-window.ts";
 import type { Storage, StorageFile } from "../storage/io.ts";
 import { checkConsumerName, readConsumers, writeConsumers, type ConsumerRecord } from "./consumers.ts";
-import { listSegments, openSegment, readRecord, recordStart, type LogPosition, type LogRecord } from "./log.ts";
+import { checkSegmentHeader, listSegments, readRecord, recordStart, type LogPosition, type LogRecord } from "./log.ts";
 
 export type ChangeOperation = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
 
@@ -50,6 +50,22 @@ export interface ChangeSource {
 
 /** A tailing stream makes unsynced commits durable at most this often (each sync pads the log to a page). */
 export const CHANGES_SYNC_INTERVAL_MS = 10;
+/** Read window for finding a segment's first batch: a page or so, not a streaming window. */
+const FIRST_BATCH_WINDOW_BYTES = 64 * 1024;
+
+/**
+ * A window over a segment after checking its header (undefined for a blank one: replay removes
+ * those, so only one cut short after this listing). Unlike openSegment, reads only the header
+ * before the window's first read, whose size the caller picks.
+ */
+function openSegmentWindow(source: ChangeSource, file: StorageFile, segment: number, windowBytes: number): FileWindow | undefined {
+  const header = new Uint8Array(SEGMENT_HEADER_BYTES);
+  const count = file.read(header, 0);
+  if (isAllZero(header.subarray(0, count))) return undefined;
+  if (count < SEGMENT_HEADER_BYTES) throw corruption("segment shorter than its header", { file: file.name, offset: 0 });
+  checkSegmentHeader(source.core, header, file.name, segment, source.databaseId);
+  return new FileWindow(file, windowBytes);
+}
 
 function truncated(expected: number, found: number | undefined): PgzError {
   const next = found === undefined ? "holds no later batch" : `holds sequences from ${found} on`;
@@ -183,7 +199,7 @@ export class ChangeFeed {
     const file = this.source.storage.open(segmentFileName(segment));
     let first: number | undefined;
     try {
-      const window = openSegment(this.source.core, file, segment, this.source.databaseId);
+      const window = openSegmentWindow(this.source, file, segment, FIRST_BATCH_WINDOW_BYTES);
       first = window === undefined ? undefined : readBatch(this.source.core, window, SEGMENT_HEADER_BYTES, limit, segment < durable.segment)?.records[0]!.sequence;
     } finally {
       file.close();
@@ -353,7 +369,7 @@ export class ChangeStream implements AsyncIterableIterator<ChangeBatch> {
     const source = this.feed.source;
     if (this.file === undefined) {
       this.file = source.storage.open(segmentFileName(this.segment));
-      this.window = openSegment(source.core, this.file, this.segment, source.databaseId);
+      this.window = openSegmentWindow(source, this.file, this.segment, WINDOW_BYTES);
       this.windowLimit = limit;
     } else if (this.window !== undefined && limit > this.windowLimit) {
       this.window = new FileWindow(this.file);
