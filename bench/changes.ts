@@ -2,7 +2,7 @@
  * `npm run bench:changes`: the change stream on the built bundle, both cores.
  * - writes with a tailing stream: 100 B puts (default "os" durability) from an async writer that
  *   yields to the event loop every 100 puts, with and without a stream consuming at the head;
- *   puts/s of each and the ratio, and the log bytes written per put (a tailing stream syncs
+ *   puts/s of each and the ratio, and the log bytes on disk per put (a tailing stream syncs
  *   unsynced commits at most every 10 ms, and each sync pads the log to a page);
  * - catching up: the stream from sequence 0 over the whole log just written; batches/s.
  * PGZ_BENCH_PUTS sets the puts per run (default 100,000), PGZ_BENCH_ROUNDS the rounds (default 3;
