@@ -37,6 +37,8 @@ for (const core of engineCores) {
       assert.equal(db.get("b"), large, "a value over the threshold, read from the log");
       assert.is(db.get("a"), undefined);
       assert.equal(db.get("c"), [1, "two", null]);
+      assert.equal(db.getMany(["c", "a", "b", "zz"]), [[1, "two", null], undefined, large, undefined], "getMany decodes like get");
+      assert.equal(db.getMany([bytes("d")], { keyEncoding: "binary", valueEncoding: "utf8" }), ['"just a string"'], "per-call encodings");
       assert.equal([...db.iterate({ gte: "b", lt: "d" })], [["b", large], ["c", [1, "two", null]]]);
       const snapshot = db.snapshot();
       db.put("d", 42);

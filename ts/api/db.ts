@@ -133,10 +133,14 @@ export class DB {
    * The values of `keys` (undefined where absent), in the order given, read in one sorted walk
    * of the tree (ts/lsm/read.ts): faster than a `get` per key for batches of tens of keys and up.
    */
-  getMany(keys: readonly (Uint8Array | string)[]): (Uint8Array | undefined)[] {
+  getMany<V = Uint8Array>(keys: readonly Encodable[], options?: ReadOptions): (V | undefined)[] {
     this.checkOpen();
     if (!Array.isArray(keys)) throw invalidArgument("getMany takes an array of keys");
-    return this.engine.reads.getMany(keys.map((key) => checkKey(key)), this.engine.state.lastSequence);
+    if (options !== undefined) checkOptions(options, ENCODING_OPTION_NAMES, "read options");
+    const encodings = this.encodingsOf(options);
+    const keyBytes = keys.map((key) => checkKey(encode(key, encodings.keyEncoding, "key")));
+    const values = this.engine.reads.getMany(keyBytes, this.engine.state.lastSequence);
+    return values.map((value) => (value === undefined ? undefined : (decode(value, encodings.valueEncoding, "the value") as V)));
   }
 
   /** The value of `key` as of `sequence` (for snapshots and transactions). */
