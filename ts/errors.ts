@@ -12,7 +12,9 @@ export type PgzErrorCode =
   | "PGZ_INVALID_ARGUMENT"
   | "PGZ_NOT_FOUND"
   | "PGZ_READ_ONLY"
-  | "PGZ_TXN_TOO_LARGE";
+  | "PGZ_TXN_TOO_LARGE"
+  | "PGZ_CHANGES_TRUNCATED"
+  | "PGZ_DECODE_FAILED";
 
 export interface PgzErrorDetails {
   file?: string;

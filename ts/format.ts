@@ -64,6 +64,8 @@ export const manifestFileName = (fileNumber: number) => `MANIFEST-${String(fileN
 export const tableFileName = (fileNumber: number) => `${String(fileNumber).padStart(6, "0")}.sst`;
 export const segmentFileName = (fileNumber: number) => `${String(fileNumber).padStart(6, "0")}.vlog`;
 export const TEMPORARY_SUFFIX = ".tmp";
+/** The change-stream consumers' record (ts/vlog/consumers.ts): one page, replaced whole. */
+export const FILE_CONSUMERS = "CONSUMERS";
 
 /**
  * The largest file number: value pointers hold a segment number in 4 bytes, so the file-number
@@ -291,3 +293,21 @@ export const KEY_BYTES_MAX = 65536;
 export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
 
 export const roundUpToPage = (bytes: number) => Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;
+
+/**
+ * Change-stream consumers (CONSUMERS): one page, written aside and renamed into place.
+ *   offset  size  field
+ *   0       8     magic MAGIC_CONSUMERS ("pgzCONS1" as u64 LE)
+ *   8       4     FORMAT_VERSION
+ *   12      4     consumer count (at most CONSUMERS_MAX)
+ *   16      ..    per consumer: u8 name length, name (ASCII), u64 acknowledged sequence,
+ *                 u32 first held segment
+ *   end     4     masked CRC32C of bytes [0, end)
+ *   then zeros to the end of the page.
+ */
+export const MAGIC_CONSUMERS = "pgzCONS1";
+export const CONSUMERS_HEADER_BYTES = 16;
+export const CONSUMER_NAME_BYTES_MAX = 64;
+export const CONSUMERS_MAX = 16;
+/** Bytes of one consumer entry besides its name: name length, sequence, segment. */
+export const CONSUMER_ENTRY_FIXED_BYTES = 1 + 8 + 4;

@@ -1,5 +1,21 @@
 /** pgz's public API. */
-export { DB, type OpenOptions, type WriteOptions, type BatchOperation, type IterateOptions, type CheckReport, type CheckProblem, type Durability } from "./api/db.ts";
+export {
+  DB,
+  type OpenOptions,
+  type WriteOptions,
+  type ReadOptions,
+  type BatchOperation,
+  type IterateOptions,
+  type CheckReport,
+  type CheckProblem,
+  type Durability,
+  type ChangeBatch,
+  type ChangeStream,
+  type ChangesOptions,
+  type Encoding,
+  type EncodingOptions,
+  type Encodable,
+} from "./api/db.ts";
 export { Snapshot } from "./api/snapshot.ts";
 export { Transaction, type TransactionOptions, type TransactionRunOptions } from "./api/txn.ts";
 export { PgzError, type PgzErrorCode } from "./errors.ts";

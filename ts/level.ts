@@ -19,7 +19,7 @@ type Bytes = Uint8Array | string;
  * K and V are the default key and value types, as in classic-level: `new PgzLevel<string,
  * User>(location, { valueEncoding: "json" })` stores and returns `User` values.
  */
-export interface PgzLevelOptions<K = string, V = string> extends Omit<OpenOptions, "createIfMissing" | "errorIfExists">, AbstractDatabaseOptions<K, V> {
+export interface PgzLevelOptions<K = string, V = string> extends Omit<OpenOptions, "createIfMissing" | "errorIfExists" | "keyEncoding" | "valueEncoding">, AbstractDatabaseOptions<K, V> {
   passive?: boolean;
   [name: string]: unknown;
 }
@@ -175,7 +175,7 @@ class Cursor {
   /** Restarts at `target`: the first key >= it (or <= it in reverse), within the bounds. */
   seek(target: Bytes): void {
     this.generator?.return();
-    const bounds: IterateOptions = { ...this.bounds };
+    const bounds: IterateOptions & { lte?: Bytes; gte?: Bytes } = { ...this.bounds } as IterateOptions & { lte?: Bytes; gte?: Bytes };
     // pgz applies gt and gte (lt and lte) together, so the target narrows the range.
     if (bounds.reverse) {
       if (bounds.lte === undefined || compare(target, bounds.lte) < 0) bounds.lte = target;

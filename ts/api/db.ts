@@ -17,8 +17,12 @@ import {
   checkSequence,
   checkValue,
   resolveOptions,
+  splitIterateEncodings,
   writeDurability,
   type BatchOperation,
+  type Encodable,
+  type EncodingOptions,
+  type ReadOptions,
   type CompactRange,
   type Durability,
   type GcOptions,
@@ -28,9 +32,15 @@ import {
 } from "./options.ts";
 import { Snapshot } from "./snapshot.ts";
 import { Transaction, runTransaction, type TransactionOptions, type TransactionRunOptions } from "./txn.ts";
+import { runTransactionSync } from "./transaction-sync.ts";
+import { decode, decodedPairs, encode, isBinary, resolveEncodings, ENCODING_OPTION_NAMES, type Encodings } from "./encoding.ts";
 import type { ReadView } from "./view.ts";
+import { checkOptions } from "../errors.ts";
+import type { ChangeBatch, ChangeStream, ChangesOptions } from "../vlog/changes.ts";
 
 export type { BatchOperation, CheckProblem, CheckReport, Durability, IterateOptions, OpenOptions, WriteOptions };
+export type { ChangeBatch, ChangeStream, ChangesOptions, Encodable, EncodingOptions, ReadOptions };
+export type { Encoding } from "./encoding.ts";
 
 export class DB {
   /** What snapshots and transactions see of this database. */
@@ -43,7 +53,7 @@ export class DB {
     this.view = {
       checkOpen: () => this.checkOpen(),
       currentSequence: () => engine.state.lastSequence,
-      getAt: (key, sequence) => this.getAt(key, sequence),
+      getAt: (key, sequence, options) => this.getAt(key, sequence, options),
       iterateAt: (options, sequence) => this.iterateAt(options, sequence),
       pin: (reader, sequence) => engine.pin(reader, sequence),
       release: (reader) => engine.release(reader),
@@ -68,20 +78,26 @@ export class DB {
     this.engine.state.checkOpen();
   }
 
-  put(key: Uint8Array | string, value: Uint8Array | string, options?: WriteOptions): void {
+  put(key: Encodable, value: Encodable, options?: WriteOptions): void {
     this.checkOpen();
-    this.write([{ type: "put", key: checkKey(key), value: checkValue(value) }], options);
+    const { keyEncoding, valueEncoding } = this.encodingsOf(options);
+    this.write([{ type: "put", key: checkKey(encode(key, keyEncoding, "key")), value: checkValue(encode(value, valueEncoding, "value")) }], options);
   }
 
-  delete(key: Uint8Array | string, options?: WriteOptions): void {
+  delete(key: Encodable, options?: WriteOptions): void {
     this.checkOpen();
-    this.write([{ type: "del", key: checkKey(key), value: new Uint8Array(0) }], options);
+    this.write([{ type: "del", key: checkKey(encode(key, this.encodingsOf(options).keyEncoding, "key")), value: new Uint8Array(0) }], options);
   }
 
   /** Applies every operation atomically: after any crash, all of them or none. */
   batch(operations: readonly BatchOperation[], options?: WriteOptions): void {
     this.checkOpen();
-    this.write(checkBatch(operations), options);
+    this.write(checkBatch(operations, this.encodingsOf(options)), options);
+  }
+
+  /** The encodings a call uses: its options', else the open options'. */
+  private encodingsOf(options: EncodingOptions | undefined): Encodings {
+    return resolveEncodings(options, this.engine.state.settings.encodings);
   }
 
   private write(operations: ReturnType<typeof checkBatch>, options: WriteOptions | undefined): void {
@@ -95,45 +111,59 @@ export class DB {
    */
   async batchAsync(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
     const durability = writeDurability(options, this.engine.state.settings.durability);
-    this.batch(operations, { durability: durability === "sync" ? "os" : durability });
+    this.batch(operations, { keyEncoding: options?.keyEncoding, valueEncoding: options?.valueEncoding, durability: durability === "sync" ? "os" : durability });
     if (durability === "sync") await this.engine.state.log.requestSync();
   }
 
-  putAsync(key: Uint8Array | string, value: Uint8Array | string, options?: WriteOptions): Promise<void> {
+  putAsync(key: Encodable, value: Encodable, options?: WriteOptions): Promise<void> {
     return this.batchAsync([{ type: "put", key, value }], options);
   }
 
-  deleteAsync(key: Uint8Array | string, options?: WriteOptions): Promise<void> {
+  deleteAsync(key: Encodable, options?: WriteOptions): Promise<void> {
     return this.batchAsync([{ type: "del", key }], options);
   }
 
-  /** The value of `key`, or undefined. */
-  get(key: Uint8Array | string): Uint8Array | undefined {
+  /** The value of `key`, or undefined (decoded as `options.valueEncoding` or the open option says). */
+  get<V = Uint8Array>(key: Encodable, options?: ReadOptions): V | undefined {
     this.checkOpen();
-    return this.engine.reads.get(checkKey(key), this.engine.state.lastSequence);
+    return this.getAt<V>(key, this.engine.state.lastSequence, options);
   }
 
   /**
    * The values of `keys` (undefined where absent), in the order given, read in one sorted walk
    * of the tree (ts/lsm/read.ts): faster than a `get` per key for batches of tens of keys and up.
    */
-  getMany(keys: readonly (Uint8Array | string)[]): (Uint8Array | undefined)[] {
+  getMany<V = Uint8Array>(keys: readonly Encodable[], options?: ReadOptions): (V | undefined)[] {
     this.checkOpen();
     if (!Array.isArray(keys)) throw invalidArgument("getMany takes an array of keys");
-    return this.engine.reads.getMany(keys.map((key) => checkKey(key)), this.engine.state.lastSequence);
+    if (options !== undefined) checkOptions(options, ENCODING_OPTION_NAMES, "read options");
+    const encodings = this.encodingsOf(options);
+    const keyBytes = keys.map((key) => checkKey(encode(key, encodings.keyEncoding, "key")));
+    const values = this.engine.reads.getMany(keyBytes, this.engine.state.lastSequence);
+    return values.map((value) => (value === undefined ? undefined : (decode(value, encodings.valueEncoding, "the value") as V)));
   }
 
   /** The value of `key` as of `sequence` (for snapshots and transactions). */
-  getAt(key: Uint8Array | string, sequence: number): Uint8Array | undefined {
+  getAt<V = Uint8Array>(key: Encodable, sequence: number, options?: ReadOptions): V | undefined {
     this.checkOpen();
+    if (options !== undefined) checkOptions(options, ENCODING_OPTION_NAMES, "read options");
     checkSequence(sequence);
-    return this.engine.reads.get(checkKey(key), sequence);
+    const encodings = this.encodingsOf(options);
+    const value = this.engine.reads.get(checkKey(encode(key, encodings.keyEncoding, "key")), sequence);
+    return value === undefined ? undefined : (decode(value, encodings.valueEncoding, "the value") as V);
+  }
+
+  /** Whether `key` has a value; reads no value from the log. */
+  has(key: Encodable, options?: ReadOptions): boolean {
+    this.checkOpen();
+    if (options !== undefined) checkOptions(options, ENCODING_OPTION_NAMES, "read options");
+    return this.engine.reads.has(checkKey(encode(key, this.encodingsOf(options).keyEncoding, "key")), this.engine.state.lastSequence);
   }
 
   /** [key, value] pairs in key order (or reverse), within the bounds, as of the call. */
-  iterate(options: IterateOptions = {}): Generator<[Uint8Array, Uint8Array], void, undefined> {
+  iterate<K = Uint8Array, V = Uint8Array>(options: IterateOptions = {}): Generator<[K, V], void, undefined> {
     this.checkOpen();
-    return this.iterateAt(options, this.engine.state.lastSequence);
+    return this.iterateAt<K, V>(options, this.engine.state.lastSequence);
   }
 
   /**
@@ -141,11 +171,13 @@ export class DB {
    * next(): from here until the iterator ends (or is closed, or dropped unread), compaction keeps
    * the versions it reads and GC the log segments they point into.
    */
-  iterateAt(options: IterateOptions, sequence: number): Generator<[Uint8Array, Uint8Array], void, undefined> {
+  iterateAt<K = Uint8Array, V = Uint8Array>(options: IterateOptions, sequence: number): Generator<[K, V], void, undefined> {
     this.checkOpen();
-    const iteration = checkIterateOptions(options);
+    const { bounds, encodings } = splitIterateEncodings(options, this.engine.state.settings.encodings);
+    const iteration = checkIterateOptions(bounds);
     checkSequence(sequence);
-    return this.engine.reads.iterate(iteration, sequence);
+    const raw = this.engine.reads.iterate(iteration, sequence);
+    return isBinary(encodings) ? (raw as Generator<[K, V], void, undefined>) : decodedPairs<K, V>(raw, encodings);
   }
 
   /** The sequence of the newest write: what a read made now sees. */
@@ -171,6 +203,39 @@ export class DB {
   /** Runs `fn` in a transaction and commits it, retrying on PGZ_CONFLICT (`retries`, default 3). */
   transaction<T>(fn: (transaction: Transaction) => T | Promise<T>, options?: TransactionRunOptions): Promise<T> {
     return runTransaction(this.view, fn, options);
+  }
+
+  /**
+   * The committed batches after `since`, in sequence order, read from the log as they become
+   * durable; waits at the head for new commits. See docs/API.md ("Change stream").
+   */
+  changes(options: ChangesOptions): ChangeStream {
+    this.checkOpen();
+    checkOptions(options, ["since", "consumer"], "changes options");
+    return this.engine.state.changes.open(options);
+  }
+
+  /** Durably records that a named consumer has applied every batch up to `sequence`. */
+  acknowledgeChanges(consumer: string, sequence: number): void {
+    this.checkOpen();
+    this.engine.state.changes.acknowledge(consumer, sequence);
+  }
+
+  /** Drops a named consumer and the log it held; false if there was none. */
+  releaseConsumer(consumer: string): boolean {
+    this.checkOpen();
+    return this.engine.state.changes.release(consumer);
+  }
+
+  /** The named change consumers and the sequence each acknowledged. */
+  changeConsumers(): { name: string; sequence: number }[] {
+    this.checkOpen();
+    return this.engine.state.changes.list();
+  }
+
+  /** Runs synchronous `fn` in a transaction and commits it, retrying on PGZ_CONFLICT; a promise from `fn` is PGZ_INVALID_ARGUMENT. */
+  transactionSync<T>(fn: (transaction: Transaction) => T, options?: TransactionRunOptions): T {
+    return runTransactionSync(this.view, fn, options);
   }
 
   /** The oldest sequence a live snapshot can still read (compaction keeps what it needs). */

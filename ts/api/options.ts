@@ -2,6 +2,7 @@
  * Every option the public API takes, in one place: its name, its default and its check. The DB
  * facade (ts/api/db.ts) validates arguments here before any work reaches the engine.
  */
+import { BINARY, ENCODING_OPTION_NAMES, encode, resolveEncodings, type EncodingOptions, type Encodings } from "./encoding.ts";
 import { prefixEnd, toBytes } from "../bytes.ts";
 import { compareBytes } from "../core/entry.ts";
 import type { CoreName } from "../core/types.ts";
@@ -10,7 +11,13 @@ import { COMPRESSIONS, KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_OPTIO
 import type { Storage } from "../storage/io.ts";
 import type { Durability, LogOperation } from "../vlog/log.ts";
 
-export type { Durability };
+export type { Durability, EncodingOptions };
+
+/** Options of a read: the encodings of the key given and the value returned. */
+export type ReadOptions = EncodingOptions;
+
+/** A key or value as a call takes it: bytes or a string, or with "json" any JSON value. */
+export type Encodable = Uint8Array | string | number | boolean | null | object;
 
 export interface OpenOptions {
   /** "wasm" (default) or "ts": which core runs the hot paths. */
@@ -56,23 +63,27 @@ export interface OpenOptions {
   salvageLog?: boolean;
   /** A Storage backend other than node:fs (tests inject faults this way). */
   storage?: Storage;
+  /** How keys are given and returned by default: "binary" (default), "utf8" or "json". */
+  keyEncoding?: EncodingOptions["keyEncoding"];
+  /** How values are given and returned by default: "binary" (default), "utf8" or "json". */
+  valueEncoding?: EncodingOptions["valueEncoding"];
 }
 
-export interface WriteOptions {
+export interface WriteOptions extends EncodingOptions {
   sync?: boolean;
   durability?: Durability;
 }
 
 export type BatchOperation =
-  | { type: "put"; key: Uint8Array | string; value: Uint8Array | string }
-  | { type: "del"; key: Uint8Array | string };
+  | { type: "put"; key: Encodable; value: Encodable }
+  | { type: "del"; key: Encodable };
 
-export interface IterateOptions {
-  gt?: Uint8Array | string;
-  gte?: Uint8Array | string;
-  lt?: Uint8Array | string;
-  lte?: Uint8Array | string;
-  prefix?: Uint8Array | string;
+export interface IterateOptions extends EncodingOptions {
+  gt?: Encodable;
+  gte?: Encodable;
+  lt?: Encodable;
+  lte?: Encodable;
+  prefix?: Encodable;
   reverse?: boolean;
   limit?: number;
 }
@@ -96,10 +107,10 @@ export const DEFAULTS = {
   level1Bytes: 256 * 1024 * 1024,
   tableBytes: 32 * 1024 * 1024,
 };
-const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", "compression", ...Object.keys(DEFAULTS)]
+const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", "compression", ...ENCODING_OPTION_NAMES, ...Object.keys(DEFAULTS)];
 /** Measured (docs/BENCHMARKS.md, "Block compression"): see the figures there. */
-const COMPRESSION_DEFAULT: Compression = "lz4";;
-const WRITE_OPTION_NAMES = ["sync", "durability"];
+const COMPRESSION_DEFAULT: Compression = "lz4";
+const WRITE_OPTION_NAMES = ["sync", "durability", ...ENCODING_OPTION_NAMES];
 /** The names db.iterate, snapshot.iterate and tx.iterate take. */
 const ITERATE_OPTION_NAMES = ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"];
 const DURABILITIES = new Set(["sync", "os", "buffered"]);
@@ -122,7 +133,7 @@ function isStorage(value: unknown): value is Storage {
   return typeof candidate.directory === "string" && STORAGE_METHODS.every((name) => typeof candidate[name] === "function");
 }
 
-export type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean; compression: Compression };
+export type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean; compression: Compression; encodings: Encodings };
 
 /** Validates open options before anything touches the disk. */
 export function resolveOptions(options: OpenOptions): Settings {
@@ -139,6 +150,7 @@ export function resolveOptions(options: OpenOptions): Settings {
     durability: durabilityOf(options, "os"),
     autoGc: options.autoGc ?? true,
     compression: options.compression ?? COMPRESSION_DEFAULT,
+    encodings: resolveEncodings(options, BINARY),
     valueThreshold: sizeOption(options, "valueThreshold", 0),
     memtableBytes: sizeOption(options, "memtableBytes", 4096),
     segmentBytes: sizeOption(options, "segmentBytes", 64 * 1024, SEGMENT_BYTES_OPTION_MAX),
@@ -184,13 +196,14 @@ export function checkSequence(sequence: unknown): void {
   if (typeof sequence !== "number" || !Number.isSafeInteger(sequence) || sequence < 0) throw invalidArgument(`sequence must be a non-negative integer, got ${String(sequence)}`);
 }
 
-/** Validates a batch into log operations (keys and values as bytes). */
-export function checkBatch(operations: readonly BatchOperation[]): LogOperation[] {
+/** Validates a batch into log operations (keys and values encoded as `encodings` say, as bytes). */
+export function checkBatch(operations: readonly BatchOperation[], encodings: Encodings = BINARY): LogOperation[] {
   if (!Array.isArray(operations)) throw invalidArgument("batch operations must be an array");
   return operations.map((operation, index) => {
     checkOptions(operation, operation?.type === "del" ? ["type", "key"] : ["type", "key", "value"], `batch operation ${index}`);
-    if (operation.type === "put") return { type: "put", key: checkKey(operation.key), value: checkValue(operation.value) };
-    if (operation.type === "del") return { type: "del", key: checkKey(operation.key), value: new Uint8Array(0) };
+    const key = () => checkKey(encode(operation.key, encodings.keyEncoding, "key"));
+    if (operation.type === "put") return { type: "put", key: key(), value: checkValue(encode(operation.value, encodings.valueEncoding, "value")) };
+    if (operation.type === "del") return { type: "del", key: key(), value: new Uint8Array(0) };
     throw invalidArgument(`batch operation ${index} has type ${String((operation as { type?: unknown }).type)}; expected "put" or "del"`);
   });
 }
@@ -230,6 +243,19 @@ export interface CheckedIteration {
   gte: Uint8Array | undefined;
   lt: Uint8Array | undefined;
   lte: Uint8Array | undefined;
+}
+
+/**
+ * db and snapshot iterate options: the encodings (`fallback` for those not given) and the rest
+ * with its bounds encoded as keys, for checkIterateOptions.
+ */
+export function splitIterateEncodings(options: IterateOptions, fallback: Encodings): { bounds: IterateOptions; encodings: Encodings } {
+  const { keyEncoding, valueEncoding, ...bounds } = checkOptions(options, [...ITERATE_OPTION_NAMES, ...ENCODING_OPTION_NAMES], "iterate options");
+  const encodings = resolveEncodings({ keyEncoding, valueEncoding }, fallback);
+  for (const name of ["gt", "gte", "lt", "lte", "prefix"] as const) {
+    if (bounds[name] !== undefined) bounds[name] = encode(bounds[name], encodings.keyEncoding, name);
+  }
+  return { bounds, encodings };
 }
 
 /** Validates iterate options (db, snapshot and transaction iterate take the same ones). */

@@ -5,7 +5,7 @@
  * they point into. Snapshots do not survive a restart.
  */
 import { PgzError } from "../errors.ts";
-import type { IterateOptions } from "./options.ts";
+import type { Encodable, IterateOptions, ReadOptions } from "./options.ts";
 import type { ReadView } from "./view.ts";
 
 export class Snapshot {
@@ -23,14 +23,15 @@ export class Snapshot {
     if (this.released) throw new PgzError("PGZ_CLOSED", "the snapshot was released");
   }
 
-  get(key: Uint8Array | string): Uint8Array | undefined {
+  /** Follows the database's encodings (open options, or per call) as db.get does. */
+  get<V = Uint8Array>(key: Encodable, options?: ReadOptions): V | undefined {
     this.checkLive();
-    return this.view.getAt(key, this.sequence);
+    return this.view.getAt<V>(key, this.sequence, options);
   }
 
-  iterate(options: IterateOptions = {}): Generator<[Uint8Array, Uint8Array], void, undefined> {
+  iterate<K = Uint8Array, V = Uint8Array>(options: IterateOptions = {}): Generator<[K, V], void, undefined> {
     this.checkLive();
-    return this.view.iterateAt(options, this.sequence);
+    return this.view.iterateAt<K, V>(options, this.sequence);
   }
 
   /** Lets compaction reclaim the versions this snapshot pinned. Idempotent. */

@@ -16,6 +16,7 @@
  * Transactions reach the database through a ReadView (ts/api/view.ts), never DB itself.
  * Nothing here survives a restart: snapshots and open transactions die with the process.
  */
+import { BINARY } from "./encoding.ts";
 import { assert } from "../assert.ts";
 import { compareBytes } from "../core/entry.ts";
 import { binaryString, inRange, type ConflictJournal, type KeyRange } from "../engine/conflicts.ts";
@@ -164,7 +165,7 @@ export class Transaction {
     // A key this transaction wrote reads its own write, which no other commit can change.
     if (write !== undefined) return write.value?.slice();
     this.keysRead.add(name);
-    return this.view.getAt(bytes, this.snapshot.sequence);
+    return this.view.getAt(bytes, this.snapshot.sequence, BINARY);
   }
 
   put(key: Uint8Array | string, value: Uint8Array | string): void {
@@ -222,7 +223,7 @@ export class Transaction {
 
   private *merged(iteration: Iteration, iterated: IteratedRange, writes: readonly PendingWrite[]): Generator<[Uint8Array, Uint8Array], void, undefined> {
     this.checkLive();
-    const view = this.view.iterateAt(iteration.viewOptions, this.snapshot.sequence);
+    const view = this.view.iterateAt({ ...iteration.viewOptions, ...BINARY }, this.snapshot.sequence);
     this.openViews.add(view);
     const direction = iteration.reverse ? -1 : 1;
     let yielded = 0;

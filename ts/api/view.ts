@@ -4,15 +4,16 @@
  * and a batch write that transactions check against the conflict journal first.
  */
 import type { ConflictJournal } from "../engine/conflicts.ts";
-import type { BatchOperation, IterateOptions, WriteOptions } from "./options.ts";
+import type { BatchOperation, Encodable, IterateOptions, ReadOptions, WriteOptions } from "./options.ts";
 
 export interface ReadView {
   /** Throws PGZ_CLOSED once the database is closed. */
   checkOpen(): void;
   /** The sequence of the newest write: what a read made now sees. */
   currentSequence(): number;
-  getAt(key: Uint8Array | string, sequence: number): Uint8Array | undefined;
-  iterateAt(options: IterateOptions, sequence: number): Generator<[Uint8Array, Uint8Array], void, undefined>;
+  /** Reads follow the database's encodings unless `options` say otherwise (transactions pass BINARY). */
+  getAt<V = Uint8Array>(key: Encodable, sequence: number, options?: ReadOptions): V | undefined;
+  iterateAt<K = Uint8Array, V = Uint8Array>(options: IterateOptions, sequence: number): Generator<[K, V], void, undefined>;
   /** Keeps the versions `sequence` reads (and the log segments they point into) until release. */
   pin(reader: object, sequence: number): void;
   release(reader: object): void;

@@ -32,7 +32,9 @@ export class Engine {
       readers,
       newestVersion: (key) => tree.get(key, state.lastSequence),
       rewrite: (operations) => this.writes.writeBatch(operations, "os"),
+      segmentDeletable: (segment) => state.segmentDeletable(segment),
     });
+    state.retirer = this.gc;
     this.pacer = new Pacer(state, this.gc);
     this.writes = new WritePath(state, this.pacer);
     this.reads = new ReadPath(state, (reader) => this.release(reader));
@@ -94,6 +96,7 @@ export class Engine {
     if (state.closed) return;
     state.closed = true;
     this.pacer.stop();
+    state.changes.close();
     let failure: unknown;
     try {
       if (state.failed === undefined && !state.log.hasFailed && state.tree.memtable.memtable.count > 0) this.pacer.rotateAndFlush();

@@ -54,6 +54,12 @@ export class ReadPath {
     return hit.kind === KIND_POINTER ? this.state.log.readValue(decodeValuePointer(hit.value), key, hit.sequence) : hit.value;
   }
 
+  /** Whether `key` has a value as of `sequence`; reads no value from the log. */
+  has(key: Uint8Array, sequence: number): boolean {
+    const hit = this.state.tree.get(key, sequence);
+    return hit !== undefined && hit.kind !== KIND_DELETE;
+  }
+
   /**
    * [key, value] pairs as of `sequence`. The read point is taken by this call, not by the first
    * next(): from here until the iterator ends (or is closed, or dropped unread), compaction keeps

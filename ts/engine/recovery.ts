@@ -5,7 +5,7 @@
  */
 import { createCore } from "../core/index.ts";
 import { PgzError, invalidArgument } from "../errors.ts";
-import { RECORD_PUT, manifestFileName, parseFileName, segmentFileName, TEMPORARY_SUFFIX } from "../format.ts";
+import { RECORD_PUT, manifestFileName, parseFileName, TEMPORARY_SUFFIX } from "../format.ts";
 import { NodeStorage } from "../storage/io.ts";
 import { acquireLock } from "../storage/lock.ts";
 import { Manifest } from "../lsm/manifest.ts";
@@ -69,8 +69,9 @@ function recover(engine: Engine, salvageLog: boolean): void {
 /** Orphan tables, segments whose collection a crash cut short, stale manifests and temporaries. */
 function removeStaleFiles(state: EngineState): void {
   for (const name of state.tree.orphanTables()) state.storage.remove(name);
-  // Segments GC collected before a crash cut their deletion short: no reader survives a restart.
-  for (const segment of state.manifest.state.collectedSegments) state.storage.remove(segmentFileName(segment));
+  // Segments GC collected before a crash cut their deletion short (no reader survives a
+  // restart), or kept for a change consumer.
+  for (const segment of state.manifest.state.collectedSegments) state.retireSegment(segment);
   for (const name of state.storage.list()) {
     const stale = (parseFileName(name)?.kind === "manifest" && name !== manifestFileName(state.manifest.currentManifestNumber)) || name.endsWith(TEMPORARY_SUFFIX);
     if (stale) state.storage.remove(name);

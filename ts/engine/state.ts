@@ -13,6 +13,8 @@ import { Tree } from "../lsm/tree.ts";
 import type { Manifest } from "../lsm/manifest.ts";
 import type { Settings } from "../api/options.ts";
 import { LogAccounting } from "../vlog/accounting.ts";
+import { ChangeFeed } from "../vlog/changes.ts";
+import type { SegmentRetirer } from "../vlog/gc.ts";
 import { ValueLog } from "../vlog/log.ts";
 import { ConflictJournal } from "./conflicts.ts";
 
@@ -33,6 +35,10 @@ export class EngineState {
   readonly readers = new Map<object, number>();
   /** Writes open transactions validate against; the write path notifies it. */
   readonly conflicts = new ConflictJournal();
+  /** Change streams and named consumers (ts/vlog/changes.ts): they hold log segments. */
+  readonly changes: ChangeFeed;
+  /** Deletes retired segments once nothing holds them: the Engine's GarbageCollector, set when it is made. */
+  retirer: SegmentRetirer = { retire: () => {}, deleteCollectedSegments: () => {} };
 
   constructor(
     readonly core: Core,
@@ -40,6 +46,17 @@ export class EngineState {
     readonly manifest: Manifest,
     readonly settings: Settings,
   ) {
+    // First: it reads the CONSUMERS file, which may be damaged, before anything holds a file open.
+    this.changes = new ChangeFeed({
+      core,
+      storage,
+      databaseId: manifest.databaseId,
+      lastSequence: () => this.lastSequence,
+      durablePosition: () => this.log.durablePosition,
+      endPosition: () => this.log.position,
+      requestSync: () => this.log.requestSync(),
+      holdsReleased: () => this.retirer.deleteCollectedSegments(),
+    });
     this.cache = new BlockCache(settings.blockCacheBytes);
     this.lastSequence = manifest.state.lastSequence;
     // Raised past the log segments found on disk once replay has checked them (recovery).
@@ -54,7 +71,7 @@ export class EngineState {
       databaseId: manifest.databaseId,
       segmentStarted: (segment) => this.accounting.segmentStarted(segment),
     });
-    this.accounting = new LogAccounting(this.log, manifest, storage, this);
+    this.accounting = new LogAccounting(this.log, manifest, this);
     const { l0Files, levelRatio, level1Bytes, tableBytes, compression } = settings;
     this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes, compression }, this.files, this.accounting);
   }
@@ -68,6 +85,19 @@ export class EngineState {
   /** Lifts the file-number counter to at least `next` (recovery: past the segments on disk). */
   raiseNextFileNumber(next: number): void {
     this.nextFileNumber = Math.max(this.nextFileNumber, next);
+  }
+
+  /**
+   * Whether a retired segment may be deleted once no snapshot needs it: the one check every
+   * deletion makes (change streams and named consumers hold segments here).
+   */
+  segmentDeletable(segment: number): boolean {
+    return !this.changes.holds(segment);
+  }
+
+  /** A segment nothing points into any more (retired or collected): deleted now or once its holds end. */
+  retireSegment(segment: number): void {
+    this.retirer.retire(segment);
   }
 
   /** Throws PGZ_CLOSED after close() (snapshots and transactions check through it too). */

@@ -40,6 +40,7 @@ export class WritePath {
     state.tree.memtable.memtable.insert(run);
     state.lastSequence = first + operations.length - 1;
     state.conflicts.record(operations, first);
+    state.changes.committed();
     state.runBackgroundWork(() => this.pacer.afterWrite(run.length));
   }
 }

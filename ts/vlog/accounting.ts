@@ -5,9 +5,7 @@
  * durable before a table may point into it, and retires the segments the head leaves behind
  * with nothing pointing into them.
  */
-import { segmentFileName } from "../format.ts";
 import type { Manifest } from "../lsm/manifest.ts";
-import type { Storage } from "../storage/io.ts";
 import type { LogPosition, ValueLog } from "./log.ts";
 
 /** The sequences a flush records and filters by, from the database around the tree. */
@@ -15,6 +13,8 @@ export interface SequenceSource {
   readonly lastSequence: number;
   /** The oldest sequence a snapshot, transaction or iterator reads at (the newest if none). */
   oldestReadSequence(): number;
+  /** Deletes a segment nothing points into, now or once nothing holds it (GC's deletion). */
+  retireSegment(segment: number): void;
 }
 
 export class LogAccounting {
@@ -24,7 +24,6 @@ export class LogAccounting {
   constructor(
     private readonly log: ValueLog,
     private readonly manifest: Manifest,
-    private readonly storage: Storage,
     private readonly sequences: SequenceSource,
   ) {}
 
@@ -89,9 +88,6 @@ export class LogAccounting {
       .map(([segment]) => Number(segment));
     if (unreferenced.length === 0) return;
     this.manifest.apply({ collectedSegments: unreferenced });
-    for (const segment of unreferenced) {
-      this.log.dropReader(segment);
-      this.storage.remove(segmentFileName(segment));
-    }
+    for (const segment of unreferenced) this.sequences.retireSegment(segment);
   }
 }

@@ -35,9 +35,17 @@ export interface GcContext {
   newestVersion(key: Uint8Array): Hit | undefined;
   /** Writes copies of live records at new sequences through the write path (not the user's bytes). */
   rewrite(operations: LogOperation[]): void;
+  /** The one check before any segment is deleted (change streams and consumers hold segments). */
+  segmentDeletable(segment: number): boolean;
 }
 
-export class GarbageCollector {
+/** Deletes segments nothing points into, once nothing holds them. */
+export interface SegmentRetirer {
+  retire(segment: number): void;
+  deleteCollectedSegments(): void;
+}
+
+export class GarbageCollector implements SegmentRetirer {
   /** Segments collected so far (stats().log.gcRuns). */
   runs = 0;
   /** Collected segments, each with the readers alive at its collection that may still follow old pointers into it. */
@@ -100,12 +108,23 @@ export class GarbageCollector {
     return pointer.segment === segment && pointer.offset === record.offset;
   }
 
-  /** Deletes collected segments once every reader alive at their collection is gone. */
+  /**
+   * A segment no entry points into (retired after a flush, or collected before a restart): no
+   * reader needs it, but a change stream or consumer may; deleted once none does.
+   */
+  retire(segment: number): void {
+    if (!this.context.storage.exists(segmentFileName(segment))) return;
+    if (this.collectedSegments.some((collected) => collected.segment === segment)) return;
+    this.collectedSegments.push({ segment, readers: new Set() });
+    this.deleteCollectedSegments();
+  }
+
+  /** Deletes collected segments once every reader alive at their collection is gone and nothing holds them. */
   deleteCollectedSegments(): void {
     for (let i = this.collectedSegments.length - 1; i >= 0; i--) {
       const { segment, readers } = this.collectedSegments[i]!;
       for (const reader of readers) if (!this.context.readers.has(reader)) readers.delete(reader);
-      if (readers.size > 0) continue;
+      if (readers.size > 0 || !this.context.segmentDeletable(segment)) continue;
       this.context.log.dropReader(segment);
       this.context.storage.remove(segmentFileName(segment));
       this.collectedSegments.splice(i, 1);

@@ -214,6 +214,14 @@ export class ValueLog {
     return { segment: this.segment, offset: recordStart(this.end) };
   }
 
+  /**
+   * How far the log is durable (survives power loss): the current segment up to the last
+   * completed fdatasync; every earlier segment was synced whole when it was sealed.
+   */
+  get durablePosition(): LogPosition {
+    return { segment: this.segment, offset: this.syncedEnd };
+  }
+
   get currentSegment(): number {
     return this.segment;
   }
@@ -515,7 +523,7 @@ export interface SegmentScan {
 }
 
 /** The record at `offset`, if a complete, valid one starts there. */
-function readRecord(core: Core, window: FileWindow, offset: number): LogRecord | undefined {
+export function readRecord(core: Core, window: FileWindow, offset: number): LogRecord | undefined {
   const header = window.view(offset, RECORD_HEADER_BYTES);
   if (header.length < RECORD_HEADER_BYTES) return undefined;
   const length = viewOf(header).getUint32(4, true);

@@ -1,0 +1,40 @@
+/**
+ * db.transactionSync(fn): db.transaction for synchronous work, as lmdb-js and better-sqlite3 have
+ * it. `fn` runs in a fresh transaction that is committed when it returns; on PGZ_CONFLICT it runs
+ * again (up to `retries` more times); any other error aborts and propagates. A function that
+ * returns a promise is refused: its work would still be running at commit.
+ */
+import { PgzError, checkOptions, invalidArgument } from "../errors.ts";
+import { TRANSACTION_RETRIES_DEFAULT, Transaction, type TransactionRunOptions } from "./txn.ts";
+import type { ReadView } from "./view.ts";
+
+function isThenable(value: unknown): boolean {
+  return (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as { then?: unknown }).then === "function";
+}
+
+export function runTransactionSync<T>(view: ReadView, fn: (transaction: Transaction) => T, options: TransactionRunOptions = {}): T {
+  if (typeof fn !== "function") throw invalidArgument("transactionSync needs a function");
+  checkOptions(options, ["transactionBytesMax", "retries", "writeOptions"], "transaction options");
+  const retries = options.retries ?? TRANSACTION_RETRIES_DEFAULT;
+  if (typeof retries !== "number" || !Number.isSafeInteger(retries) || retries < 0) {
+    throw invalidArgument(`option retries must be a non-negative integer, got ${String(retries)}`);
+  }
+  for (let attempt = 0; ; attempt++) {
+    const transaction = new Transaction(view, { transactionBytesMax: options.transactionBytesMax });
+    try {
+      const result = fn(transaction);
+      if (isThenable(result)) {
+        // The promise's rejection is the caller's mistake to see, not an unhandled one.
+        (result as Promise<unknown>).then(undefined, () => undefined);
+        throw invalidArgument("the function given to transactionSync returned a promise; use db.transaction for asynchronous work");
+      }
+      // fn may have ended the transaction itself (an abort means: do not commit).
+      if (transaction.state === "open") transaction.commit(options.writeOptions);
+      return result;
+    } catch (error) {
+      if (transaction.state === "open") transaction.abort();
+      const retryable = error instanceof PgzError && error.code === "PGZ_CONFLICT";
+      if (!retryable || attempt >= retries) throw error;
+    }
+  }
+}
