@@ -1,4 +1,5 @@
-/** pgz's public API. */
+/** pgz's public API (Node, Deno, Bun: the default storage is node:fs). */
+import "./storage/node-platform.ts";
 export { DB, type OpenOptions, type WriteOptions, type BatchOperation, type IterateOptions, type CheckReport, type CheckProblem, type Durability } from "./api/db.ts";
 export { Snapshot } from "./api/snapshot.ts";
 export { Transaction, type TransactionOptions, type TransactionRunOptions } from "./api/txn.ts";
