@@ -5,7 +5,7 @@
  * http://127.0.0.1 (a secure context, so OPFS and Web Locks exist) with a tiny node:http server,
  * and opens one page per call in a fresh profile.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
@@ -84,15 +84,19 @@ export interface BrowserSession {
 }
 
 /**
- * Bundles the suites, serves them with `extra` directories, opens `path` in a fresh Chromium
- * and runs `body`; everything is torn down afterwards.
+ * Bundles the suites (and copies `files` beside them), serves them with `extra` directories,
+ * opens `path` in a fresh Chromium and runs `body`; everything is torn down afterwards.
  */
-export async function withBrowser<T>(options: { entries: Record<string, string>; path: string; extra?: Record<string, string> }, body: (session: BrowserSession) => Promise<T>): Promise<T> {
+export async function withBrowser<T>(
+  options: { entries: Record<string, string>; path: string; extra?: Record<string, string>; files?: Record<string, string> },
+  body: (session: BrowserSession) => Promise<T>,
+): Promise<T> {
   const directory = mkdtempSync(join(tmpdir(), "pgz-browser-"));
   let server: Server | undefined;
   let browser: Browser | undefined;
   try {
     await bundle(directory, options.entries);
+    for (const [name, source] of Object.entries(options.files ?? {})) copyFileSync(join(root, source), join(directory, name));
     const served = await serve({ "/": directory, ...options.extra });
     server = served.server;
     browser = await launchChromium();
