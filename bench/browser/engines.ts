@@ -7,7 +7,8 @@
  *
  * Every batch and every durable put is durable when it returns, by each engine's own means:
  * pgz `sync: true` (a flush of the log's sync access handle), SQLite's default
- * synchronous=FULL (xSync flushes the access handles), IndexedDB `durability: "strict"`.
+ * synchronous=FULL (xSync flushes the access handles; journal_mode DELETE, exclusive locking),
+ * IndexedDB `durability: "strict"`.
  * browser-level cannot ask for durability; it gets IndexedDB's default (relaxed in Chromium).
  */
 import sqlite3InitModule from "@sqlite.org/sqlite-wasm";
@@ -87,6 +88,10 @@ class SqliteEngine implements Engine {
     sqlite3 ??= sqlite3InitModule();
     const pool = await (await sqlite3).installOpfsSAHPoolVfs({ name: `pool-${this.directory}`, directory: `/${this.directory}`, clearOnInit: true });
     this.db = new pool.OpfsSAHPoolDb("/bench.sqlite3");
+    // One connection owns the file (as opfs-sahpool requires anyway): without exclusive locking
+    // every statement re-validates and drops the page cache (365 reads/s instead of 37,300 in a
+    // trial on this machine). A 64 MiB page cache, as pgz's 64 MiB memtable.
+    this.db.exec("PRAGMA locking_mode = EXCLUSIVE; PRAGMA cache_size = -65536");
     this.db.exec("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID");
     this.insert = this.db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)");
     this.select = this.db.prepare("SELECT v FROM kv WHERE k = ?");
