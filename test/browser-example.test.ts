@@ -24,7 +24,8 @@ test("the example page shows contents, stats and a finished benchmark", async ()
       server.stdout!.on("data", (chunk: Buffer) => /http:\/\/\S+/.exec(String(chunk))?.[0] && resolve(/http:\/\/\S+/.exec(String(chunk))![0]));
       server.on("exit", (code) => reject(new Error(`serve.mjs exited with ${code}`)));
     });
-    const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
+    const page = await browser.newPage();
+    await page.setViewportSize({ width: 1100, height: 1400 });
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(String(error)));
     await page.goto(url);

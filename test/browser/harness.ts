@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
 
 export const CHROMIUM_PATH = process.env.PGZ_CHROMIUM ?? "/usr/bin/chromium";
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -68,12 +68,27 @@ export async function serve(directories: Record<string, string>): Promise<{ serv
   return { server, origin: `http://127.0.0.1:${address.port}` };
 }
 
-/** Launches the system Chromium, or fails with what to install. */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Launches the system Chromium with a fresh on-disk profile, or fails with what to install. A
+ * persistent context, not browser.newPage(): playwright's other contexts are off the record,
+ * where OPFS lives in memory, flush() does nothing and every handle call is an IPC (a trial on
+ * this machine: 1 ms per 4 KiB read), so neither durability nor speed would be the real ones.
+ * Closing the context deletes the profile.
+ */
+export async function launchChromium(): Promise<BrowserContext> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium is missing at ${CHROMIUM_PATH}: the browser tests need it (apt-get install -y chromium; .ci/run installs it; or set PGZ_CHROMIUM)`);
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+  const profile = mkdtempSync(join(tmpdir(), "pgz-chromium-profile-"));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+  context.on("close", () => {
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch {
+      // Chromium's last writes raced the removal: a leftover temporary profile, nothing more.
+    }
+  });
+  return context;
 }
 
 export interface BrowserSession {
@@ -93,7 +108,7 @@ export async function withBrowser<T>(
 ): Promise<T> {
   const directory = mkdtempSync(join(tmpdir(), "pgz-browser-"));
   let server: Server | undefined;
-  let browser: Browser | undefined;
+  let browser: BrowserContext | undefined;
   try {
     await bundle(directory, options.entries);
     for (const [name, source] of Object.entries(options.files ?? {})) copyFileSync(join(root, source), join(directory, name));
