@@ -20,7 +20,6 @@ export interface OpfsDirectoryHandle {
   readonly kind: "directory";
   getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<OpfsDirectoryHandle>;
   getFileHandle(name: string, options?: { create?: boolean }): Promise<OpfsFileHandle>;
-  removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
   entries(): AsyncIterable<[string, OpfsFileHandle | OpfsDirectoryHandle]>;
 }
 
