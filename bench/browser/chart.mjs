@@ -27,6 +27,7 @@ const escape = (text) => String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;
 const compact = (value, unit) => (unit === "ms" ? value.toFixed(value < 10 ? 1 : 0) : value >= 1e6 ? `${(value / 1e6).toFixed(2)}M` : value >= 1e3 ? `${(value / 1e3).toFixed(value >= 1e5 ? 0 : 1)}k` : value.toFixed(0));
 
 function render(row, title) {
+  const writes = /fill|put/.test(row.workload);
   const engines = Object.keys(row.values).sort((a, b) => Number(!a.startsWith("pgz")) - Number(!b.startsWith("pgz")));
   const axis = niceAxis(Math.max(...Object.values(row.values)));
   const plotWidth = WIDTH - LABEL_WIDTH - VALUE_WIDTH;
@@ -37,7 +38,7 @@ function render(row, title) {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="12" y="22" font-size="15" font-weight="600" fill="#212529">${escape(title)}</text>`,
-    `<text x="12" y="40" fill="#495057">${escape(`${row.unit}, ${row.lowerIsBetter ? "lower" : "higher"} is better; every write durable when it returns`)}</text>`,
+    `<text x="12" y="40" fill="#495057">${escape(`${row.unit}, ${row.lowerIsBetter ? "lower" : "higher"} is better${writes ? "; durable on return (browser-level: IndexedDB's relaxed default)" : ""}`)}</text>`,
   ];
   for (let tick = 0; tick <= axis.maximum + axis.step / 2; tick += axis.step) {
     const tickX = x(tick).toFixed(1);
