@@ -40,7 +40,8 @@ function missing(operation: string, name: string): PgzError {
 const releasing = new Map<string, Promise<unknown>>();
 
 interface HeldLock {
-  release(): void;
+  /** Lets go once `after` settles (a slot still being opened must be closed first). */
+  release(after?: Promise<unknown>): void;
   /** Settles once the lock is free for the next opener. */
   released: Promise<unknown>;
 }
@@ -56,17 +57,23 @@ async function takeWebLock(name: string, wait: boolean): Promise<HeldLock> {
         reject(new PgzError("PGZ_LOCKED", `${name} is open in another tab or worker (Web Lock pgz:${name} is held)`));
         return undefined;
       }
-      return new Promise<void>((release) => resolve({ release: () => letGo(name, released, release), released }));
+      return new Promise<void>((release) => resolve({ release: (after) => letGo(name, released, release, after), released }));
     });
     released.catch(reject);
   });
 }
 
 /** Releases a held Web Lock; an opener in this context waits for it to take effect. */
-function letGo(name: string, released: Promise<unknown>, release: () => void): void {
-  const settled = released.catch(() => undefined).finally(() => releasing.get(name) === settled && releasing.delete(name));
+function letGo(name: string, released: Promise<unknown>, release: () => void, after: Promise<unknown> = Promise.resolve()): void {
+  const settled = after
+    .catch(() => undefined)
+    .then(() => {
+      release();
+      return released;
+    })
+    .catch(() => undefined)
+    .finally(() => releasing.get(name) === settled && releasing.delete(name));
   releasing.set(name, settled);
-  release();
 }
 
 /** The directory named `name` ("a/b" nests) under the origin's OPFS root. */
@@ -326,12 +333,13 @@ export class OpfsStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     this.closeHandles();
-    this.webLock.release();
+    // A refill in flight may still be opening a slot file: the next opener would find it held.
+    this.webLock.release(this.refilling);
   }
 
   /** Settles once close() has let go of the Web Lock, so another opener can take it at once. */
   released(): Promise<unknown> {
-    return this.webLock.released;
+    return releasing.get(this.directory) ?? this.webLock.released;
   }
 
   private closeHandles(): void {
