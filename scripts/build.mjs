@@ -61,8 +61,16 @@ await build({
 });
 // pgz/browser: the page entry and the dedicated worker it starts, bundled for the browser
 // platform, where any node: import fails the build (test/browser.test.ts checks the same).
-const browser = { ...shared, platform: "browser" };
-await build({ ...browser, entryPoints: [`${root}ts/browser.ts`], outfile: `${root}dist/browser.mjs` });
-await build({ ...browser, entryPoints: [`${root}ts/browser/worker.ts`], outfile: `${root}dist/browser-worker.mjs` });
+// Split like the Node entries: the engine both reach is one chunk (dist/chunks/browser-*), so
+// the package holds one copy of it per platform.
+await build({
+  ...shared,
+  platform: "browser",
+  entryPoints: { browser: `${root}ts/browser.ts`, "browser-worker": `${root}ts/browser/worker.ts` },
+  outdir: `${root}dist`,
+  outExtension: { ".js": ".mjs" },
+  splitting: true,
+  chunkNames: "chunks/browser-[hash]",
+});
 run(bin("tsc"), ["-p", "tsconfig.json"]);
 console.log("build: wasm-build/, dist/pgz.mjs, dist/cli.mjs, dist/level.mjs, dist/browser.mjs, dist/browser-worker.mjs, dist/types/");

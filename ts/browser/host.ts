@@ -7,7 +7,8 @@
  */
 import type { DB, IterateOptions } from "../api/db.ts";
 import { PgzError } from "../errors.ts";
-import type { Snapshot, Transaction } from "../api/txn.ts";
+import type { Snapshot } from "../api/snapshot.ts";
+import type { Transaction } from "../api/txn.ts";
 import { openOpfs, opfsStorageOf, type BrowserOpenOptions } from "./open.ts";
 import { packEntries, serializeError, type Call, type CallsMessage, type EntryChunk, type Reply, type RepliesMessage } from "./protocol.ts";
 

@@ -179,8 +179,11 @@ export class RemoteDB {
   }
 
   batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
-    const copied = Array.isArray(operations) ? operations.map((operation) => (typeof operation === "object" && operation !== null ? { ...operation, key: compact(operation.key), ...("value" in operation ? { value: compact(operation.value) } : {}) } : operation)) : operations;
-    return this.channel.call("batch", [copied, options]);
+    const copyOf = (operation: BatchOperation) => {
+      if (typeof operation !== "object" || operation === null) return operation;
+      return { ...operation, key: compact(operation.key), ...("value" in operation ? { value: compact(operation.value) } : {}) };
+    };
+    return this.channel.call("batch", [Array.isArray(operations) ? operations.map(copyOf) : operations, options]);
   }
 
   get(key: Bytes): Promise<Uint8Array | undefined> {
