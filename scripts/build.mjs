@@ -3,7 +3,8 @@
 // 2. each .wasm is wrapped as a base64 module (wasm-build/*.wasm.ts) so the bundle carries it
 //    and `import { DB } from "pgz"` needs no file paths in Node, Deno or Bun;
 // 3. esbuild bundles ts/index.ts -> dist/pgz.mjs and ts/tools/cli.ts -> dist/cli.mjs (sharing one
-//    engine chunk in dist/chunks/), and ts/level.ts -> dist/level.mjs (importing ./pgz.mjs);
+//    engine chunk in dist/chunks/), ts/level.ts -> dist/level.mjs (importing ./pgz.mjs), and
+//    ts/browser.ts -> dist/browser.mjs (+ dist/browser-worker.mjs);
 // 4. tsc writes the .d.ts files to dist/types.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, chmodSync, mkdirSync, rmSync } from "node:fs";
@@ -58,5 +59,18 @@ await build({
     },
   ],
 });
+// pgz/browser: the page entry and the dedicated worker it starts, bundled for the browser
+// platform, where any node: import fails the build (test/browser.test.ts checks the same).
+// Split like the Node entries: the engine both reach is one chunk (dist/chunks/browser-*), so
+// the package holds one copy of it per platform.
+await build({
+  ...shared,
+  platform: "browser",
+  entryPoints: { browser: `${root}ts/browser.ts`, "browser-worker": `${root}ts/browser/worker.ts` },
+  outdir: `${root}dist`,
+  outExtension: { ".js": ".mjs" },
+  splitting: true,
+  chunkNames: "chunks/browser-[hash]",
+});
 run(bin("tsc"), ["-p", "tsconfig.json"]);
-console.log("build: wasm-build/, dist/pgz.mjs, dist/cli.mjs, dist/level.mjs, dist/types/");
+console.log("build: wasm-build/, dist/pgz.mjs, dist/cli.mjs, dist/level.mjs, dist/browser.mjs, dist/browser-worker.mjs, dist/types/");

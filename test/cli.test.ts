@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DB } from "../ts/api/db.ts";
+import { DB } from "../ts/index.ts";
 import { removeDirectory, temporaryDirectory } from "./helpers.ts";
 
 const cli = fileURLToPath(new URL("../dist/cli.mjs", import.meta.url));

@@ -191,7 +191,7 @@ test("a slow opener that judged a LOCK stale loses to the one that took it meanw
     mkdirSync(attempts);
     const pause = { read: join(scratch, "slow-read"), resume: join(scratch, "slow-resume") };
     const common = { module: source, directory, attempts, openers: 2 };
-    const slow = startOpener({ ...common, index: 0, pause, storageModule: pathToFileURL(`${root}ts/storage/io.ts`).href });
+    const slow = startOpener({ ...common, index: 0, pause, storageModule: pathToFileURL(`${root}ts/storage/node.ts`).href });
     await untilExists(pause.read);
     const fast = startOpener({ ...common, index: 1 });
     // The fast opener marks its attempt once it holds the lock; then the slow one goes on.

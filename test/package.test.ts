@@ -110,10 +110,15 @@ test("the installed package holds the release wasm once, the debug wasm nowhere,
   };
   const holding = (needle: string) => files.filter((file) => texts.get(file)!.includes(needle));
   assert.equal(holding(sliceOf("debug")), [], "the debug wasm is not shipped");
+  // One copy per platform: the Node chunk (pgz.mjs, cli.mjs) and the browser chunk (pgz/browser).
   const release = holding(sliceOf("release"));
-  assert.is(release.length, 1, `the release wasm is in exactly one file: ${release.join(", ")}`);
-  assert.ok(release[0]!.startsWith("dist/chunks/"), "in the chunk both entry points share");
-  for (const entry of ["dist/pgz.mjs", "dist/cli.mjs"]) assert.ok(texts.get(entry)!.includes(`./chunks/${release[0]!.slice("dist/chunks/".length)}`), `${entry} imports the engine chunk`);
+  const [browserChunk, ...browserRest] = release.filter((file) => file.startsWith("dist/chunks/browser-"));
+  const [nodeChunk, ...nodeRest] = release.filter((file) => !file.startsWith("dist/chunks/browser-"));
+  assert.is(release.length, 2, `the release wasm is in exactly one file per platform: ${release.join(", ")}`);
+  assert.ok(nodeChunk?.startsWith("dist/chunks/") && nodeRest.length === 0, "Node: in the chunk both entry points share");
+  assert.ok(browserChunk !== undefined && browserRest.length === 0, "browser: in the chunk both browser entry points share");
+  for (const entry of ["dist/pgz.mjs", "dist/cli.mjs"]) assert.ok(texts.get(entry)!.includes(`./chunks/${nodeChunk!.slice("dist/chunks/".length)}`), `${entry} imports the engine chunk`);
+  for (const entry of ["dist/browser.mjs", "dist/browser-worker.mjs"]) assert.ok(texts.get(entry)!.includes(`./chunks/${browserChunk!.slice("dist/chunks/".length)}`), `${entry} imports the browser engine chunk`);
   assert.ok(texts.get("dist/level.mjs")!.includes('from "./pgz.mjs"'), "pgz/level imports the engine");
   assert.ok(texts.get("dist/level.mjs")!.includes('from "abstract-level"'), "pgz/level imports abstract-level, not a bundled copy");
   for (const file of files.filter((name) => name.endsWith(".d.ts"))) assert.ok(texts.get(file)!.length < 20_000, `${file} is ${texts.get(file)!.length} characters`);

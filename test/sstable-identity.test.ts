@@ -22,7 +22,8 @@ import {
   SUPERBLOCK_DATABASE_ID_OFFSET,
   tableFileName,
 } from "../ts/format.ts";
-import { NodeStorage, ioError } from "../ts/storage/io.ts";
+import { ioError } from "../ts/storage/io.ts";
+import { NodeStorage } from "../ts/storage/node.ts";
 import { Manifest } from "../ts/lsm/manifest.ts";
 import { MemoryStorage } from "./reliability/fixtures/recording-storage.ts";
 import { engineCores, expectCode, removeDirectory, temporaryDirectory, text } from "./helpers.ts";

@@ -8,7 +8,7 @@ import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import { DB } from "../ts/index.ts";
 import { createPureCore } from "../ts/core/pure/index.ts";
-import { NodeStorage } from "../ts/storage/io.ts";
+import { NodeStorage } from "../ts/storage/node.ts";
 import { replayLog } from "../ts/vlog/log.ts";
 import { Manifest } from "../ts/lsm/manifest.ts";
 import { PAGE_SIZE } from "../ts/format.ts";

@@ -311,3 +311,23 @@ export const CONSUMER_NAME_BYTES_MAX = 64;
 export const CONSUMERS_MAX = 16;
 /** Bytes of one consumer entry besides its name: name length, sequence, segment. */
 export const CONSUMER_ENTRY_FIXED_BYTES = 1 + 8 + 4;
+
+/**
+ * OPFS slot header (ts/storage/opfs.ts, browser only). OPFS creates, renames and removes files
+ * only through async calls while Storage is synchronous, so a database on OPFS lives in a pool of
+ * physical files ("slots", named slot-NNNNNN) opened when it opens; page 0 of each slot names
+ * the pgz file it holds, whose bytes follow unchanged at offset PAGE_SIZE:
+ *   0    4    magic MAGIC_OPFS_SLOT ("pgzS" as u32 LE)
+ *   4    4    slot header version (OPFS_SLOT_VERSION)
+ *   8    8    generation (u64 LE): grows with every header written in the pool; of two slots
+ *             naming one file (a rename cut short by a crash) the higher generation wins
+ *   16   2    name length n in bytes (1..OPFS_NAME_BYTES_MAX)
+ *   18   n    name (UTF-8)
+ *   18+n 4    masked CRC32C of bytes [0, 18 + n)
+ * A slot whose page 0 is short, zero or fails its CRC holds no file (it is free).
+ */
+export const MAGIC_OPFS_SLOT = 0x537a6770; // "pgzS" little-endian
+export const OPFS_SLOT_VERSION = 1;
+export const OPFS_SLOT_HEADER_BYTES = PAGE_SIZE;
+export const OPFS_NAME_BYTES_MAX = 255;
+export const OPFS_SLOT_FIELD_OFFSETS = { magic: 0, version: 4, generation: 8, nameLength: 16, name: 18 } as const;

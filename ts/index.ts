@@ -1,4 +1,5 @@
-/** pgz's public API. */
+/** pgz's public API (Node, Deno, Bun: the default storage is node:fs). */
+import "./storage/node-platform.ts";
 export {
   DB,
   type OpenOptions,

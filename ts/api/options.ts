@@ -130,7 +130,8 @@ const STORAGE_METHODS = ["open", "exists", "list", "remove", "rename", "syncDire
 function isStorage(value: unknown): value is Storage {
   if (typeof value !== "object" || value === null) return false;
   const candidate = value as Record<string, unknown>;
-  return typeof candidate.directory === "string" && STORAGE_METHODS.every((name) => typeof candidate[name] === "function");
+  const lockValid = candidate.lock === undefined || typeof candidate.lock === "function";
+  return lockValid && typeof candidate.directory === "string" && STORAGE_METHODS.every((name) => typeof candidate[name] === "function");
 }
 
 export type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean; compression: Compression; encodings: Encodings };

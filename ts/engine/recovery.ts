@@ -6,8 +6,7 @@
 import { createCore } from "../core/index.ts";
 import { PgzError, invalidArgument } from "../errors.ts";
 import { RECORD_PUT, manifestFileName, parseFileName, TEMPORARY_SUFFIX } from "../format.ts";
-import { NodeStorage } from "../storage/io.ts";
-import { acquireLock } from "../storage/lock.ts";
+import { platform } from "../storage/platform.ts";
 import { Manifest } from "../lsm/manifest.ts";
 import type { OpenOptions, Settings } from "../api/options.ts";
 import { encodeValuePointer, listSegments, replayLog, type LogOperation, type LogRecord } from "../vlog/log.ts";
@@ -18,8 +17,8 @@ import { encodeMemtableRun } from "./write.ts";
 /** Opens (or creates) the database in `directory`: superblock, manifest, then log replay. */
 export function openEngine(directory: string, options: OpenOptions, settings: Settings): Engine {
   const core = createCore(options.core ?? "wasm");
-  const storage = options.storage ?? new NodeStorage(directory, { create: options.createIfMissing !== false });
-  const unlock = acquireLock(storage);
+  const storage = options.storage ?? platform().openStorage(directory, { create: options.createIfMissing !== false });
+  const unlock = storage.lock ? storage.lock() : platform().acquireLock(storage);
   let manifest: Manifest | undefined;
   try {
     if (Manifest.exists(storage)) {

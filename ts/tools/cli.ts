@@ -16,6 +16,7 @@ import { createInterface } from "node:readline";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { fromHex } from "../bytes.ts";
 import type { CoreName } from "../core/types.ts";
+import "../storage/node-platform.ts";
 import { DB, type IterateOptions, type OpenOptions } from "../api/db.ts";
 import { dumpFile } from "./dump.ts";
 import { formatEntry, humanBytes, LineWriter, secondsText, startProgress, table, type Format } from "./cli-output.ts";

@@ -1,0 +1,61 @@
+/**
+ * `npm run bench:browser`: the browser benchmark (bench/browser/worker.ts) in one headless
+ * Chromium page (Debian's chromium through playwright-core, as the browser tests), printed as a
+ * markdown table with pgz-wasm's ratios to the others. `--quick` runs a tenth of the sizes;
+ * `--json FILE` also writes the rows.
+ */
+import { writeFileSync } from "node:fs";
+import { withBrowser } from "../../test/browser/harness.ts";
+import type { BenchRow, BenchSize } from "./worker.ts";
+
+const quick = process.argv.includes("--quick");
+const jsonIndex = process.argv.indexOf("--json");
+const size: BenchSize = quick ? { entries: 10_000, durablePuts: 100, largeEntries: 1000, batchEntries: 1000 } : { entries: 100_000, durablePuts: 500, largeEntries: 10_000, batchEntries: 1000 };
+const PGZ = "pgz (wasm core)";
+
+function format(value: number, unit: string): string {
+  if (unit === "ms") return value.toFixed(2);
+  return value.toLocaleString("en");
+}
+
+/** How many times better pgz-wasm is than `other` (above 1: pgz-wasm is ahead). */
+function ratio(row: BenchRow, other: string): string {
+  const pgz = row.values[PGZ]!;
+  const them = row.values[other]!;
+  const times = row.lowerIsBetter ? them / pgz : pgz / them;
+  return `${times.toFixed(2)}x`;
+}
+
+function table(rows: BenchRow[]): string {
+  const names = Object.keys(rows[0]!.values);
+  const others = names.filter((name) => name !== PGZ);
+  const lines = [
+    `| workload | unit | ${names.join(" | ")} | ${others.map((name) => `pgz-wasm vs ${name}`).join(" | ")} |`,
+    `|---|---|${names.map(() => "---:").join("|")}|${others.map(() => "---:").join("|")}|`,
+  ];
+  for (const row of rows) {
+    lines.push(`| ${row.workload} | ${row.unit}${row.lowerIsBetter ? " (lower is better)" : ""} | ${names.map((name) => format(row.values[name]!, row.unit)).join(" | ")} | ${others.map((name) => ratio(row, name)).join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+const rows = await withBrowser(
+  {
+    entries: { "bench-page": "bench/browser/page.ts", "bench-worker": "bench/browser/worker.ts", "browser-worker": "ts/browser/worker.ts" },
+    files: { "sqlite3.wasm": "node_modules/@sqlite.org/sqlite-wasm/dist/sqlite3.wasm" },
+    path: "/bench/index.html",
+    extra: { "/bench/": new URL(".", import.meta.url).pathname },
+  },
+  async ({ page, errors }) => {
+    page.on("console", (message) => message.text().startsWith("progress ") && console.log(message.text()));
+    await page.waitForFunction(() => "pgzBench" in globalThis, undefined, { timeout: 30_000 });
+    try {
+      return (await page.evaluate(([benchSize, tag]) => (globalThis as any).pgzBench(benchSize, tag), [size, `run${Date.now()}`] as const)) as BenchRow[];
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\npage errors: ${errors.join("\n")}`);
+    }
+  },
+);
+console.log(`\nbench:browser${quick ? " --quick" : ""}, headless Chromium (${process.env.PGZ_CHROMIUM ?? "/usr/bin/chromium"}), one worker, interleaved:\n`);
+console.log(table(rows));
+if (jsonIndex > 0) writeFileSync(process.argv[jsonIndex + 1]!, JSON.stringify(rows, null, 2) + "\n");

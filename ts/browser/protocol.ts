@@ -1,0 +1,93 @@
+/**
+ * Messages between the page's proxy (ts/browser/proxy.ts) and the worker that runs the database
+ * (ts/browser/host.ts). The proxy sends every call made in one task as one message, and the
+ * worker answers them in one message, so `Promise.all(keys.map((key) => db.get(key)))` is one
+ * round trip, not one per key.
+ */
+import { PgzError, type PgzErrorCode } from "../errors.ts";
+
+export interface Call {
+  id: number;
+  method: string;
+  args: unknown[];
+}
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: PgzErrorCode;
+  file?: string;
+  offset?: number;
+}
+
+export type Reply = { id: number; value: unknown } | { id: number; error: SerializedError };
+
+export interface CallsMessage {
+  calls: Call[];
+}
+
+export interface RepliesMessage {
+  replies: Reply[];
+  /** Buffers moved, not copied, to the page (iterator chunks). */
+  transfer?: ArrayBuffer[];
+}
+
+/**
+ * A run of iterator entries packed into one buffer: entry i's key is bytes[offsets[2i],
+ * offsets[2i+1]) and its value bytes[offsets[2i+1], offsets[2i+2]). One buffer is moved to the
+ * page instead of two objects cloned per entry.
+ */
+export interface EntryChunk {
+  bytes: Uint8Array;
+  offsets: Uint32Array;
+  done: boolean;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof PgzError) {
+    return { name: error.name, message: error.message, code: error.code, file: error.file, offset: error.offset };
+  }
+  const value = error as { name?: string; message?: string };
+  return { name: value?.name ?? "Error", message: value?.message ?? String(error) };
+}
+
+export function deserializeError(error: SerializedError): Error {
+  if (error.code) return new PgzError(error.code, error.message, { file: error.file, offset: error.offset });
+  const result = new Error(error.message);
+  result.name = error.name;
+  return result;
+}
+
+/** Packs entries until `bytesMax` (at least one entry) into one chunk. */
+export function packEntries(entries: Iterator<[Uint8Array, Uint8Array]>, entriesMax: number, bytesMax: number): EntryChunk {
+  const taken: Uint8Array[] = [];
+  let bytes = 0;
+  let done = false;
+  while (taken.length < entriesMax * 2 && bytes < bytesMax) {
+    const next = entries.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    taken.push(next.value[0], next.value[1]);
+    bytes += next.value[0].length + next.value[1].length;
+  }
+  const packed = new Uint8Array(bytes);
+  const offsets = new Uint32Array(taken.length + 1);
+  let at = 0;
+  for (let index = 0; index < taken.length; index++) {
+    packed.set(taken[index]!, at);
+    at += taken[index]!.length;
+    offsets[index + 1] = at;
+  }
+  return { bytes: packed, offsets, done };
+}
+
+export function unpackEntries(chunk: EntryChunk): [Uint8Array, Uint8Array][] {
+  const entries: [Uint8Array, Uint8Array][] = [];
+  const { bytes, offsets } = chunk;
+  for (let index = 0; index + 2 < offsets.length; index += 2) {
+    entries.push([bytes.subarray(offsets[index]!, offsets[index + 1]!), bytes.subarray(offsets[index + 1]!, offsets[index + 2]!)]);
+  }
+  return entries;
+}
