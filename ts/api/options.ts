@@ -56,6 +56,12 @@ export interface OpenOptions {
   salvageLog?: boolean;
   /** A Storage backend other than node:fs (tests inject faults this way). */
   storage?: Storage;
+  /**
+   * Open without the lock, beside a live writer or none: reads see the database as of the open
+   * (refresh() moves on), writes throw PGZ_READ_ONLY, and nothing in the directory is written
+   * but this reader's registration in readers/ (default false). See ts/engine/reader.ts.
+   */
+  readOnly?: boolean;
 }
 
 export interface WriteOptions {
@@ -96,7 +102,7 @@ export const DEFAULTS = {
   level1Bytes: 256 * 1024 * 1024,
   tableBytes: 32 * 1024 * 1024,
 };
-const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", "compression", ...Object.keys(DEFAULTS)]
+const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", "readOnly", "compression", ...Object.keys(DEFAULTS)]
 /** Measured (docs/BENCHMARKS.md, "Block compression"): see the figures there. */
 const COMPRESSION_DEFAULT: Compression = "lz4";;
 const WRITE_OPTION_NAMES = ["sync", "durability"];
@@ -129,7 +135,7 @@ export function resolveOptions(options: OpenOptions): Settings {
   checkOptions(options, OPTION_NAMES, "open options");
   if (options.core !== undefined && options.core !== "wasm" && options.core !== "ts") throw invalidArgument(`option core must be "wasm" or "ts", got ${String(options.core)}`);
   if (options.storage !== undefined && !isStorage(options.storage)) throw invalidArgument("option storage must implement the Storage interface (ts/storage/io.ts)");
-  for (const name of ["createIfMissing", "errorIfExists", "autoGc", "salvageLog"] as const) {
+  for (const name of ["createIfMissing", "errorIfExists", "autoGc", "salvageLog", "readOnly"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") throw invalidArgument(`option ${name} must be a boolean`);
   }
   if (options.compression !== undefined && !COMPRESSIONS.includes(options.compression)) {

@@ -96,7 +96,8 @@ export class Engine {
     this.pacer.stop();
     let failure: unknown;
     try {
-      if (state.failed === undefined && !state.log.hasFailed && state.tree.memtable.memtable.count > 0) this.pacer.rotateAndFlush();
+      // A reader writes nothing: its memtable (the replayed log tail) is simply dropped.
+      if (!state.readOnlyView && state.failed === undefined && !state.log.hasFailed && state.tree.memtable.memtable.count > 0) this.pacer.rotateAndFlush();
     } catch (error) {
       failure = error;
     }

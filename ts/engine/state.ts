@@ -14,7 +14,14 @@ import type { Manifest } from "../lsm/manifest.ts";
 import type { Settings } from "../api/options.ts";
 import { LogAccounting } from "../vlog/accounting.ts";
 import { ValueLog } from "../vlog/log.ts";
+import type { LogPosition } from "../vlog/log.ts";
 import { ConflictJournal } from "./conflicts.ts";
+
+/** A read-only open's version (ts/engine/reader.ts): the segments it pins and where its replayed log ends. */
+export interface ReadOnlyView {
+  segments: number[];
+  logEnd: LogPosition;
+}
 
 export class EngineState {
   closed = false;
@@ -33,6 +40,8 @@ export class EngineState {
   readonly readers = new Map<object, number>();
   /** Writes open transactions validate against; the write path notifies it. */
   readonly conflicts = new ConflictJournal();
+  /** Set by a read-only open (ts/engine/recovery.ts): writes are refused, nothing is flushed. */
+  readOnlyView: ReadOnlyView | undefined;
 
   constructor(
     readonly core: Core,
@@ -90,6 +99,7 @@ export class EngineState {
   }
 
   checkWritable(): void {
+    if (this.readOnlyView) throw new PgzError("PGZ_READ_ONLY", `${this.storage.directory} is open read-only (readOnly: true)`);
     if (this.failed === undefined) return;
     // A bug (not a PgzError) is thrown as itself, never dressed up as a user-facing error.
     if (!(this.failed instanceof PgzError)) throw this.failed;
