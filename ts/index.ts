@@ -16,6 +16,7 @@ export {
   type Encoding,
   type EncodingOptions,
   type Encodable,
+  type BackupReport,
 } from "./api/db.ts";
 export { Snapshot } from "./api/snapshot.ts";
 export { Transaction, type TransactionOptions, type TransactionRunOptions } from "./api/txn.ts";

@@ -46,6 +46,7 @@ export const PGZ_OPEN_OPTION_NAMES = [
   "autoGc",
   "salvageLog",
   "compression",
+  "readOnly",
   "storage",
 ] as const;
 

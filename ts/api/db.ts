@@ -3,7 +3,7 @@
  * hands the work to the engine (ts/engine/): the write path, the read path, recovery, pacing,
  * GC. Snapshots and transactions reach it through a narrow ReadView (ts/api/view.ts).
  */
-import { invalidArgument } from "../errors.ts";
+import { PgzError, invalidArgument } from "../errors.ts";
 import type { Core } from "../core/types.ts";
 import type { Engine } from "../engine/engine.ts";
 import { openEngine } from "../engine/recovery.ts";
@@ -30,6 +30,8 @@ import {
   type OpenOptions,
   type WriteOptions,
 } from "./options.ts";
+import type { BackupReport, BackupSource } from "./backup.ts";
+import { platform } from "../storage/platform.ts";
 import { Snapshot } from "./snapshot.ts";
 import { Transaction, runTransaction, type TransactionOptions, type TransactionRunOptions } from "./txn.ts";
 import { runTransactionSync } from "./transaction-sync.ts";
@@ -38,7 +40,7 @@ import type { ReadView } from "./view.ts";
 import { checkOptions } from "../errors.ts";
 import type { ChangeBatch, ChangeStream, ChangesOptions } from "../vlog/changes.ts";
 
-export type { BatchOperation, CheckProblem, CheckReport, Durability, IterateOptions, OpenOptions, WriteOptions };
+export type { BackupReport, BatchOperation, CheckProblem, CheckReport, Durability, IterateOptions, OpenOptions, WriteOptions };
 export type { ChangeBatch, ChangeStream, ChangesOptions, Encodable, EncodingOptions, ReadOptions };
 export type { Encoding } from "./encoding.ts";
 
@@ -48,16 +50,22 @@ export class DB {
 
   private constructor(
     readonly directory: string,
-    private readonly engine: Engine,
+    /** Replaced by refresh(): everything here reads `this.engine`, never an engine captured once. */
+    private engine: Engine,
+    /** The options it was opened with: a read-only database reopens with them at refresh(). */
+    private readonly options: OpenOptions,
   ) {
+    const db = this;
     this.view = {
       checkOpen: () => this.checkOpen(),
-      currentSequence: () => engine.state.lastSequence,
+      currentSequence: () => this.engine.state.lastSequence,
       getAt: (key, sequence, options) => this.getAt(key, sequence, options),
       iterateAt: (options, sequence) => this.iterateAt(options, sequence),
-      pin: (reader, sequence) => engine.pin(reader, sequence),
-      release: (reader) => engine.release(reader),
-      conflicts: engine.state.conflicts,
+      pin: (reader, sequence) => this.engine.pin(reader, sequence),
+      release: (reader) => this.engine.release(reader),
+      get conflicts() {
+        return db.engine.state.conflicts;
+      },
       batch: (operations, options) => this.batch(operations, options),
     };
   }
@@ -66,7 +74,44 @@ export class DB {
   static open(directory: string, options: OpenOptions = {}): DB {
     if (typeof directory !== "string" || directory.length === 0) throw invalidArgument("directory must be a non-empty string");
     const settings = resolveOptions(options);
-    return new DB(directory, openEngine(directory, options, settings));
+    return new DB(directory, openEngine(directory, options, settings), options);
+  }
+
+  /** Whether the database was opened with readOnly: true. */
+  get readOnly(): boolean {
+    return this.engine.state.readOnlyView !== undefined;
+  }
+
+  /**
+   * Moves a read-only database to the writer's current state (a new version, pinned before the
+   * old one is let go). Refused while snapshots, iterators or transactions are open: they read
+   * the version they started at.
+   */
+  refresh(): void {
+    this.checkOpen();
+    if (!this.readOnly) throw new PgzError("PGZ_INVALID_ARGUMENT", "refresh() is for a database opened with readOnly: true; a writer always sees its own state");
+    const open = this.engine.state.readers.size;
+    if (open > 0) throw invalidArgument(`refresh() with ${open} snapshots, iterators or transactions open; release them first`);
+    const fresh = openEngine(this.directory, this.options, resolveOptions(this.options));
+    this.engine.close();
+    this.engine = fresh;
+  }
+
+  /** A consistent copy of the database as of one sequence into `target`, while writes go on (ts/api/backup.ts). */
+  backup(target: string): BackupReport {
+    this.checkOpen();
+    if (typeof target !== "string" || target.length === 0) throw invalidArgument("backup target must be a non-empty string");
+    if (this.readOnly) return platform().backup(backupSourceOf(this.engine), target);
+    const state = this.engine.state;
+    // The writer's own buffered writes go to the file first, so the copy has every write made so far.
+    state.guard(() => state.log.write(false));
+    const readerOptions: OpenOptions = { core: state.core.name, readOnly: true, storage: state.storage };
+    const reader = openEngine(this.directory, readerOptions, resolveOptions(readerOptions));
+    try {
+      return platform().backup(backupSourceOf(reader), target);
+    } finally {
+      reader.close();
+    }
   }
 
   get core(): Core {
@@ -294,6 +339,12 @@ export class DB {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** A read-only engine's version, as a backup copies it. */
+function backupSourceOf(engine: Engine): BackupSource {
+  const { core, storage, manifest, lastSequence, readOnlyView } = engine.state;
+  return { core, storage, state: manifest.state, databaseId: manifest.databaseId, segments: readOnlyView!.segments, logEnd: readOnlyView!.logEnd, sequence: lastSequence };
 }
 
 /** Keys the conflict journal holds for `db`'s open transactions (for tests: zero once none is open). */

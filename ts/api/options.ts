@@ -67,6 +67,12 @@ export interface OpenOptions {
   keyEncoding?: EncodingOptions["keyEncoding"];
   /** How values are given and returned by default: "binary" (default), "utf8" or "json". */
   valueEncoding?: EncodingOptions["valueEncoding"];
+  /**
+   * Open without the lock, beside a live writer or none: reads see the database as of the open
+   * (refresh() moves on), writes throw PGZ_READ_ONLY, and nothing in the directory is written
+   * but this reader's registration in readers/ (default false). See ts/engine/reader.ts.
+   */
+  readOnly?: boolean;
 }
 
 export interface WriteOptions extends EncodingOptions {
@@ -107,7 +113,7 @@ export const DEFAULTS = {
   level1Bytes: 256 * 1024 * 1024,
   tableBytes: 32 * 1024 * 1024,
 };
-const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", "compression", ...ENCODING_OPTION_NAMES, ...Object.keys(DEFAULTS)];
+const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", "readOnly", "compression", ...ENCODING_OPTION_NAMES, ...Object.keys(DEFAULTS)];
 /** Measured (docs/BENCHMARKS.md, "Block compression"): see the figures there. */
 const COMPRESSION_DEFAULT: Compression = "lz4";
 const WRITE_OPTION_NAMES = ["sync", "durability", ...ENCODING_OPTION_NAMES];
@@ -141,7 +147,7 @@ export function resolveOptions(options: OpenOptions): Settings {
   checkOptions(options, OPTION_NAMES, "open options");
   if (options.core !== undefined && options.core !== "wasm" && options.core !== "ts") throw invalidArgument(`option core must be "wasm" or "ts", got ${String(options.core)}`);
   if (options.storage !== undefined && !isStorage(options.storage)) throw invalidArgument("option storage must implement the Storage interface (ts/storage/io.ts)");
-  for (const name of ["createIfMissing", "errorIfExists", "autoGc", "salvageLog"] as const) {
+  for (const name of ["createIfMissing", "errorIfExists", "autoGc", "salvageLog", "readOnly"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") throw invalidArgument(`option ${name} must be a boolean`);
   }
   if (options.compression !== undefined && !COMPRESSIONS.includes(options.compression)) {

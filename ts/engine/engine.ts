@@ -99,7 +99,8 @@ export class Engine {
     state.changes.close();
     let failure: unknown;
     try {
-      if (state.failed === undefined && !state.log.hasFailed && state.tree.memtable.memtable.count > 0) this.pacer.rotateAndFlush();
+      // A reader writes nothing: its memtable (the replayed log tail) is simply dropped.
+      if (!state.readOnlyView && state.failed === undefined && !state.log.hasFailed && state.tree.memtable.memtable.count > 0) this.pacer.rotateAndFlush();
     } catch (error) {
       failure = error;
     }

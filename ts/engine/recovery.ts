@@ -8,17 +8,20 @@ import { PgzError, invalidArgument } from "../errors.ts";
 import { RECORD_PUT, manifestFileName, parseFileName, TEMPORARY_SUFFIX } from "../format.ts";
 import { platform } from "../storage/platform.ts";
 import { Manifest } from "../lsm/manifest.ts";
+import type { Storage } from "../storage/io.ts";
+import type { Core } from "../core/types.ts";
 import type { OpenOptions, Settings } from "../api/options.ts";
 import { encodeValuePointer, listSegments, replayLog, type LogOperation, type LogRecord } from "../vlog/log.ts";
 import { Engine } from "./engine.ts";
+import { openReaderVersion, replayTail } from "./reader.ts";
 import { EngineState } from "./state.ts";
 import { encodeMemtableRun } from "./write.ts";
 
 /** Opens (or creates) the database in `directory`: superblock, manifest, then log replay. */
 export function openEngine(directory: string, options: OpenOptions, settings: Settings): Engine {
   const core = createCore(options.core ?? "wasm");
-  const storage = options.storage ?? platform().openStorage(directory, { create: options.createIfMissing !== false });
-  const unlock = storage.lock ? storage.lock() : platform().acquireLock(storage);
+  if (options.readOnly === true) return openReadOnly(directory, options, settings, core);
+  const { storage, unlock } = lockedStorage(directory, options);
   let manifest: Manifest | undefined;
   try {
     if (Manifest.exists(storage)) {
@@ -45,11 +48,60 @@ export function openEngine(directory: string, options: OpenOptions, settings: Se
   }
 }
 
+/**
+ * The storage a writer opens, locked. A storage with its own lock (OPFS: one opener per origin,
+ * no readers in other processes) is used as it is; otherwise the platform's LOCK file, and
+ * deletions of tables and log segments wait for the readers that still read them.
+ */
+function lockedStorage(directory: string, options: OpenOptions): { storage: Storage; unlock: () => void } {
+  const opened = options.storage ?? platform().openStorage(directory, { create: options.createIfMissing !== false });
+  if (opened.lock) return { storage: opened, unlock: opened.lock() };
+  const storage = platform().guardRemovals(opened);
+  const lock = platform().acquireLock(storage);
+  const unlock = () => {
+    try {
+      storage.retryRemovals();
+    } finally {
+      lock();
+    }
+  };
+  return { storage, unlock };
+}
+
+/** A read-only open: a pinned version (ts/engine/reader.ts) and the log after its head in the memtable. */
+function openReadOnly(directory: string, options: OpenOptions, settings: Settings, core: Core): Engine {
+  if (options.errorIfExists === true) throw invalidArgument("errorIfExists cannot be used with readOnly");
+  const storage = options.storage ?? platform().openStorage(directory, { create: false });
+  if (!Manifest.exists(storage)) {
+    // As for a writer: files of a database without its SUPERBLOCK are corruption.
+    Manifest.checkNoDatabase(core, storage);
+    throw new PgzError("PGZ_NOT_FOUND", `no database in ${directory}`);
+  }
+  const version = openReaderVersion(core, storage, platform().registerReader(storage.directory));
+  let state: EngineState | undefined;
+  try {
+    state = new EngineState(core, storage, version.manifest, settings);
+    const replayed = state;
+    const { databaseId, state: versionState } = version.manifest;
+    const logEnd = replayTail(core, storage, databaseId, versionState.logHead, version.segments, (segment, records) => replayBatch(replayed, segment, records));
+    state.readOnlyView = { segments: version.segments, logEnd };
+    return new Engine(state, () => version.registration.release());
+  } catch (error) {
+    state?.releaseResources();
+    version.manifest.close();
+    version.registration.release();
+    throw error;
+  }
+}
+
 /** Replays the log from the manifest's head into the memtable, then starts a new segment. */
 function recover(engine: Engine, salvageLog: boolean): void {
   const state = engine.state;
   removeStaleFiles(state);
-  replayLog(state.core, state.storage, state.manifest.databaseId, state.manifest.state.logHead, ({ segment, records }) => replayBatch(state, segment, records), { salvage: salvageLog });
+  replayLog(state.core, state.storage, state.manifest.databaseId, state.manifest.state.logHead, ({ segment, records }) => {
+    replayBatch(state, segment, records);
+    rotateIfFull(state, segment, records);
+  }, { salvage: salvageLog });
   // The log rolls over without a manifest edit, so segments may carry numbers the manifest has
   // not reached: new files must come after them. Only segments count (replay has checked the
   // header of every one it read, and removed a blank newest one): any other file name proves
@@ -77,7 +129,7 @@ function removeStaleFiles(state: EngineState): void {
   }
 }
 
-/** One replayed batch into the memtable, counting its pointers; a full memtable rotates. */
+/** One replayed batch into the memtable, counting its pointers (a writer's recovery and a reader's log tail). */
 function replayBatch(state: EngineState, segment: number, records: readonly LogRecord[]): void {
   const operations: LogOperation[] = [];
   const pointers: (Uint8Array | undefined)[] = [];
@@ -92,6 +144,10 @@ function replayBatch(state: EngineState, segment: number, records: readonly LogR
   const first = records[0]!.sequence;
   state.tree.memtable.memtable.insert(encodeMemtableRun(operations, first, pointers));
   state.lastSequence = Math.max(state.lastSequence, records[records.length - 1]!.sequence);
+}
+
+/** During a writer's recovery a full memtable rotates (a reader never flushes: its memtable grows). */
+function rotateIfFull(state: EngineState, segment: number, records: readonly LogRecord[]): void {
   if (state.tree.memtable.memtable.arenaBytes >= state.settings.memtableBytes) {
     const last = records[records.length - 1]!;
     state.tree.rotate({ segment, offset: last.offset + last.length });

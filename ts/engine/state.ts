@@ -16,7 +16,14 @@ import { LogAccounting } from "../vlog/accounting.ts";
 import { ChangeFeed } from "../vlog/changes.ts";
 import type { SegmentRetirer } from "../vlog/gc.ts";
 import { ValueLog } from "../vlog/log.ts";
+import type { LogPosition } from "../vlog/log.ts";
 import { ConflictJournal } from "./conflicts.ts";
+
+/** A read-only open's version (ts/engine/reader.ts): the segments it pins and where its replayed log ends. */
+export interface ReadOnlyView {
+  segments: number[];
+  logEnd: LogPosition;
+}
 
 export class EngineState {
   closed = false;
@@ -39,6 +46,8 @@ export class EngineState {
   readonly changes: ChangeFeed;
   /** Deletes retired segments once nothing holds them: the Engine's GarbageCollector, set when it is made. */
   retirer: SegmentRetirer = { retire: () => {}, deleteCollectedSegments: () => {} };
+  /** Set by a read-only open (ts/engine/recovery.ts): writes are refused, nothing is flushed. */
+  readOnlyView: ReadOnlyView | undefined;
 
   constructor(
     readonly core: Core,
@@ -120,6 +129,7 @@ export class EngineState {
   }
 
   checkWritable(): void {
+    if (this.readOnlyView) throw new PgzError("PGZ_READ_ONLY", `${this.storage.directory} is open read-only (readOnly: true)`);
     if (this.failed === undefined) return;
     // A bug (not a PgzError) is thrown as itself, never dressed up as a user-facing error.
     if (!(this.failed instanceof PgzError)) throw this.failed;

@@ -2,6 +2,7 @@
 import { listSegments, verifyLog } from "../vlog/log.ts";
 import { logSpace } from "../vlog/gc.ts";
 import type { Engine } from "./engine.ts";
+import { verifyPinnedLog } from "./reader.ts";
 
 export interface CheckProblem {
   file: string;
@@ -53,7 +54,7 @@ export function engineStats(engine: Engine) {
 /** Value-log size, and the garbage compaction found in it (space amplification). */
 function logStats(engine: Engine) {
   const { storage, manifest, log } = engine.state;
-  const space = logSpace(storage, manifest.state);
+  const space = logSpace(storage, manifest.state, engine.state.readOnlyView !== undefined);
   return {
     segments: space.segments,
     totalBytes: space.totalBytes,
@@ -72,6 +73,12 @@ export function checkEngine(engine: Engine): CheckReport {
   const problems: CheckProblem[] = [];
   for (const table of tree.tables.values()) {
     for (const problem of table.verify(storage)) problems.push({ file: table.name, ...problem });
+  }
+  const view = engine.state.readOnlyView;
+  if (view) {
+    // Beside a live writer: the pinned segments, the newest up to the replayed end.
+    problems.push(...verifyPinnedLog(core, storage, manifest.databaseId, view.segments, view.logEnd));
+    return { ok: problems.length === 0, tables: tree.tables.size, segments: view.segments.length, problems };
   }
   problems.push(...verifyLog(core, storage, manifest.databaseId));
   return { ok: problems.length === 0, tables: tree.tables.size, segments: listSegments(storage).length, problems };

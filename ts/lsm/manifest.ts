@@ -325,6 +325,42 @@ function emptyState(): VersionState {
   };
 }
 
+export interface ManifestGeneration {
+  superblockSequence: number;
+  manifestNumber: number;
+  /** The manifest file's size when it was read: an append makes it larger. */
+  bytes: number;
+}
+
+/** The current generation on disk, read without writing; undefined while it cannot be read (a rewrite is under way). */
+export function readGeneration(core: Core, storage: Storage): ManifestGeneration | undefined {
+  let best: SuperblockCopy | undefined;
+  const superblockFile = storage.open(FILE_SUPERBLOCK);
+  try {
+    for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) {
+      const page = new Uint8Array(PAGE_SIZE);
+      superblockFile.read(page, copy * PAGE_SIZE);
+      const decoded = decodeSuperblock(core, page, copy);
+      if (decoded && (!best || decoded.sequence > best.sequence)) best = decoded;
+    }
+  } finally {
+    superblockFile.close();
+  }
+  if (!best) return undefined;
+  const name = manifestFileName(best.manifestNumber);
+  if (!storage.exists(name)) return undefined;
+  const file = storage.open(name);
+  try {
+    return { superblockSequence: best.sequence, manifestNumber: best.manifestNumber, bytes: file.size() };
+  } finally {
+    file.close();
+  }
+}
+
+export function sameGeneration(a: ManifestGeneration, b: ManifestGeneration | undefined): boolean {
+  return b !== undefined && a.superblockSequence === b.superblockSequence && a.manifestNumber === b.manifestNumber && a.bytes === b.bytes;
+}
+
 export class Manifest {
   private file: StorageFile;
   private end: number;
@@ -334,6 +370,8 @@ export class Manifest {
   /** The id every table footer and segment header of this database repeats (DATABASE_ID_BYTES). */
   readonly databaseId: Uint8Array;
   editsWritten = 0;
+  /** The superblock copy and manifest bytes an open read (Manifest.open); a reader compares it with sameGeneration. */
+  generation: ManifestGeneration = { superblockSequence: -1, manifestNumber: -1, bytes: -1 };
 
   private constructor(
     private readonly core: Core,
@@ -352,11 +390,15 @@ export class Manifest {
     return storage.exists(FILE_SUPERBLOCK);
   }
 
-  /** A new database: manifest 1 with an empty snapshot, then both superblock copies. */
-  static create(core: Core, storage: Storage): Manifest {
-    const state = emptyState();
-    const manifestNumber = state.nextFileNumber++;
-    const databaseId = newDatabaseId();
+  /**
+   * A new database: manifest 1 with an empty snapshot, then both superblock copies. A backup
+   * (ts/api/backup.ts) passes the state and id it copies, and the manifest number to use.
+   */
+  static create(core: Core, storage: Storage, from?: { state: VersionState; databaseId: Uint8Array; manifestNumber: number }): Manifest {
+    const state = from ? structuredClone(from.state) : emptyState();
+    const manifestNumber = from ? from.manifestNumber : state.nextFileNumber++;
+    if (from) state.nextFileNumber = Math.max(state.nextFileNumber, manifestNumber + 1);
+    const databaseId = from ? from.databaseId : newDatabaseId();
     const file = writeNewManifest(core, storage, manifestNumber, state);
     const superblock = new Uint8Array(PAGE_SIZE * SUPERBLOCK_COPIES);
     for (let copy = 0; copy < SUPERBLOCK_COPIES; copy++) superblock.set(encodeSuperblock(core, copy, manifestNumber, databaseId), copy * PAGE_SIZE);
@@ -369,8 +411,13 @@ export class Manifest {
     return new Manifest(core, storage, { file, end: file.size(), superblockSequence: SUPERBLOCK_COPIES - 1, manifestNumber, state, databaseId });
   }
 
-  static open(core: Core, storage: Storage): Manifest {
-    const superblockFile = storage.open(FILE_SUPERBLOCK, { write: true });
+  /**
+   * Opens the current manifest. `readOnly` (a reader beside a live writer) repairs nothing and
+   * opens every file read-only; generation says which manifest bytes the state came from.
+   */
+  static open(core: Core, storage: Storage, options: { readOnly?: boolean } = {}): Manifest {
+    const readOnly = options.readOnly === true;
+    const superblockFile = storage.open(FILE_SUPERBLOCK, { write: !readOnly });
     let best: SuperblockCopy | undefined;
     const damaged: number[] = [];
     try {
@@ -385,19 +432,22 @@ export class Manifest {
       // Checked before any repair: a database of another version is left exactly as it is.
       if (best.formatVersion !== FORMAT_VERSION) throw formatVersionMismatch(best.formatVersion, FILE_SUPERBLOCK, best.copy * PAGE_SIZE + 8);
       // Repair damaged copies from the winner, so a later single failure is survived too.
-      for (const copy of damaged) {
+      for (const copy of readOnly ? [] : damaged) {
         superblockFile.write(encodeSuperblock(core, best.sequence - ((best.copy - copy + SUPERBLOCK_COPIES) % SUPERBLOCK_COPIES), best.manifestNumber, best.databaseId), copy * PAGE_SIZE);
       }
-      if (damaged.length > 0) superblockFile.sync();
+      if (damaged.length > 0 && !readOnly) superblockFile.sync();
     } finally {
       superblockFile.close();
     }
     const name = manifestFileName(best.manifestNumber);
     if (!storage.exists(name)) throw corruption("the superblock names a missing manifest", { file: name, offset: 0 });
-    const file = storage.open(name, { write: true });
+    const file = storage.open(name, { write: !readOnly });
     try {
-      const { state, end } = replayManifest(core, new FileWindow(file), best.manifestNumber);
-      return new Manifest(core, storage, { file, end, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state, databaseId: best.databaseId });
+      const window = new FileWindow(file);
+      const { state, end } = replayManifest(core, window, best.manifestNumber);
+      const manifest = new Manifest(core, storage, { file, end, superblockSequence: best.sequence, manifestNumber: best.manifestNumber, state, databaseId: best.databaseId });
+      manifest.generation = { superblockSequence: best.sequence, manifestNumber: best.manifestNumber, bytes: window.size };
+      return manifest;
     } catch (error) {
       file.close();
       throw error;

@@ -100,7 +100,7 @@ function probeProcFs(pid: number): ProcessProbe {
 /** This process's start time, if /proc works here (not in Deno without --allow-all, nor off Linux). */
 let thisStartTime: string | undefined;
 
-function startTimeOfThisProcess(): string {
+export function startTimeOfThisProcess(): string {
   if (thisStartTime === undefined) {
     const probe = process.platform === "linux" ? probeProcFs(process.pid) : undefined;
     thisStartTime = probe?.state === "running" ? probe.startTime : "";
@@ -108,10 +108,10 @@ function startTimeOfThisProcess(): string {
   return thisStartTime;
 }
 
-type Verdict = { alive: false } | { alive: true; why: string };
+export type Verdict = { alive: false } | { alive: true; why: string };
 
 /** Whether `owner` may still hold the file: alive unless proven dead. */
-function judge(owner: LockOwner, fileName: string): Verdict {
+export function judge(owner: LockOwner, fileName: string): Verdict {
   const ownStartTime = startTimeOfThisProcess();
   if (owner.pid === process.pid) {
     const earlierProcess = ownStartTime !== "" && owner.startTime !== "" && owner.startTime !== ownStartTime;

@@ -5,12 +5,20 @@
  * a browser every DB is opened with an explicit OPFS storage, which brings its own lock.
  */
 import { invalidArgument } from "../errors.ts";
+import type { BackupReport, BackupSource } from "../api/backup.ts";
 import type { Storage } from "./io.ts";
+import type { GuardedStorage, ReaderRegistration } from "./readers.ts";
 
 export interface Platform {
   openStorage(directory: string, options: { create: boolean }): Storage;
   /** The single-opener lock for a storage that has no lock() of its own. */
   acquireLock(storage: Storage): () => void;
+  /** The storage whose table and segment deletions wait for live readers (readers/ registrations). */
+  guardRemovals(storage: Storage): GuardedStorage;
+  /** A read-only open's registration in readers/, naming the files it reads. */
+  registerReader(directory: string): ReaderRegistration;
+  /** db.backup(): a consistent copy of `source` in `target` (hard links or copies). */
+  backup(source: BackupSource, target: string): BackupReport;
 }
 
 let installed: Platform | undefined;

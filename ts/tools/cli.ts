@@ -131,8 +131,9 @@ function checkCreateTarget(directory: string, values: Values): void {
   }
 }
 
-function openDatabase(directory: string, values: Values, create: boolean): DB {
-  const options: OpenOptions = { core: coreOf(values), createIfMissing: create };
+/** Read commands open read-only (`readOnly`): they work beside a live writer and write nothing. */
+function openDatabase(directory: string, values: Values, create: boolean, readOnly = false): DB {
+  const options: OpenOptions = readOnly ? { core: coreOf(values), readOnly } : { core: coreOf(values), createIfMissing: create };
   if (values.sync) options.sync = true;
   checkNoFileInTheWay(directory);
   if (create) checkCreateTarget(directory, values);
@@ -141,8 +142,8 @@ function openDatabase(directory: string, values: Values, create: boolean): DB {
   return DB.open(directory, options);
 }
 
-async function withDatabase(directory: string, values: Values, create: boolean, work: (db: DB) => Promise<number> | number): Promise<number> {
-  const db = openDatabase(directory, values, create);
+async function withDatabase(directory: string, values: Values, create: boolean, work: (db: DB) => Promise<number> | number, readOnly = false): Promise<number> {
+  const db = openDatabase(directory, values, create, readOnly);
   try {
     return await work(db);
   } finally {
@@ -295,7 +296,7 @@ function printStats(db: DB, json: boolean): number {
 async function check(directory: string, values: Values): Promise<number> {
   let db: DB;
   try {
-    db = openDatabase(directory, values, false);
+    db = openDatabase(directory, values, false, true);
   } catch (error) {
     // Damage that stops the open is a finding like any other: report it where it is.
     if (error instanceof PgzError && error.code === "PGZ_CORRUPTION") {
@@ -465,7 +466,7 @@ const COMMANDS: Record<string, Command> = {
         // text and hex print only the value; json prints the whole entry.
         console.log(format === "json" ? line : line.slice(line.indexOf("\t") + 1));
         return 0;
-      });
+      }, true);
     },
   },
   del: {
@@ -514,7 +515,7 @@ const COMMANDS: Record<string, Command> = {
       return withDatabase(directory!, values, false, async (db) => {
         await scan(db, plan, new LineWriter(process.stdout));
         return 0;
-      });
+      }, true);
     },
   },
   import: {
@@ -536,7 +537,7 @@ const COMMANDS: Record<string, Command> = {
     options: READ_OPTIONS,
     optionHelp: READ_OPTION_HELP,
     positionals: { min: 1, max: 2 },
-    run: ([directory, target], values) => withDatabase(directory!, values, false, (db) => exportLines(db, target)),
+    run: ([directory, target], values) => withDatabase(directory!, values, false, (db) => exportLines(db, target), true),
   },
   stats: {
     usage: "stats <dir>",
@@ -544,7 +545,7 @@ const COMMANDS: Record<string, Command> = {
     options: { ...READ_OPTIONS, json: { type: "boolean" } },
     optionHelp: ["--json           the raw db.stats() object", ...READ_OPTION_HELP],
     positionals: { min: 1, max: 1 },
-    run: ([directory], values) => withDatabase(directory!, values, false, (db) => printStats(db, values.json === true)),
+    run: ([directory], values) => withDatabase(directory!, values, false, (db) => printStats(db, values.json === true), true),
   },
   check: {
     usage: "check <dir>",
@@ -553,6 +554,21 @@ const COMMANDS: Record<string, Command> = {
     optionHelp: READ_OPTION_HELP,
     positionals: { min: 1, max: 1 },
     run: ([directory], values) => check(directory!, values),
+  },
+  backup: {
+    usage: "backup <dir> <target>",
+    summary: "copy the database, as of one sequence, into target (an empty directory or an earlier backup)",
+    details: "Works beside a live writer. Unchanged files of an earlier backup in target are kept; tables and sealed log segments are hard-linked where the file system allows.",
+    options: READ_OPTIONS,
+    optionHelp: READ_OPTION_HELP,
+    positionals: { min: 2, max: 2 },
+    run: ([directory, target], values) =>
+      withDatabase(directory!, values, false, (db) => {
+        const report = db.backup(target!);
+        console.log(JSON.stringify(report));
+        console.error(`backup: ${target} as of sequence ${report.sequence}: ${report.filesLinked} linked, ${report.filesCopied} copied, ${report.filesSkipped} unchanged`);
+        return 0;
+      }, true),
   },
   dump: {
     usage: "dump <file>",

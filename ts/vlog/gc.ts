@@ -194,13 +194,23 @@ export function liveRecords(core: Core, storage: Storage, databaseId: Uint8Array
   }
 }
 
-/** The value log's segments, their total size, and the garbage compaction found in them. */
-export function logSpace(storage: Storage, state: VersionState): { segments: number; totalBytes: number; garbageBytes: number } {
+/**
+ * The value log's segments, their total size, and the garbage compaction found in them. With
+ * `skipVanished` (a reader beside a live writer), a segment listed a moment ago and gone since
+ * is skipped.
+ */
+export function logSpace(storage: Storage, state: VersionState, skipVanished = false): { segments: number; totalBytes: number; garbageBytes: number } {
   const segments = listSegments(storage);
   let totalBytes = 0;
   let garbage = 0;
   for (const segment of segments) {
-    const file = storage.open(segmentFileName(segment));
+    let file;
+    try {
+      file = storage.open(segmentFileName(segment));
+    } catch (error) {
+      if (skipVanished && ((error as { cause?: { code?: string } }).cause)?.code === "ENOENT") continue;
+      throw error;
+    }
     try {
       const size = file.size();
       totalBytes += size;
