@@ -90,6 +90,11 @@ for (const core of engineCores) {
         otherDb.backup(otherBackup);
         expectCode("PGZ_INVALID_ARGUMENT", () => db.backup(otherBackup), "a backup of another database", /another database/);
         expectCode("PGZ_INVALID_ARGUMENT", () => db.backup(directory), "the database itself");
+        expectCode("PGZ_INVALID_ARGUMENT", () => db.backup(join(directory, "inside")), "a directory inside the database");
+        assert.ok(!existsSync(join(directory, "inside")), "nothing made inside the database");
+        const aFile = join(scratch, "a-file");
+        writeFileSync(aFile, "not a directory");
+        expectCode("PGZ_INVALID_ARGUMENT", () => db.backup(aFile), "a file");
         const mine = join(scratch, "mine");
         db.backup(mine);
         DB.open(mine, { core }).close(); // written as a database since: its files may differ from the source's now

@@ -122,14 +122,28 @@ function filesOf(source: BackupSource): Copy[] {
   return [...tables, ...segments.filter((copy) => parseFileName(copy.name)!.fileNumber <= source.logEnd.segment)];
 }
 
+/** `target` with symlinks resolved, through its nearest existing ancestor if it does not exist yet. */
+function resolvedPath(target: string): string {
+  const absolute = path.resolve(target);
+  if (fs.existsSync(absolute)) return fs.realpathSync(absolute);
+  const parent = path.dirname(absolute);
+  return parent === absolute ? absolute : path.join(resolvedPath(parent), path.basename(absolute));
+}
+
 /** The target is empty, or an earlier backup of this database not written to since. */
 function checkTarget(source: BackupSource, target: string): BackupRecord | undefined {
+  if (fs.existsSync(target) && !fs.statSync(target).isDirectory()) throw invalidArgument(`the backup target ${target} is a file: a database is a directory`);
+  // Inside the database directory (itself, or a subdirectory, through any symlink) the copy
+  // would sit among the files it copies: refused before anything is made.
+  const targetPath = resolvedPath(target);
+  const sourcePath = fs.realpathSync(source.storage.directory);
+  if (targetPath === sourcePath) throw invalidArgument("the backup target is the database itself");
+  if (targetPath.startsWith(sourcePath + path.sep)) throw invalidArgument(`the backup target ${target} is inside the database directory`);
   try {
     fs.mkdirSync(target, { recursive: true });
   } catch (error) {
     throw failure("mkdir", target, error);
   }
-  if (fs.realpathSync(target) === fs.realpathSync(source.storage.directory)) throw invalidArgument("the backup target is the database itself");
   const names = fs.readdirSync(target);
   if (names.length === 0) return undefined;
   const refuse = (why: string) => new PgzError("PGZ_INVALID_ARGUMENT", `backup target ${target} is not empty and ${why}; back up into an empty directory or an earlier backup of this database`);
