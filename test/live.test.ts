@@ -229,9 +229,12 @@ test("the live-database demo: pgz stats, scan --limit 10, backup and export agai
     assert.is(scan.status, 0, scan.stderr);
     assert.equal(scan.stdout.trim().split("\n").map((line) => line.split("\t")[0]), Array.from({ length: 10 }, (_, index) => liveKey(index)));
     const acknowledged = writer.last("round");
-    const backup = runCli(["backup", directory, target]);
+    const backup = runCli(["backup", directory, target, "--json"]);
     assert.is(backup.status, 0, backup.stderr);
     assert.ok(JSON.parse(backup.stdout).sequence > 0);
+    const again = runCli(["backup", directory, target]);
+    assert.is(again.status, 0, again.stderr);
+    assert.match(again.stdout, /^backup: .* as of sequence [1-9]\d*: \d+ linked, \d+ copied \([\d.]+ [KMG]?i?B\), \d+ unchanged\n$/, again.stdout);
     const exported = runCli(["export", directory]);
     assert.is(exported.status, 0, exported.stderr);
     const entries = exported.stdout.trim().split("\n").map((line) => JSON.parse(line) as { key: string; value: string });

@@ -559,14 +559,14 @@ const COMMANDS: Record<string, Command> = {
     usage: "backup <dir> <target>",
     summary: "copy the database, as of one sequence, into target (an empty directory or an earlier backup)",
     details: "Works beside a live writer. Unchanged files of an earlier backup in target are kept; tables and sealed log segments are hard-linked where the file system allows.",
-    options: READ_OPTIONS,
-    optionHelp: READ_OPTION_HELP,
+    options: { ...READ_OPTIONS, json: { type: "boolean" } },
+    optionHelp: [...READ_OPTION_HELP, "--json           the raw db.backup() report"],
     positionals: { min: 2, max: 2 },
     run: ([directory, target], values) =>
       withDatabase(directory!, values, false, (db) => {
         const report = db.backup(target!);
-        console.log(JSON.stringify(report));
-        console.error(`backup: ${target} as of sequence ${report.sequence}: ${report.filesLinked} linked, ${report.filesCopied} copied, ${report.filesSkipped} unchanged`);
+        const copied = `${report.filesLinked} linked, ${report.filesCopied} copied (${humanBytes(report.bytesCopied)}), ${report.filesSkipped} unchanged`;
+        console.log(values.json ? JSON.stringify(report) : `backup: ${target} as of sequence ${report.sequence}: ${copied}`);
         return 0;
       }, true),
   },
