@@ -47,12 +47,16 @@ export class Pacer {
    */
   private payCompactionDebt(bytes: number): void {
     const tree = this.state.tree;
-    if (!tree.backgroundWorkDue) return;
+    // With the worker: apply what it finished (the event loop may not have had a turn yet).
+    tree.applyFinished();
+    const due = tree.backgroundWorkDue;
+    if (!due && !tree.workerBusy) return;
     const started = performance.now();
     const level0 = tree.levels[0]!.length;
     const { l0Files } = tree.compactionSettings;
+    // With the worker, a stall is a wait for it (see Tree.stall); otherwise the work itself.
     if (level0 >= l0Files * L0_STOP_MULTIPLIER) tree.stall(this.state.oldestReadSequence());
-    else tree.backgroundWork(bytes * COMPACTION_PACE * 2 ** Math.max(0, level0 - l0Files), this.state.oldestReadSequence());
+    else if (due) tree.backgroundWork(bytes * COMPACTION_PACE * 2 ** Math.max(0, level0 - l0Files), this.state.oldestReadSequence());
     this.compactionMilliseconds += performance.now() - started;
   }
 
