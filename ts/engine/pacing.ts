@@ -75,6 +75,7 @@ export class Pacer {
   rotateAndFlush(): void {
     this.state.tree.rotate(this.state.log.position);
     this.state.tree.flushImmutables();
+    this.state.tree.waitForWorker();
   }
 
   /**

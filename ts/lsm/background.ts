@@ -54,10 +54,15 @@ export function deserializeError(error: SerializedError): Error {
   return bug;
 }
 
-/** Where the worker module is: beside the bundle (dist/worker.mjs), or beside this file under tsx. */
+/**
+ * Where the worker module is: beside this file under tsx (ts/lsm/worker.ts); in the build,
+ * dist/worker.mjs, above the engine chunk this code is bundled into (dist/chunks/), or beside a
+ * bundle that holds the engine itself.
+ */
 function workerUrl(): URL {
   const here = import.meta.url;
-  return here.endsWith(".ts") ? new URL("./worker.ts", here) : new URL("./worker.mjs", here);
+  if (here.endsWith(".ts")) return new URL("./worker.ts", here);
+  return new URL(here.includes("/chunks/") ? "../worker.mjs" : "./worker.mjs", here);
 }
 
 class Connection {

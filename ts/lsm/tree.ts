@@ -326,6 +326,13 @@ export class Tree {
     if (this.job && this.stepJob(0)) this.commitJob();
   }
 
+  /** Waits for the worker's flush and compaction in flight and applies them (db.flush is a barrier). */
+  waitForWorker(): void {
+    if (!this.remote) return;
+    if (this.remoteFlush?.sent) this.applyFlushReply(this.remote.wait(this.remoteFlush.job));
+    if (this.job && this.stepJob(Number.MAX_SAFE_INTEGER)) this.commitJob();
+  }
+
   /** Whether the worker is building a table the foreground waits for. */
   get workerBusy(): boolean {
     return this.remote !== undefined && (this.remoteFlush?.sent === true || this.job !== undefined);

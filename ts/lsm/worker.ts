@@ -60,19 +60,36 @@ function coreNamed(name: CoreName): Core {
   return core;
 }
 
-function handle(request: BackgroundRequest): void {
-  if (request.type === "open") {
+/** Databases whose open failed here: each of their jobs replies with that error. */
+const failedOpens = new Map<number, unknown>();
+
+function open(request: Extract<BackgroundRequest, { type: "open" }>): void {
+  try {
     const storage = new NodeStorage(request.directory, { create: false });
     databases.set(request.database, { core: coreNamed(request.core), storage, files: new HandleCache(storage, request.openFilesMax), databaseId: request.databaseId, flushes: new Map() });
-    return;
+  } catch (error) {
+    failedOpens.set(request.database, error);
   }
+}
+
+function handle(request: BackgroundRequest): void {
+  if (request.type === "open") return open(request);
   if (request.type === "fault") {
     injectedFault = request.message;
     return;
   }
+  if (request.type === "close") {
+    failedOpens.delete(request.database);
+    const database = databases.get(request.database);
+    if (database) closeDatabase(request.database, database);
+    return;
+  }
   const database = databases.get(request.database);
-  if (!database) return;
-  if (request.type === "close") return closeDatabase(request.database, database);
+  if (!database) {
+    // Every job is answered, so a foreground waiting for it never hangs.
+    if (request.type !== "flush-run") reply(port, { database: request.database, job: request.job, ok: false, error: serializeError(failedOpens.get(request.database) ?? new Error("unknown database")) });
+    return;
+  }
   if (failedJobs.has(request.job)) return;
   try {
     if (injectedFault !== undefined && request.type !== "flush-run") {
@@ -161,4 +178,14 @@ function closeDatabase(id: number, database: Database): void {
   databases.delete(id);
 }
 
-port.onMessage((message) => handle(message as BackgroundRequest));
+port.onMessage((message) => {
+  const request = message as BackgroundRequest;
+  try {
+    handle(request);
+  } catch (error) {
+    // Nothing escapes: an uncaught error would reach the foreground only as an event, which a
+    // write blocked in Atomics.wait cannot see; a reply it can.
+    const job = "job" in request ? request.job : 0;
+    reply(port, { database: "database" in request ? request.database : 0, job, ok: false, error: serializeError(error) });
+  }
+});
