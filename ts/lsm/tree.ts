@@ -255,7 +255,8 @@ export class Tree {
     assert(this.immutables[0] === slot, "a flush commits out of order");
     const nextStart = (this.immutables[1] ?? this.memtable).logStart;
     this.accounting.syncLog();
-    this.storage.syncDirectory();
+    // The worker synced the directory itself (the new file's name) before it replied.
+    if (!this.remote) this.storage.syncDirectory();
     this.manifest.apply({
       added: [{ level: 0, table: meta }],
       logHead: nextStart,
@@ -520,7 +521,7 @@ export class Tree {
     this.job = undefined;
     try {
       const result = job.result();
-      this.storage.syncDirectory();
+      if (!this.remote) this.storage.syncDirectory();
       this.manifest.apply(result.edit);
       assertLevelsDisjoint(this.levels);
       for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));

@@ -131,8 +131,10 @@ function addToFlush(database: Database, job: number, bytes: Uint8Array): void {
 
 function finishFlush(database: Database, job: number): { meta: TableMeta | undefined; discardedLogBytes: Record<string, number> } {
   const flush = database.flushes.get(job)!;
-  // finish() fsyncs the table: it is durable before the foreground's edit names it.
+  // finish() fsyncs the table and the directory its name is in: it is durable before the
+  // foreground's edit names it.
   const meta = flush.builder.finish();
+  database.storage.syncDirectory();
   const { discardedLogBytes } = flush.versions;
   dropFlush(database, job);
   return { meta, discardedLogBytes };
@@ -165,6 +167,7 @@ function compact(database: Database, plan: CompactionPlan, oldestSnapshotSequenc
   try {
     // Every output table is fsynced by TableBuilder.finish before the reply goes out.
     while (!job.step(Number.MAX_SAFE_INTEGER));
+    storage.syncDirectory();
     return { ...job.result(), bytesRead: job.bytesRead, bytesWritten: job.bytesWritten };
   } finally {
     job.free();
