@@ -63,6 +63,10 @@ interface RemoteFlush {
   job: number;
   /** Every entry is sent and the worker is finishing the table. */
   sent: boolean;
+  /** The log fsync the table may need (its pointers), done off this thread while the worker works. */
+  logSynced: boolean;
+  /** The worker's reply, kept until the log sync is done too. */
+  reply?: BackgroundReply;
 }
 
 /** Entries a flush step copies out of the memtable at a time. */
@@ -187,8 +191,14 @@ export class Tree {
   flushImmutables(): void {
     while (this.immutables.length > 0) {
       this.flushStep(Number.MAX_SAFE_INTEGER);
-      if (this.remoteFlush?.sent) this.applyFlushReply(this.remote!.wait(this.remoteFlush.job));
+      this.waitForFlush();
     }
+  }
+
+  /** Waits for the worker's flush in flight (if any) and commits it. */
+  private waitForFlush(): void {
+    const flush = this.remoteFlush;
+    if (flush?.sent) this.applyFlushReply(flush.reply ?? this.remote!.wait(flush.job));
   }
 
   /**
@@ -247,14 +257,17 @@ export class Tree {
     const meta = flush.builder.finish();
     assert(meta !== undefined, "flushed an empty memtable");
     this.dropFlush();
+    this.accounting.syncLog();
     this.commitFlushedTable(flush.slot, meta, flush.versions.discardedLogBytes);
   }
 
-  /** Records a written (and fsynced) level-0 table of the oldest immutable memtable. */
+  /**
+   * Records a written (and fsynced) level-0 table of the oldest immutable memtable; the log is
+   * durable up to the current memtable (the table may point into it).
+   */
   private commitFlushedTable(slot: MemtableSlot, meta: TableMeta, discardedLogBytes: Record<string, number>): void {
     assert(this.immutables[0] === slot, "a flush commits out of order");
     const nextStart = (this.immutables[1] ?? this.memtable).logStart;
-    this.accounting.syncLog();
     // The worker synced the directory itself (the new file's name) before it replied.
     if (!this.remote) this.storage.syncDirectory();
     this.manifest.apply({
@@ -288,7 +301,7 @@ export class Tree {
       const slot = this.immutables[0];
       if (!slot) return 0;
       const job = remote.start({ type: "flush-start", fileNumber: this.allocateFileNumber(), oldestReadSequence: this.accounting.oldestReadSequence(), compression: this.compactionSettings.compression });
-      this.remoteFlush = { slot, cursor: slot.memtable.cursor(false), run: this.core.newRun(FLUSH_RUN_BYTES), job, sent: false };
+      this.remoteFlush = { slot, cursor: slot.memtable.cursor(false), run: this.core.newRun(FLUSH_RUN_BYTES), job, sent: false, logSynced: false };
     }
     const flush = this.remoteFlush;
     let done = 0;
@@ -296,6 +309,15 @@ export class Tree {
       if (flush.cursor.fill(flush.run, FLUSH_RUN_BYTES) === 0) {
         remote.start({ type: "flush-finish" }, flush.job);
         flush.sent = true;
+        // Every record of this memtable is appended already: the log's fdatasync runs on the
+        // thread pool meanwhile, and its end calls the tree back like a reply does.
+        this.accounting.requestLogSync().then(
+          () => {
+            flush.logSynced = true;
+            remote.onReply();
+          },
+          () => {},
+        );
         flush.cursor.free();
         flush.run.free();
         break;
@@ -307,6 +329,7 @@ export class Tree {
     return done;
   }
 
+  /** Commits the worker's flush; a log sync still in flight is done here, synchronously. */
   private applyFlushReply(reply: BackgroundReply): void {
     const flush = this.remoteFlush!;
     this.remoteFlush = undefined;
@@ -314,15 +337,18 @@ export class Tree {
     if (!reply.ok) throw deserializeError(reply.error!);
     const { meta, discardedLogBytes } = reply.result as { meta: TableMeta | undefined; discardedLogBytes: Record<string, number> };
     assert(meta !== undefined, "flushed an empty memtable");
+    if (!flush.logSynced) this.accounting.syncLog();
     this.commitFlushedTable(flush.slot, meta, discardedLogBytes);
   }
 
   /** Applies the worker's finished flush and compaction, if their replies have come. */
   applyFinished(): void {
     if (!this.remote) return;
-    if (this.remoteFlush?.sent) {
-      const reply = this.remote.take(this.remoteFlush.job);
-      if (reply) this.applyFlushReply(reply);
+    const flush = this.remoteFlush;
+    if (flush?.sent) {
+      flush.reply ??= this.remote.take(flush.job);
+      // Without a wait: only once the log sync off this thread is done too.
+      if (flush.reply && (flush.logSynced || !flush.reply.ok)) this.applyFlushReply(flush.reply);
     }
     if (this.job && this.stepJob(0)) this.commitJob();
   }
@@ -330,7 +356,7 @@ export class Tree {
   /** Waits for the worker's flush and compaction in flight and applies them (db.flush is a barrier). */
   waitForWorker(): void {
     if (!this.remote) return;
-    if (this.remoteFlush?.sent) this.applyFlushReply(this.remote.wait(this.remoteFlush.job));
+    this.waitForFlush();
     if (this.job && this.stepJob(Number.MAX_SAFE_INTEGER)) this.commitJob();
   }
 
@@ -601,7 +627,7 @@ export class Tree {
   close(): void {
     // An unfinished flush or compaction is dropped; the memtable's records are in the log. The
     // worker finishes what it is writing first, so nothing writes here once close returns.
-    if (this.remoteFlush?.sent && this.remote!.failure === undefined) {
+    if (this.remoteFlush?.sent && !this.remoteFlush.reply && this.remote!.failure === undefined) {
       try {
         this.remote!.wait(this.remoteFlush.job);
       } catch {
