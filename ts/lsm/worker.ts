@@ -172,6 +172,9 @@ function compact(database: Database, plan: CompactionPlan, oldestSnapshotSequenc
   } finally {
     job.free();
     for (const table of tables.values()) table.close();
+    // The inputs are deleted once the foreground applies the edit: no handle here may keep
+    // their space allocated.
+    files.clear();
   }
 }
 
