@@ -120,6 +120,9 @@ export class Pacer {
       tree.backgroundWork(IDLE_SLICE_BYTES, this.state.oldestReadSequence());
       return true;
     }
+    // As inline, where a running job is work due: nothing else starts until the worker's reply,
+    // which schedules the next turn (a flush overtaking a full compaction would hide garbage).
+    if (tree.workerBusy) return false;
     if (!this.state.settings.autoGc) return false;
     const memtableSpansSealedSegments = log.currentSegment > manifest.state.logHead.segment && tree.memtable.memtable.count > 0;
     if (memtableSpansSealedSegments && tree.immutables.length === 0) {
