@@ -1,7 +1,8 @@
 /**
  * Threads on the Node platform (Node, Deno and Bun all provide node:worker_threads): the one
- * module that reaches worker_threads, so a browser build can replace it as it replaces io.ts.
- * The engine talks to the small ThreadPlatform interface below.
+ * module that reaches worker_threads. The engine reaches it only through the installed platform
+ * (ThreadPlatform in platform.ts, installed by node-platform.ts), so pgz/browser, which installs
+ * none, runs background work inline and reaches no node: module.
  */
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 
