@@ -2,9 +2,10 @@
 // 1. asc compiles assembly/ into wasm-build/{release,debug}.wasm (asconfig.json);
 // 2. each .wasm is wrapped as a base64 module (wasm-build/*.wasm.ts) so the bundle carries it
 //    and `import { DB } from "pgz"` needs no file paths in Node, Deno or Bun;
-// 3. esbuild bundles ts/index.ts -> dist/pgz.mjs and ts/tools/cli.ts -> dist/cli.mjs (sharing one
-//    engine chunk in dist/chunks/), ts/level.ts -> dist/level.mjs (importing ./pgz.mjs), and
-//    ts/browser.ts -> dist/browser.mjs (+ dist/browser-worker.mjs);
+// 3. esbuild bundles ts/index.ts -> dist/pgz.mjs, ts/tools/cli.ts -> dist/cli.mjs and the
+//    background worker ts/lsm/worker.ts -> dist/worker.mjs (sharing one engine chunk in
+//    dist/chunks/), ts/level.ts -> dist/level.mjs (importing ./pgz.mjs), and ts/browser.ts ->
+//    dist/browser.mjs (+ dist/browser-worker.mjs);
 // 4. tsc writes the .d.ts files to dist/types.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, chmodSync, mkdirSync, rmSync } from "node:fs";
@@ -33,7 +34,9 @@ const shared = { bundle: true, format: "esm", platform: "node", target: "es2022"
 // shared chunk that dist/pgz.mjs and dist/cli.mjs import, so the package holds one copy of it.
 await build({
   ...shared,
-  entryPoints: { pgz: `${root}ts/index.ts`, cli: `${root}ts/tools/cli.ts` },
+  // The background worker (background: "worker") runs in a thread of its own, so it is an entry
+  // too: ts/lsm/background.ts starts dist/worker.mjs from the engine chunk (../worker.mjs).
+  entryPoints: { pgz: `${root}ts/index.ts`, cli: `${root}ts/tools/cli.ts`, worker: `${root}ts/lsm/worker.ts` },
   outdir: `${root}dist`,
   outExtension: { ".js": ".mjs" },
   splitting: true,
@@ -73,4 +76,4 @@ await build({
   chunkNames: "chunks/browser-[hash]",
 });
 run(bin("tsc"), ["-p", "tsconfig.json"]);
-console.log("build: wasm-build/, dist/pgz.mjs, dist/cli.mjs, dist/level.mjs, dist/browser.mjs, dist/browser-worker.mjs, dist/types/");
+console.log("build: wasm-build/, dist/pgz.mjs, dist/cli.mjs, dist/level.mjs, dist/worker.mjs, dist/browser.mjs, dist/browser-worker.mjs, dist/types/");

@@ -2,8 +2,10 @@
  * Crash test: a child writes batches (sync and default durability) and reports each
  * acknowledged one; the parent SIGKILLs it at a random moment, reopens, and checks that every
  * acknowledged batch is there, that the batch in flight is all there or not at all, that nothing
- * else appears, and that check() is clean. The same directory goes through every kill.
- * PGZ_LONG=1 runs many more kills.
+ * else appears, and that check() is clean. The same directory goes through every kill. One core
+ * runs with the background worker (kills land while it writes tables), the other inline (the
+ * crash campaign crosses them the other way); PGZ_LONG=1 runs every core x background cell, with
+ * many more kills.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -15,7 +17,9 @@ import { applyBatch, crashBatch } from "./fixtures/crash-workload.ts";
 import { random, removeDirectory, temporaryDirectory, text } from "./helpers.ts";
 
 const writer = fileURLToPath(new URL("./fixtures/crash-writer.ts", import.meta.url));
-const killsPerCore = process.env.PGZ_LONG === "1" ? 100 : 10;
+const LONG = process.env.PGZ_LONG === "1";
+const killsPerCore = LONG ? 100 : 10;
+const cells: [core: "ts" | "wasm", background: "worker" | "inline"][] = LONG ? [["ts", "worker"], ["wasm", "worker"], ["ts", "inline"], ["wasm", "inline"]] : [["ts", "worker"], ["wasm", "inline"]];
 
 /** Runs one child until it has acknowledged `acks` batches (or wrote for `milliseconds`), then kills it. */
 function runAndKill(args: string[], acks: number, milliseconds: number): Promise<number> {
@@ -57,8 +61,8 @@ function sameState(actual: Map<string, string>, expected: Map<string, string>): 
   return true;
 }
 
-for (const core of ["ts", "wasm"] as const) {
-  test(`${core}: SIGKILL at random moments loses no acknowledged batch and splits none (${killsPerCore} kills)`, async () => {
+for (const [core, background] of cells) {
+  test(`${core}, ${background}: SIGKILL at random moments loses no acknowledged batch and splits none (${killsPerCore} kills)`, async () => {
     const directory = temporaryDirectory("pgz-crash");
     const seed = 7 + (core === "wasm" ? 1 : 0);
     const next = random(seed);
@@ -67,7 +71,7 @@ for (const core of ["ts", "wasm"] as const) {
     try {
       for (let kill = 0; kill < killsPerCore; kill++) {
         const durability = kill % 2 === 0 ? "sync" : "os";
-        const lastAck = await runAndKill([directory, core, durability, String(seed), String(start)], 1 + Math.floor(next() * 300), 20 + Math.floor(next() * 400));
+        const lastAck = await runAndKill([directory, core, durability, String(seed), String(start), background], 1 + Math.floor(next() * 300), 20 + Math.floor(next() * 400));
         for (let index = start; index <= lastAck; index++) applyBatch(model, crashBatch(seed, index));
         const db = DB.open(directory, { core });
         try {

@@ -21,14 +21,19 @@ const SEED = process.env.PGZ_SEED === undefined ? undefined : Number(process.env
 /** With PGZ_SEED, fast-check's printed `path` goes straight to the counterexample. */
 const PATH = process.env.PGZ_PATH;
 
-/** The configurations compared: l0Files 1 (every flush compacted at once) against 12 (tables pile up in level 0). */
+/**
+ * The configurations compared: l0Files 1 (every flush compacted at once) against 12 (tables pile
+ * up in level 0), and flushes and compactions on the background worker (the default) against
+ * inline (background is a dimension here at no extra cost).
+ */
 const CONFIGURATIONS: { name: string; options: OpenOptions }[] = [
   { name: "tiny, ts, l0Files 1", options: { ...tinyOptions("ts"), l0Files: 1 } },
-  { name: "tiny, wasm, l0Files 12, no autoGc", options: { ...tinyOptions("wasm"), l0Files: 12, autoGc: false } },
+  { name: "tiny, ts, l0Files 1, inline", options: { ...tinyOptions("ts"), l0Files: 1, background: "inline" } },
+  { name: "tiny, wasm, l0Files 12, no autoGc, inline", options: { ...tinyOptions("wasm"), l0Files: 12, autoGc: false, background: "inline" } },
   { name: "defaults, wasm", options: { core: "wasm" } },
   {
-    name: "medium, ts, every value in the log, no autoGc",
-    options: { core: "ts", memtableBytes: 16 * 1024, tableBytes: 8192, level1Bytes: 32 * 1024, levelRatio: 4, segmentBytes: 64 * 1024, l0Files: 4, valueThreshold: 0, autoGc: false },
+    name: "medium, ts, every value in the log, no autoGc, inline",
+    options: { core: "ts", background: "inline", memtableBytes: 16 * 1024, tableBytes: 8192, level1Bytes: 32 * 1024, levelRatio: 4, segmentBytes: 64 * 1024, l0Files: 4, valueThreshold: 0, autoGc: false },
   },
   {
     name: "tiny, wasm, every value inline, l0Files 12",
@@ -65,8 +70,8 @@ test("the same operations give the same reads under every configuration", async 
   const operations = fc.array(operationArbitrary(), { minLength: 1, maxLength: LONG ? 400 : 150, size: "max" });
   const numRuns = Number(process.env.PGZ_METAMORPHIC_RUNS ?? (LONG ? 200 : 12));
   await fc.assert(fc.asyncProperty(operations, compareConfigurations), { numRuns, seed: SEED, path: PATH, includeErrorInReport: true });
-  // Every operation list runs on both cores (among the five configurations).
-  for (const core of ["ts", "wasm"]) reportCases("metamorphic: one operation list, five option sets (operation lists)", core, numRuns);
+  // Every operation list runs on both cores (among the six configurations).
+  for (const core of ["ts", "wasm"]) reportCases("metamorphic: one operation list, six option sets (operation lists)", core, numRuns);
 });
 
 test.run();

@@ -34,6 +34,7 @@ for (const [runtime, command] of Object.entries(runtimes)) {
         assert.is(result.crc[core], "e3069283");
         assert.is(result.bloom[core], true);
         assert.equal(result.database[core], { count: 499, first: "key-0001", value: "value-499", check: true });
+        assert.is(result.background[core], "worker", `${runtime} runs flushes and compactions on the worker`);
       }
     } finally {
       removeDirectory(directory);

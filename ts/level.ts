@@ -31,6 +31,7 @@ export interface PgzLevelOptions<K = string, V = string> extends Omit<OpenOption
  */
 export const PGZ_OPEN_OPTION_NAMES = [
   "core",
+  "background",
   "durability",
   "sync",
   "valueThreshold",

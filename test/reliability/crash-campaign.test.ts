@@ -31,9 +31,9 @@ interface RunResult {
 }
 
 /** Starts run `run`; kills it after `acks` acknowledgements or `delayMs` after spawn, whichever first. */
-function runAndKill(directory: string, core: string, seed: number, run: number, acks: number, delayMs: number): Promise<RunResult> {
+function runAndKill(directory: string, core: string, background: string, seed: number, run: number, acks: number, delayMs: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", writer, directory, core, String(seed), String(run)], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", writer, directory, core, String(seed), String(run), background], { stdio: ["ignore", "pipe", "pipe"] });
     const result: RunResult = { ready: false, lastAck: -1 };
     let buffered = "";
     let errors = "";
@@ -89,10 +89,14 @@ function verifyAfterKill(directory: string, core: "ts" | "wasm", model: Model, o
   }
 }
 
-for (const core of ["ts", "wasm"] as const) {
-  test(`${core}: ${killsPerCore} SIGKILLs at random points lose no acknowledged write, split no batch, invent no value`, async () => {
-    const directory = temporaryDirectory(`pgz-crash-campaign-${core}`);
-    const seed = 1_000 + (core === "wasm" ? 1 : 0);
+// One core with the background worker (kills land while it writes tables), the other inline,
+// crossed the other way from test/crash.test.ts, so CI covers every core and mode in as many
+// runs as before; PGZ_LONG=1 runs every cell.
+const cells: ["ts" | "wasm", "worker" | "inline"][] = LONG ? [["ts", "worker"], ["wasm", "worker"], ["ts", "inline"], ["wasm", "inline"]] : [["wasm", "worker"], ["ts", "inline"]];
+for (const [core, background] of cells) {
+  test(`${core}, ${background}: ${killsPerCore} SIGKILLs at random points lose no acknowledged write, split no batch, invent no value`, async () => {
+    const directory = temporaryDirectory(`pgz-crash-campaign-${core}-${background}`);
+    const seed = 1_000 + (core === "wasm" ? 1 : 0) + (background === "inline" ? 2 : 0);
     const next = random(seed);
     let model: Model = new Map();
     let acknowledged = 0;
@@ -102,14 +106,14 @@ for (const core of ["ts", "wasm"] as const) {
         const byAcks = next() < 0.75;
         const acks = byAcks ? 1 + Math.floor(next() * 600) : Number.MAX_SAFE_INTEGER;
         const delayMs = byAcks ? 20_000 : Math.floor(next() * 700);
-        const result = await runAndKill(directory, core, seed, run, acks, delayMs);
+        const result = await runAndKill(directory, core, background, seed, run, acks, delayMs);
         const operations = Array.from({ length: result.lastAck + 2 }, (_, index) => operationAt(seed, run, index));
         acknowledged += result.lastAck + 1;
         model = verifyAfterKill(directory, core, model, operations, result, `seed ${seed} run ${run} (${core})`);
       }
       assert.ok(acknowledged > killsPerCore * 20, `the writers acknowledged ${acknowledged} operations`);
       assert.ok(model.size > 0, "the database holds data");
-      reportCases("crash: SIGKILLs", core, killsPerCore);
+      reportCases(`crash: SIGKILLs (${background})`, core, killsPerCore);
     } finally {
       removeDirectory(directory);
     }

@@ -5,7 +5,7 @@ import { DB, createCore } from "../../dist/pgz.mjs";
 const directory = (globalThis.Deno ? Deno.args : process.argv.slice(2))[0];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const result = { crc: {}, bloom: {}, database: {} };
+const result = { crc: {}, bloom: {}, database: {}, background: {} };
 
 for (const name of ["wasm", "ts"]) {
   const core = createCore(name);
@@ -17,7 +17,9 @@ for (const name of ["wasm", "ts"]) {
   filter.free();
   builder.free();
 
-  let db = DB.open(`${directory}/${name}`, { core: name, memtableBytes: 8192 });
+  // Small memtables and tables: the background worker (dist/worker.mjs) flushes and compacts.
+  let db = DB.open(`${directory}/${name}`, { core: name, background: "worker", memtableBytes: 8192, tableBytes: 4096, l0Files: 2 });
+  result.background[name] = db.stats().background;
   for (let i = 0; i < 500; i++) db.put(`key-${String(i).padStart(4, "0")}`, `value-${i}`);
   db.delete("key-0000");
   db.close();

@@ -9,9 +9,11 @@ import type { CoreName } from "../core/types.ts";
 import { checkOptions, invalidArgument } from "../errors.ts";
 import { COMPRESSIONS, KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_OPTION_MAX, VALUE_BYTES_MAX, type Compression } from "../format.ts";
 import type { Storage } from "../storage/io.ts";
+import { platformThreads } from "../storage/platform.ts";
 import type { Durability, LogOperation } from "../vlog/log.ts";
 
 export type { Durability, EncodingOptions };
+export type Background = "worker" | "inline";
 
 /** Options of a read: the encodings of the key given and the value returned. */
 export type ReadOptions = EncodingOptions;
@@ -61,6 +63,12 @@ export interface OpenOptions {
    * otherwise): the log is cut at the damage and every write after it is lost (default false).
    */
   salvageLog?: boolean;
+  /**
+   * Where flushes and compactions build their tables: "inline" (the default: on the caller's
+   * thread, in paced steps) or "worker" (a background thread; needs node:worker_threads and the
+   * default storage). Opt-in until its latency targets are met (docs/BENCHMARKS.md).
+   */
+  background?: Background;
   /** A Storage backend other than node:fs (tests inject faults this way). */
   storage?: Storage;
   /** How keys are given and returned by default: "binary" (default), "utf8" or "json". */
@@ -113,7 +121,11 @@ export const DEFAULTS = {
   level1Bytes: 256 * 1024 * 1024,
   tableBytes: 32 * 1024 * 1024,
 };
-const OPTION_NAMES = ["core", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", "readOnly", "compression", ...ENCODING_OPTION_NAMES, ...Object.keys(DEFAULTS)];
+const OPTION_NAMES = [
+  ...["core", "background", "createIfMissing", "errorIfExists", "durability", "sync", "storage", "autoGc", "salvageLog", "readOnly", "compression"],
+  ...ENCODING_OPTION_NAMES,
+  ...Object.keys(DEFAULTS),
+];
 /** Measured (docs/BENCHMARKS.md, "Block compression"): see the figures there. */
 const COMPRESSION_DEFAULT: Compression = "lz4";
 const WRITE_OPTION_NAMES = ["sync", "durability", ...ENCODING_OPTION_NAMES];
@@ -140,7 +152,17 @@ function isStorage(value: unknown): value is Storage {
   return lockValid && typeof candidate.directory === "string" && STORAGE_METHODS.every((name) => typeof candidate[name] === "function");
 }
 
-export type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean; compression: Compression; encodings: Encodings };
+export type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean; compression: Compression; encodings: Encodings; background: Background };
+
+/** The worker runs on node:fs of its own: a custom Storage (in-memory, fault-injecting) stays inline. */
+function backgroundOf(options: OpenOptions): Background {
+  const threads = platformThreads();
+  const background = options.background ?? "inline";
+  if (background !== "worker" && background !== "inline") throw invalidArgument(`option background must be "worker" or "inline", got ${String(background)}`);
+  if (background === "worker" && options.storage !== undefined) throw invalidArgument('option background "worker" needs the default storage (the worker opens the files itself)');
+  if (background === "worker" && !threads?.available()) throw invalidArgument('option background "worker" needs node:worker_threads and SharedArrayBuffer');
+  return background;
+}
 
 /** Validates open options before anything touches the disk. */
 export function resolveOptions(options: OpenOptions): Settings {
@@ -155,6 +177,7 @@ export function resolveOptions(options: OpenOptions): Settings {
   }
   return {
     durability: durabilityOf(options, "os"),
+    background: backgroundOf(options),
     autoGc: options.autoGc ?? true,
     compression: options.compression ?? COMPRESSION_DEFAULT,
     encodings: resolveEncodings(options, BINARY),

@@ -38,6 +38,21 @@ export class Engine {
     this.pacer = new Pacer(state, this.gc);
     this.writes = new WritePath(state, this.pacer);
     this.reads = new ReadPath(state, (reader) => this.release(reader));
+    if (state.background) state.background.onReply = () => this.workerReplied();
+  }
+
+  /**
+   * A reply of the background worker arrived (or the worker was lost): apply it now and let
+   * idle work go on. A lost worker latches the database read-only like any background failure.
+   */
+  private workerReplied(): void {
+    const { state } = this;
+    if (state.closed) return;
+    state.runBackgroundWork(() => {
+      if (state.background!.failure !== undefined) throw state.background!.failure;
+      state.tree.applyFinished();
+    });
+    this.pacer.scheduleIdleWork();
   }
 
   /** Pins `sequence` for `reader` (a snapshot): compaction keeps what it reads, GC what it points into. */

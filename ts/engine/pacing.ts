@@ -47,12 +47,16 @@ export class Pacer {
    */
   private payCompactionDebt(bytes: number): void {
     const tree = this.state.tree;
-    if (!tree.backgroundWorkDue) return;
+    // With the worker: apply what it finished (the event loop may not have had a turn yet).
+    tree.applyFinished();
+    const due = tree.backgroundWorkDue;
+    if (!due && !tree.workerBusy) return;
     const started = performance.now();
     const level0 = tree.levels[0]!.length;
     const { l0Files } = tree.compactionSettings;
+    // With the worker, a stall is a wait for it (see Tree.stall); otherwise the work itself.
     if (level0 >= l0Files * L0_STOP_MULTIPLIER) tree.stall(this.state.oldestReadSequence());
-    else tree.backgroundWork(bytes * COMPACTION_PACE * 2 ** Math.max(0, level0 - l0Files), this.state.oldestReadSequence());
+    else if (due) tree.backgroundWork(bytes * COMPACTION_PACE * 2 ** Math.max(0, level0 - l0Files), this.state.oldestReadSequence());
     this.compactionMilliseconds += performance.now() - started;
   }
 
@@ -71,6 +75,7 @@ export class Pacer {
   rotateAndFlush(): void {
     this.state.tree.rotate(this.state.log.position);
     this.state.tree.flushImmutables();
+    this.state.tree.waitForWorker();
   }
 
   /**
@@ -115,6 +120,9 @@ export class Pacer {
       tree.backgroundWork(IDLE_SLICE_BYTES, this.state.oldestReadSequence());
       return true;
     }
+    // As inline, where a running job is work due: nothing else starts until the worker's reply,
+    // which schedules the next turn (a flush overtaking a full compaction would hide garbage).
+    if (tree.workerBusy) return false;
     if (!this.state.settings.autoGc) return false;
     const memtableSpansSealedSegments = log.currentSegment > manifest.state.logHead.segment && tree.memtable.memtable.count > 0;
     if (memtableSpansSealedSegments && tree.immutables.length === 0) {

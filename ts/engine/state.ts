@@ -18,6 +18,7 @@ import type { SegmentRetirer } from "../vlog/gc.ts";
 import { ValueLog } from "../vlog/log.ts";
 import type { LogPosition } from "../vlog/log.ts";
 import { ConflictJournal } from "./conflicts.ts";
+import { BackgroundSession } from "../lsm/background.ts";
 
 /** A read-only open's version (ts/engine/reader.ts): the segments it pins and where its replayed log ends. */
 export interface ReadOnlyView {
@@ -48,6 +49,8 @@ export class EngineState {
   retirer: SegmentRetirer = { retire: () => {}, deleteCollectedSegments: () => {} };
   /** Set by a read-only open (ts/engine/recovery.ts): writes are refused, nothing is flushed. */
   readOnlyView: ReadOnlyView | undefined;
+  /** With `background: "worker"`: this database's session on the background worker. */
+  readonly background: BackgroundSession | undefined;
 
   constructor(
     readonly core: Core,
@@ -82,7 +85,8 @@ export class EngineState {
     });
     this.accounting = new LogAccounting(this.log, manifest, this);
     const { l0Files, levelRatio, level1Bytes, tableBytes, compression } = settings;
-    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes, compression }, this.files, this.accounting);
+    this.background = settings.background === "worker" ? new BackgroundSession(storage.directory, core.name, manifest.databaseId, settings.openFilesMax) : undefined;
+    this.tree = new Tree(core, storage, manifest, this.cache, allocateFileNumber, { l0Files, levelRatio, level1Bytes, tableBytes, compression }, this.files, this.accounting, this.background);
   }
 
   private allocateFileNumber(): number {
@@ -165,6 +169,7 @@ export class EngineState {
     } finally {
       this.cache.clear();
       this.tree.close();
+      this.background?.close();
       this.files.clear();
     }
   }

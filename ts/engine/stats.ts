@@ -27,6 +27,8 @@ export function engineStats(engine: Engine) {
   }));
   return {
     core: core.name,
+    /** Where flushes and compactions run: "worker" (a background thread) or "inline". */
+    background: settings.background,
     durability: settings.durability,
     lastSequence,
     levels,

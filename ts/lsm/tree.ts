@@ -17,6 +17,8 @@ import { getMany, type PointSources } from "./read.ts";
 import { Table, TableBuilder, TableSource, type TableMeta } from "./sstable.ts";
 import type { LogAccounting } from "../vlog/accounting.ts";
 import type { LogPosition } from "../vlog/log.ts";
+import { deserializeError, type BackgroundReply, type BackgroundSession } from "./background.ts";
+import { RemoteCompaction, type RunningCompaction } from "./remote-compaction.ts";
 
 /** A memtable and the value-log position its first record was written at. */
 class MemtableSlot {
@@ -53,6 +55,20 @@ interface FlushInProgress {
 const MEMTABLE_FILL_BYTES_FIRST = 2 * 1024;
 const MEMTABLE_FILL_BYTES_MAX = 64 * 1024;
 
+/** A flush on the background worker: the memtable's entries go out run by run, then its reply comes. */
+interface RemoteFlush {
+  slot: MemtableSlot;
+  cursor: Cursor;
+  run: Run;
+  job: number;
+  /** Every entry is sent and the worker is finishing the table. */
+  sent: boolean;
+  /** The log fsync the table may need (its pointers), done off this thread while the worker works. */
+  logSynced: boolean;
+  /** The worker's reply, kept until the log sync is done too. */
+  reply?: BackgroundReply;
+}
+
 /** Entries a flush step copies out of the memtable at a time. */
 const FLUSH_RUN_BYTES = 256 * 1024;
 
@@ -69,8 +85,9 @@ export class Tree {
   readonly tables = new Map<number, Table>();
   flushes = 0;
   bytesFlushed = 0;
-  private job: CompactionJob | undefined;
+  private job: RunningCompaction | undefined;
   private flush: FlushInProgress | undefined;
+  private remoteFlush: RemoteFlush | undefined;
   /** Per level, the largest key of the last table compacted out of it (round-robin). */
   private readonly compactPointers: (Uint8Array | undefined)[] = [];
   compactions = 0;
@@ -88,6 +105,8 @@ export class Tree {
     private readonly files: HandleCache,
     /** What a flush needs from the value log: its durability, pointer counts and retirement. */
     private readonly accounting: LogAccounting,
+    /** With `background: "worker"`: where flushes and compactions build their tables. */
+    private readonly remote?: BackgroundSession,
   ) {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
     try {
@@ -170,7 +189,16 @@ export class Tree {
    * current memtable (tables may point into it).
    */
   flushImmutables(): void {
-    while (this.immutables.length > 0) this.flushStep(Number.MAX_SAFE_INTEGER);
+    while (this.immutables.length > 0) {
+      this.flushStep(Number.MAX_SAFE_INTEGER);
+      this.waitForFlush();
+    }
+  }
+
+  /** Waits for the worker's flush in flight (if any) and commits it. */
+  private waitForFlush(): void {
+    const flush = this.remoteFlush;
+    if (flush?.sent) this.applyFlushReply(flush.reply ?? this.remote!.wait(flush.job));
   }
 
   /**
@@ -180,6 +208,7 @@ export class Tree {
    * past the memtable, and records the pointer counts of the segments the head moves past.
    */
   private flushStep(budgetBytes: number): number {
+    if (this.remote) return this.remoteFlushStep(budgetBytes);
     if (!this.flush) {
       const slot = this.immutables[0];
       if (!slot) return 0;
@@ -228,9 +257,19 @@ export class Tree {
     const meta = flush.builder.finish();
     assert(meta !== undefined, "flushed an empty memtable");
     this.dropFlush();
-    const nextStart = (this.immutables[1] ?? this.memtable).logStart;
     this.accounting.syncLog();
-    this.storage.syncDirectory();
+    this.commitFlushedTable(flush.slot, meta, flush.versions.discardedLogBytes);
+  }
+
+  /**
+   * Records a written (and fsynced) level-0 table of the oldest immutable memtable; the log is
+   * durable up to the current memtable (the table may point into it).
+   */
+  private commitFlushedTable(slot: MemtableSlot, meta: TableMeta, discardedLogBytes: Record<string, number>): void {
+    assert(this.immutables[0] === slot, "a flush commits out of order");
+    const nextStart = (this.immutables[1] ?? this.memtable).logStart;
+    // The worker synced the directory itself (the new file's name) before it replied.
+    if (!this.remote) this.storage.syncDirectory();
     this.manifest.apply({
       added: [{ level: 0, table: meta }],
       logHead: nextStart,
@@ -239,20 +278,100 @@ export class Tree {
       nextFileNumber: Math.max(meta.fileNumber, nextStart.segment) + 1,
       lastSequence: this.accounting.lastSequence(),
       segmentPointerBytes: this.accounting.pointerCountsUpTo(nextStart),
-      discardedLogBytes: flush.versions.discardedLogBytes,
+      discardedLogBytes,
     });
     this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
     this.immutables.shift();
-    flush.slot.flushed = true;
-    flush.slot.freeIfDone();
+    slot.flushed = true;
+    slot.freeIfDone();
     this.flushes++;
     this.versionChanged = true;
     this.bytesFlushed += meta.size;
     this.accounting.retireFlushedSegments();
   }
 
+  /**
+   * The flush of the oldest immutable memtable on the worker: each step copies up to
+   * `budgetBytes` of its entries out to the worker; after the last, the worker finishes the
+   * table and its reply commits it (applyFinished). Returns the bytes sent.
+   */
+  private remoteFlushStep(budgetBytes: number): number {
+    const remote = this.remote!;
+    if (!this.remoteFlush) {
+      const slot = this.immutables[0];
+      if (!slot) return 0;
+      const job = remote.start({ type: "flush-start", fileNumber: this.allocateFileNumber(), oldestReadSequence: this.accounting.oldestReadSequence(), compression: this.compactionSettings.compression });
+      this.remoteFlush = { slot, cursor: slot.memtable.cursor(false), run: this.core.newRun(FLUSH_RUN_BYTES), job, sent: false, logSynced: false };
+    }
+    const flush = this.remoteFlush;
+    let done = 0;
+    while (!flush.sent && done < budgetBytes) {
+      if (flush.cursor.fill(flush.run, FLUSH_RUN_BYTES) === 0) {
+        remote.start({ type: "flush-finish" }, flush.job);
+        flush.sent = true;
+        // Every record of this memtable is appended already: the log's fdatasync runs on the
+        // thread pool meanwhile, and its end calls the tree back like a reply does.
+        this.accounting.requestLogSync().then(
+          () => {
+            flush.logSynced = true;
+            remote.onReply();
+          },
+          () => {},
+        );
+        flush.cursor.free();
+        flush.run.free();
+        break;
+      }
+      done += flush.run.byteLength;
+      const bytes = flush.run.bytes().slice();
+      remote.start({ type: "flush-run", bytes }, flush.job, [bytes.buffer]);
+    }
+    return done;
+  }
+
+  /** Commits the worker's flush; a log sync still in flight is done here, synchronously. */
+  private applyFlushReply(reply: BackgroundReply): void {
+    const flush = this.remoteFlush!;
+    this.remoteFlush = undefined;
+    // A failed flush is dropped (the worker deleted its file); the memtable stays readable.
+    if (!reply.ok) throw deserializeError(reply.error!);
+    const { meta, discardedLogBytes } = reply.result as { meta: TableMeta | undefined; discardedLogBytes: Record<string, number> };
+    assert(meta !== undefined, "flushed an empty memtable");
+    if (!flush.logSynced) this.accounting.syncLog();
+    this.commitFlushedTable(flush.slot, meta, discardedLogBytes);
+  }
+
+  /** Applies the worker's finished flush and compaction, if their replies have come. */
+  applyFinished(): void {
+    if (!this.remote) return;
+    const flush = this.remoteFlush;
+    if (flush?.sent) {
+      flush.reply ??= this.remote.take(flush.job);
+      // Without a wait: only once the log sync off this thread is done too.
+      if (flush.reply && (flush.logSynced || !flush.reply.ok)) this.applyFlushReply(flush.reply);
+    }
+    if (this.job && this.stepJob(0)) this.commitJob();
+  }
+
+  /** Waits for the worker's flush and compaction in flight and applies them (db.flush is a barrier). */
+  waitForWorker(): void {
+    if (!this.remote) return;
+    this.waitForFlush();
+    if (this.job && this.stepJob(Number.MAX_SAFE_INTEGER)) this.commitJob();
+  }
+
+  /** Whether the worker is building a table the foreground waits for. */
+  get workerBusy(): boolean {
+    return this.remote !== undefined && (this.remoteFlush?.sent === true || this.job !== undefined);
+  }
+
   /** Frees the flush in progress; an unfinished table file is deleted by TableBuilder.free. */
   private dropFlush(): void {
+    if (this.remoteFlush && !this.remoteFlush.sent) {
+      this.remoteFlush.cursor.free();
+      this.remoteFlush.run.free();
+    }
+    this.remoteFlush = undefined;
     if (!this.flush) return;
     this.flush.cursor.free();
     this.flush.run.free();
@@ -320,7 +439,22 @@ export class Tree {
 
   /** Whether a flush or a compaction is running or due. */
   get backgroundWorkDue(): boolean {
+    if (this.remote) return this.foregroundStepDue();
     if (this.job || this.immutables.length > 0 || this.fullCompaction.length > 0) return true;
+    if (!this.versionChanged) return false;
+    if (pickCompaction(this.levels, this.compactionSettings, this.compactPointers)) return true;
+    this.versionChanged = false;
+    return false;
+  }
+
+  /**
+   * With the worker: whether a step on this thread is due (sending a memtable's entries, or
+   * starting a compaction); work the worker is doing calls back when it is done (onReply).
+   */
+  private foregroundStepDue(): boolean {
+    if (this.immutables.length > 0 && !this.remoteFlush?.sent) return true;
+    if (this.job) return false;
+    if (this.fullCompaction.length > 0) return true;
     if (!this.versionChanged) return false;
     if (pickCompaction(this.levels, this.compactionSettings, this.compactPointers)) return true;
     this.versionChanged = false;
@@ -333,9 +467,12 @@ export class Tree {
    */
   backgroundWork(budgetBytes: number, oldestSnapshotSequence: number): boolean {
     let budget = budgetBytes;
+    this.applyFinished();
     if (this.immutables.length > 0) {
       budget -= this.flushStep(budget);
-      if (this.immutables.length > 0) return true;
+      // A flush the worker is finishing does not hold up the next compaction.
+      if (this.immutables.length > 0 && !this.remoteFlush?.sent) return true;
+      if (this.remote) budget = Math.max(budget, 1);
     }
     while (budget > 0) {
       if (!this.job) {
@@ -371,6 +508,11 @@ export class Tree {
 
   private startJob(plan: NonNullable<ReturnType<typeof pickCompaction>>, oldestSnapshotSequence: number): void {
     const pinned = [...plan.inputs, ...plan.overlapping].map((meta) => this.pin(meta));
+    if (this.remote) {
+      this.job = new RemoteCompaction(this.remote, plan, oldestSnapshotSequence, this.allocateFileNumber, this.compactionSettings);
+      this.jobPins = pinned;
+      return;
+    }
     this.job = new CompactionJob(this.core, this.storage, plan, (meta) => this.tables.get(meta.fileNumber)!, oldestSnapshotSequence, this.allocateFileNumber, this.compactionSettings, this.manifest.databaseId);
     this.jobPins = pinned;
   }
@@ -405,7 +547,7 @@ export class Tree {
     this.job = undefined;
     try {
       const result = job.result();
-      this.storage.syncDirectory();
+      if (!this.remote) this.storage.syncDirectory();
       this.manifest.apply(result.edit);
       assertLevelsDisjoint(this.levels);
       for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
@@ -483,7 +625,15 @@ export class Tree {
   }
 
   close(): void {
-    // An unfinished flush or compaction is dropped; the memtable's records are in the log.
+    // An unfinished flush or compaction is dropped; the memtable's records are in the log. The
+    // worker finishes what it is writing first, so nothing writes here once close returns.
+    if (this.remoteFlush?.sent && !this.remoteFlush.reply && this.remote!.failure === undefined) {
+      try {
+        this.remote!.wait(this.remoteFlush.job);
+      } catch {
+        // The worker is lost: it writes nothing more.
+      }
+    }
     this.dropFlush();
     this.dropJob();
     for (const slot of [this.memtable, ...this.immutables]) {

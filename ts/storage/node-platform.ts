@@ -4,6 +4,7 @@ import { acquireLock } from "./lock.ts";
 import { NodeStorage } from "./node.ts";
 import { installPlatform } from "./platform.ts";
 import { ReaderRegistration, guardRemovals } from "./readers.ts";
+import { spawnThread, threadsAvailable } from "./threads.ts";
 
 installPlatform({
   openStorage: (directory, options) => new NodeStorage(directory, options),
@@ -11,4 +12,5 @@ installPlatform({
   guardRemovals,
   registerReader: (directory) => new ReaderRegistration(directory),
   backup: backupVersion,
+  threads: { available: threadsAvailable, spawn: spawnThread },
 });

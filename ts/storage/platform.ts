@@ -8,6 +8,15 @@ import { invalidArgument } from "../errors.ts";
 import type { BackupReport, BackupSource } from "../api/backup.ts";
 import type { Storage } from "./io.ts";
 import type { GuardedStorage, ReaderRegistration } from "./readers.ts";
+import type { ThreadHandle } from "./threads.ts";
+
+/** Threads for background work (background: "worker"); Node, Deno and Bun have them. */
+export interface ThreadPlatform {
+  /** Whether a thread can run here (and the caller block on it with Atomics.wait). */
+  available(): boolean;
+  /** Starts the module at `url` on a thread with a port of a fresh channel (workerData.port). */
+  spawn(url: URL, data: Record<string, unknown>): ThreadHandle;
+}
 
 export interface Platform {
   openStorage(directory: string, options: { create: boolean }): Storage;
@@ -19,6 +28,8 @@ export interface Platform {
   registerReader(directory: string): ReaderRegistration;
   /** db.backup(): a consistent copy of `source` in `target` (hard links or copies). */
   backup(source: BackupSource, target: string): BackupReport;
+  /** Threads for background work; without them every database runs it inline. */
+  threads?: ThreadPlatform;
 }
 
 let installed: Platform | undefined;
@@ -32,4 +43,9 @@ export function platform(): Platform {
     throw invalidArgument("no default storage here: pass the storage option (in a browser, open through pgz/browser)");
   }
   return installed;
+}
+
+/** The installed platform's threads, if any (none in a browser: background work runs inline). */
+export function platformThreads(): ThreadPlatform | undefined {
+  return installed?.threads;
 }

@@ -53,6 +53,11 @@ export class LogAccounting {
     this.log.write(true);
   }
 
+  /** The same, off the calling thread (group commit): resolves once the log is durable up to now. */
+  requestLogSync(): Promise<void> {
+    return this.log.requestSync();
+  }
+
   lastSequence(): number {
     return this.sequences.lastSequence;
   }

@@ -1,0 +1,155 @@
+/**
+ * background: "worker" | "inline". The same workload under both gives the same database (the
+ * inline mode is the differential reference), on both cores; the option is checked; and a
+ * worker that throws or dies latches the database read-only with the error surfaced on the
+ * next write, never a hang, while every acknowledged write survives a reopen.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readdirSync } from "node:fs";
+import { DB } from "../ts/index.ts";
+import { injectBackgroundFault, terminateBackgroundWorker } from "../ts/lsm/background.ts";
+import { FaultyStorage } from "./fixtures/faulty-storage.ts";
+import { engineCores, expectCode, removeDirectory, temporaryDirectory, text, throwsInvalid } from "./helpers.ts";
+
+const tiny = { memtableBytes: 4096, l0Files: 2, levelRatio: 2, level1Bytes: 16384, tableBytes: 8192, valueThreshold: 64 };
+const backgrounds = ["worker", "inline"] as const;
+
+/** Overwrites and deletes of 500 keys with values inline and behind pointers; returns the model. */
+function workload(db: DB, seed: number): Map<string, string> {
+  const model = new Map<string, string>();
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 500; i++) {
+      const key = `key-${String((i * 37 + seed) % 500).padStart(4, "0")}`;
+      const value = `${round}:${i}:`.padEnd(10 + ((i * (round + seed)) % 150), "v");
+      db.put(key, value);
+      model.set(key, value);
+    }
+    for (let i = round; i < 500; i += 9) {
+      const key = `key-${String(i).padStart(4, "0")}`;
+      db.delete(key);
+      model.delete(key);
+    }
+  }
+  return model;
+}
+
+function contents(db: DB): [string, string][] {
+  return [...db.iterate()].map(([key, value]) => [text(key)!, text(value)!]);
+}
+
+function tableFiles(directory: string): number {
+  return readdirSync(directory).filter((name) => name.endsWith(".sst")).length;
+}
+
+test("background: the default is inline, the worker is asked for; a custom storage runs inline; bad values are PGZ_INVALID_ARGUMENT", () => {
+  const directory = temporaryDirectory("pgz-background");
+  try {
+    let db = DB.open(`${directory}/default`);
+    assert.is(db.stats().background, "inline");
+    db.close();
+    db = DB.open(`${directory}/worker`, { background: "worker" });
+    assert.is(db.stats().background, "worker");
+    db.close();
+    db = DB.open(`${directory}/storage`, { storage: new FaultyStorage(`${directory}/storage`) });
+    assert.is(db.stats().background, "inline");
+    db.close();
+    throwsInvalid(() => DB.open(`${directory}/bad`, { background: "thread" as "worker" }), "an unknown background");
+    throwsInvalid(() => DB.open(`${directory}/bad`, { background: "worker", storage: new FaultyStorage(`${directory}/bad`) }), "the worker with a custom storage");
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
+for (const core of engineCores) {
+  test(`${core}: worker and inline give the same database, before and after reopen`, () => {
+    const directory = temporaryDirectory("pgz-background");
+    try {
+      const results = backgrounds.map((background) => {
+        const path = `${directory}/${background}`;
+        let db = DB.open(path, { core, background, ...tiny });
+        const model = workload(db, 3);
+        const stats = db.stats();
+        assert.is(stats.background, background);
+        assert.ok(stats.flushes > 10, `${background}: ${stats.flushes} flushes`);
+        const expected = [...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+        assert.equal(contents(db), expected, `${background}: contents while open`);
+        for (const [key, value] of model) assert.is(text(db.get(key)), value);
+        // db.flush() is a barrier: the worker's work in flight is applied, no table file is unnamed.
+        db.flush();
+        assert.ok(db.stats().compaction.done > 3, `${background}: ${db.stats().compaction.done} compactions`);
+        assert.is(tableFiles(path), db.stats().levels.reduce((sum, level) => sum + level.files, 0), `${background}: every table file is in a level`);
+        db.close();
+        db = DB.open(path, { core, background });
+        assert.equal(contents(db), expected, `${background}: contents after reopen`);
+        assert.ok(db.check().ok, `${background}: check`);
+        db.close();
+        return expected;
+      });
+      assert.equal(results[0], results[1]);
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: a job that fails on the worker latches the database read-only; the writes survive a reopen`, async () => {
+    const directory = temporaryDirectory("pgz-background");
+    try {
+      let db = DB.open(directory, { core, background: "worker", ...tiny, autoGc: false });
+      db.put("before", "x");
+      db.flush();
+      injectBackgroundFault("injected worker failure");
+      const model = new Map<string, string>();
+      // Writes go on until one meets the latched failure: a write's error means "not written".
+      let failure: unknown;
+      for (let i = 0; i < 2000 && failure === undefined; i++) {
+        try {
+          db.put(`key-${i}`, `value-${i}`.padEnd(40, "v"));
+          model.set(`key-${i}`, `value-${i}`.padEnd(40, "v"));
+        } catch (error) {
+          failure = error;
+        }
+        if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      assert.ok(failure !== undefined, "a write reported the worker's failure");
+      assert.match(db.stats().backgroundError ?? "", /injected worker failure/);
+      expectCode("PGZ_IO", () => db.put("after", "x"), "writes stay refused", /injected worker failure.*reopen the database/);
+      for (const [key, value] of model) assert.is(text(db.get(key)), value, "reads still work");
+      db.close();
+      db = DB.open(directory, { core, background: "worker" });
+      assert.is(text(db.get("before")), "x");
+      for (const [key, value] of model) assert.is(text(db.get(key)), value, `${key} survives`);
+      assert.ok(db.check().ok);
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+}
+
+test("a worker that dies latches every database on it; the next write says so, never a hang", async () => {
+  const directory = temporaryDirectory("pgz-background");
+  try {
+    let db = DB.open(directory, { background: "worker", ...tiny });
+    const model = workload(db, 5);
+    db.flush();
+    await terminateBackgroundWorker();
+    // The loss reaches the database as the worker's exit event does (or a wait finds it).
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expectCode("PGZ_IO", () => db.put("after", "x"), "writes are refused", /background worker stopped/);
+    assert.match(db.stats().backgroundError ?? "", /background worker stopped/);
+    for (const [key, value] of model) assert.is(text(db.get(key)), value, "reads still work");
+    db.close();
+    // A new worker starts for the next open.
+    db = DB.open(directory, { background: "worker", ...tiny });
+    assert.equal(contents(db), [...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+    workload(db, 6);
+    db.flush();
+    assert.ok(db.check().ok);
+    db.close();
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
+test.run();

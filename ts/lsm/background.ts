@@ -1,0 +1,182 @@
+/**
+ * The foreground's end of the background worker (ts/lsm/worker.ts): one worker thread per
+ * process, shared by every database opened with `background: "worker"`, each database a
+ * session on it. Requests go out as messages; replies are kept per session until the tree
+ * takes them (Tree.applyFinished), either when the event loop delivers them (onReply) or when
+ * a write must wait for one (back-pressure): then the caller blocks in Atomics.wait on a shared
+ * signal word the worker bumps after every reply, and takes the replies straight off the port.
+ *
+ * A worker that exits or throws fails every session: the database latches read-only with the
+ * error (EngineState.failed), and a wait for a reply that will never come ends in that error.
+ */
+import { PgzError, type PgzErrorCode } from "../errors.ts";
+import type { CoreName } from "../core/types.ts";
+import type { Compression } from "../format.ts";
+import { platformThreads } from "../storage/platform.ts";
+import type { ThreadHandle } from "../storage/threads.ts";
+import type { CompactionPlan, CompactionSettings } from "./compaction.ts";
+
+export type BackgroundRequest =
+  | { type: "open"; database: number; directory: string; core: CoreName; databaseId: Uint8Array; openFilesMax: number }
+  | { type: "close"; database: number }
+  | { type: "fault"; message: string }
+  | { type: "flush-start"; database: number; job: number; fileNumber: number; oldestReadSequence: number; compression: Compression }
+  | { type: "flush-run"; database: number; job: number; bytes: Uint8Array }
+  | { type: "flush-finish"; database: number; job: number }
+  | { type: "compact"; database: number; job: number; plan: CompactionPlan; oldestSnapshotSequence: number; fileNumbers: number[]; settings: CompactionSettings };
+
+export interface SerializedError {
+  pgz: boolean;
+  code: PgzErrorCode | undefined;
+  message: string;
+  file?: string;
+  offset?: number;
+  stack?: string;
+}
+
+export interface BackgroundReply {
+  database: number;
+  job: number;
+  ok: boolean;
+  result?: unknown;
+  error?: SerializedError;
+}
+
+/** How long a blocked write waits for a reply before it declares the worker lost. */
+const WAIT_MILLISECONDS_MAX = 120_000;
+/** A blocked wait wakes this often to look for replies (the signal wakes it sooner). */
+const WAIT_SLICE_MILLISECONDS = 50;
+
+export function deserializeError(error: SerializedError): Error {
+  if (error.pgz) return new PgzError(error.code!, error.message, { file: error.file, offset: error.offset });
+  const bug = new Error(`background worker: ${error.message}`);
+  if (error.stack) bug.stack = error.stack;
+  return bug;
+}
+
+/**
+ * Where the worker module is: beside this file under tsx (ts/lsm/worker.ts); in the build,
+ * dist/worker.mjs, above the engine chunk this code is bundled into (dist/chunks/), or beside a
+ * bundle that holds the engine itself.
+ */
+function workerUrl(): URL {
+  const here = import.meta.url;
+  if (here.endsWith(".ts")) return new URL("./worker.ts", here);
+  return new URL(here.includes("/chunks/") ? "../worker.mjs" : "./worker.mjs", here);
+}
+
+class Connection {
+  readonly thread: ThreadHandle;
+  readonly signal = new Int32Array(new SharedArrayBuffer(4));
+  readonly sessions = new Map<number, BackgroundSession>();
+  lost: unknown;
+
+  constructor() {
+    // Only reached with background: "worker", which options.ts grants only where threads exist.
+    this.thread = platformThreads()!.spawn(workerUrl(), { signal: this.signal.buffer });
+    this.thread.port.onMessage((message) => this.dispatch(message as BackgroundReply));
+    this.thread.onExit((error) => this.lose(error));
+  }
+
+  dispatch(reply: BackgroundReply): void {
+    this.sessions.get(reply.database)?.receive(reply);
+  }
+
+  /** Takes every reply already on the port, without waiting for the event loop. */
+  drain(): void {
+    for (let next = this.thread.port.receiveNow(); next; next = this.thread.port.receiveNow()) this.dispatch(next.message as BackgroundReply);
+  }
+
+  lose(error: unknown): void {
+    if (this.lost !== undefined) return;
+    this.lost = new PgzError("PGZ_IO", `the background worker stopped: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    if (connection === this) connection = undefined;
+    for (const session of this.sessions.values()) session.fail(this.lost);
+  }
+}
+
+let connection: Connection | undefined;
+let nextDatabase = 1;
+let nextJob = 1;
+
+/** One database's session on the shared worker. */
+export class BackgroundSession {
+  private readonly connection: Connection;
+  private readonly database = nextDatabase++;
+  private readonly replies = new Map<number, BackgroundReply>();
+  /** Called (in a microtask) when a reply arrives or the worker is lost. */
+  onReply: () => void = () => {};
+  failure: unknown;
+
+  constructor(directory: string, core: CoreName, databaseId: Uint8Array, openFilesMax: number) {
+    connection ??= new Connection();
+    this.connection = connection;
+    this.connection.sessions.set(this.database, this);
+    this.send({ type: "open", database: this.database, directory, core, databaseId, openFilesMax });
+  }
+
+  /** Sends a request of a new job (or one more message of a running job, given its number). */
+  start(request: DistributiveOmit<Exclude<BackgroundRequest, { type: "open" | "close" | "fault" }>, "database" | "job">, job = nextJob++, transfer: ArrayBuffer[] = []): number {
+    this.send({ ...request, database: this.database, job } as BackgroundRequest, transfer);
+    return job;
+  }
+
+  private send(request: BackgroundRequest, transfer: ArrayBuffer[] = []): void {
+    if (this.failure !== undefined) throw this.failure;
+    this.connection.thread.port.postMessage(request, transfer);
+  }
+
+  receive(reply: BackgroundReply): void {
+    this.replies.set(reply.job, reply);
+    queueMicrotask(() => this.onReply());
+  }
+
+  fail(error: unknown): void {
+    this.failure ??= error;
+    queueMicrotask(() => this.onReply());
+  }
+
+  /** The reply of `job` if it has come (taking it); throws if the worker is lost. */
+  take(job: number): BackgroundReply | undefined {
+    this.connection.drain();
+    const reply = this.replies.get(job);
+    if (reply) this.replies.delete(job);
+    else if (this.failure !== undefined) throw this.failure;
+    return reply;
+  }
+
+  /** Blocks until the reply of `job` comes (the back-pressure wait). */
+  wait(job: number): BackgroundReply {
+    const started = Date.now();
+    for (;;) {
+      const seen = Atomics.load(this.connection.signal, 0);
+      const reply = this.take(job);
+      if (reply) return reply;
+      if (Date.now() - started > WAIT_MILLISECONDS_MAX) {
+        this.connection.lose(new Error(`no reply in ${WAIT_MILLISECONDS_MAX} ms`));
+        throw this.failure;
+      }
+      Atomics.wait(this.connection.signal, 0, seen, WAIT_SLICE_MILLISECONDS);
+    }
+  }
+
+  close(): void {
+    if (this.failure === undefined) this.connection.thread.port.postMessage({ type: "close", database: this.database });
+    this.connection.sessions.delete(this.database);
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** Test hook: the worker's next job throws PGZ_IO with `message`. */
+export function injectBackgroundFault(message: string): void {
+  connection?.thread.port.postMessage({ type: "fault", message });
+}
+
+/** Test hook: stops the shared worker as a crash would; resolves once it is gone. */
+export async function terminateBackgroundWorker(): Promise<void> {
+  const current = connection;
+  if (!current) return;
+  await current.thread.terminate();
+  current.lose(new Error("terminated"));
+}

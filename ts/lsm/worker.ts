@@ -1,0 +1,197 @@
+/**
+ * The background worker (the entry of dist/worker.mjs; ts/lsm/background.ts starts it): builds
+ * the tables of flushes and compactions off the caller's thread. It owns its own core and file
+ * handles, takes immutable inputs (a frozen memtable's entries as copied runs, or a compaction
+ * plan and the file numbers its outputs may use), writes and fsyncs the output tables, and
+ * replies with what the foreground needs for the manifest edit it applies. It never touches the
+ * manifest, the log or a file the foreground has not handed it a number for.
+ *
+ * Every reply is followed by a bump of the shared signal word, so a foreground that must wait
+ * (back-pressure) can block on it with Atomics.wait and take the reply with receiveNow.
+ */
+import { createCore, type Core, type CoreName, type Run } from "../core/index.ts";
+import { PgzError } from "../errors.ts";
+import { HandleCache, type Storage } from "../storage/io.ts";
+import { NodeStorage } from "../storage/node.ts";
+import { threadContext, type ThreadPort } from "../storage/threads.ts";
+import { CompactionJob, VersionFilter, type CompactionPlan, type CompactionSettings } from "./compaction.ts";
+import { Table, TableBuilder, type TableMeta } from "./sstable.ts";
+import type { BackgroundRequest, SerializedError } from "./background.ts";
+
+interface Database {
+  core: Core;
+  storage: Storage;
+  files: HandleCache;
+  databaseId: Uint8Array;
+  flushes: Map<number, WorkerFlush>;
+}
+
+interface WorkerFlush {
+  builder: TableBuilder;
+  versions: VersionFilter;
+  staging: Run;
+  run: Run;
+}
+
+const { port, data } = threadContext();
+const signal = new Int32Array(data.signal as SharedArrayBuffer);
+const databases = new Map<number, Database>();
+const cores = new Map<CoreName, Core>();
+/** Jobs that failed: their later messages are ignored (the failure was already replied). */
+const failedJobs = new Set<number>();
+/** Test hook: the next job throws this message (test/background.test.ts). */
+let injectedFault: string | undefined;
+
+function reply(port: ThreadPort, message: Record<string, unknown>): void {
+  port.postMessage(message);
+  Atomics.add(signal, 0, 1);
+  Atomics.notify(signal, 0);
+}
+
+function serializeError(error: unknown): SerializedError {
+  if (error instanceof PgzError) return { pgz: true, code: error.code, message: error.message, file: error.file, offset: error.offset };
+  const message = error instanceof Error ? error.message : String(error);
+  return { pgz: false, code: undefined, message, stack: error instanceof Error ? error.stack : undefined };
+}
+
+function coreNamed(name: CoreName): Core {
+  let core = cores.get(name);
+  if (!core) cores.set(name, (core = createCore(name)));
+  return core;
+}
+
+/** Databases whose open failed here: each of their jobs replies with that error. */
+const failedOpens = new Map<number, unknown>();
+
+function open(request: Extract<BackgroundRequest, { type: "open" }>): void {
+  try {
+    const storage = new NodeStorage(request.directory, { create: false });
+    databases.set(request.database, { core: coreNamed(request.core), storage, files: new HandleCache(storage, request.openFilesMax), databaseId: request.databaseId, flushes: new Map() });
+  } catch (error) {
+    failedOpens.set(request.database, error);
+  }
+}
+
+function handle(request: BackgroundRequest): void {
+  if (request.type === "open") return open(request);
+  if (request.type === "fault") {
+    injectedFault = request.message;
+    return;
+  }
+  if (request.type === "close") {
+    failedOpens.delete(request.database);
+    const database = databases.get(request.database);
+    if (database) closeDatabase(request.database, database);
+    return;
+  }
+  const database = databases.get(request.database);
+  if (!database) {
+    // Every job is answered, so a foreground waiting for it never hangs.
+    if (request.type !== "flush-run") reply(port, { database: request.database, job: request.job, ok: false, error: serializeError(failedOpens.get(request.database) ?? new Error("unknown database")) });
+    return;
+  }
+  if (failedJobs.has(request.job)) return;
+  try {
+    if (injectedFault !== undefined && request.type !== "flush-run") {
+      const message = injectedFault;
+      injectedFault = undefined;
+      throw new PgzError("PGZ_IO", message);
+    }
+    if (request.type === "flush-start") startFlush(database, request);
+    else if (request.type === "flush-run") addToFlush(database, request.job, request.bytes);
+    else if (request.type === "flush-finish") reply(port, { database: request.database, job: request.job, ok: true, result: finishFlush(database, request.job) });
+    else reply(port, { database: request.database, job: request.job, ok: true, result: compact(database, request.plan, request.oldestSnapshotSequence, request.fileNumbers, request.settings) });
+  } catch (error) {
+    failedJobs.add(request.job);
+    dropFlush(database, request.job);
+    reply(port, { database: request.database, job: request.job, ok: false, error: serializeError(error) });
+  }
+}
+
+function startFlush(database: Database, { job, fileNumber, oldestReadSequence, compression }: Extract<BackgroundRequest, { type: "flush-start" }>): void {
+  const { core, storage, databaseId } = database;
+  database.flushes.set(job, {
+    builder: new TableBuilder(core, storage, fileNumber, databaseId, compression),
+    // A flush writes to level 0, above older versions of its keys: tombstones stay.
+    versions: new VersionFilter(oldestReadSequence, false),
+    staging: core.newRun(64 * 1024),
+    run: core.newRun(64 * 1024),
+  });
+}
+
+/** The same filtering as the inline flush (Tree.flushStep): overwritten versions nobody reads go. */
+function addToFlush(database: Database, job: number, bytes: Uint8Array): void {
+  const flush = database.flushes.get(job)!;
+  const kept = flush.versions.filter(bytes);
+  if (kept.length === 0) return;
+  flush.staging.clear();
+  flush.staging.appendEncoded(kept);
+  flush.builder.addRun(flush.staging);
+}
+
+function finishFlush(database: Database, job: number): { meta: TableMeta | undefined; discardedLogBytes: Record<string, number> } {
+  const flush = database.flushes.get(job)!;
+  // finish() fsyncs the table and the directory its name is in: it is durable before the
+  // foreground's edit names it.
+  const meta = flush.builder.finish();
+  database.storage.syncDirectory();
+  const { discardedLogBytes } = flush.versions;
+  dropFlush(database, job);
+  return { meta, discardedLogBytes };
+}
+
+function dropFlush(database: Database, job: number): void {
+  const flush = database.flushes.get(job);
+  if (!flush) return;
+  database.flushes.delete(job);
+  flush.builder.free();
+  flush.staging.free();
+  flush.run.free();
+}
+
+function compact(database: Database, plan: CompactionPlan, oldestSnapshotSequence: number, fileNumbers: number[], settings: CompactionSettings) {
+  const { core, storage, files, databaseId } = database;
+  const tables = new Map<number, Table>();
+  const tableOf = (meta: TableMeta) => {
+    let table = tables.get(meta.fileNumber);
+    if (!table) tables.set(meta.fileNumber, (table = Table.open(core, storage, meta, databaseId, files)));
+    return table;
+  };
+  const numbers = [...fileNumbers];
+  const allocate = () => {
+    const next = numbers.shift();
+    if (next === undefined) throw new Error("a compaction wrote more tables than the file numbers reserved for it");
+    return next;
+  };
+  const job = new CompactionJob(core, storage, plan, tableOf, oldestSnapshotSequence, allocate, settings, databaseId);
+  try {
+    // Every output table is fsynced by TableBuilder.finish before the reply goes out.
+    while (!job.step(Number.MAX_SAFE_INTEGER));
+    storage.syncDirectory();
+    return { ...job.result(), bytesRead: job.bytesRead, bytesWritten: job.bytesWritten };
+  } finally {
+    job.free();
+    for (const table of tables.values()) table.close();
+    // The inputs are deleted once the foreground applies the edit: no handle here may keep
+    // their space allocated.
+    files.clear();
+  }
+}
+
+function closeDatabase(id: number, database: Database): void {
+  for (const job of [...database.flushes.keys()]) dropFlush(database, job);
+  database.files.clear();
+  databases.delete(id);
+}
+
+port.onMessage((message) => {
+  const request = message as BackgroundRequest;
+  try {
+    handle(request);
+  } catch (error) {
+    // Nothing escapes: an uncaught error would reach the foreground only as an event, which a
+    // write blocked in Atomics.wait cannot see; a reply it can.
+    const job = "job" in request ? request.job : 0;
+    reply(port, { database: "database" in request ? request.database : 0, job, ok: false, error: serializeError(error) });
+  }
+});

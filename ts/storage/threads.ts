@@ -1,0 +1,76 @@
+/**
+ * Threads on the Node platform (Node, Deno and Bun all provide node:worker_threads): the one
+ * module that reaches worker_threads. The engine reaches it only through the installed platform
+ * (ThreadPlatform in platform.ts, installed by node-platform.ts), so pgz/browser, which installs
+ * none, runs background work inline and reaches no node: module.
+ */
+import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
+
+export interface ThreadPort {
+  postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
+  /** Takes the next queued message now, without waiting for the event loop (undefined if none). */
+  receiveNow(): { message: unknown } | undefined;
+  onMessage(listener: (message: unknown) => void): void;
+  close(): void;
+}
+
+export interface ThreadHandle {
+  readonly port: ThreadPort;
+  onExit(listener: (error: unknown) => void): void;
+  terminate(): Promise<unknown>;
+}
+
+/** Whether this runtime can run background work on a thread (and block on it with Atomics.wait). */
+export function threadsAvailable(): boolean {
+  return typeof SharedArrayBuffer === "function" && typeof Atomics === "object" && typeof Worker === "function";
+}
+
+function wrapPort(port: MessagePort): ThreadPort {
+  return {
+    postMessage: (message, transfer) => port.postMessage(message, transfer),
+    receiveNow: () => receiveMessageOnPort(port),
+    onMessage(listener) {
+      port.on("message", listener);
+      // A database waiting for nothing must not keep the process alive.
+      port.unref();
+    },
+    close: () => port.close(),
+  };
+}
+
+/**
+ * Starts the module at `url` on a thread, handing it a port of a fresh channel (as
+ * workerData.port); the other end comes back. The thread never keeps the process alive.
+ */
+export function spawnThread(url: URL, data: Record<string, unknown>): ThreadHandle {
+  const channel = new MessageChannel();
+  const options = { workerData: { ...data, port: channel.port2 }, transferList: [channel.port2] };
+  // From source (tests under tsx), the worker module is TypeScript: Node 20 does not pass tsx's
+  // loader on to worker threads, so a small bootstrap registers it there first.
+  const worker = url.pathname.endsWith(".ts")
+    ? new Worker(`import("tsx/esm/api").then((tsx) => tsx.register()).then(() => import(${JSON.stringify(url.href)}))`, { ...options, eval: true })
+    : new Worker(url, options);
+  (worker as { unref?: () => void }).unref?.();
+  return {
+    port: wrapPort(channel.port1),
+    onExit(listener) {
+      worker.on("error", (error) => listener(error));
+      worker.on("exit", (code) => listener(new Error(`the background worker exited with code ${code}`)));
+    },
+    terminate: () => worker.terminate(),
+  };
+}
+
+/** The worker side: the port the foreground handed over and the data it was started with. */
+export function threadContext(): { port: ThreadPort; data: Record<string, unknown> } {
+  const { port, ...data } = workerData as { port: MessagePort };
+  return {
+    port: {
+      postMessage: (message, transfer) => port.postMessage(message, transfer),
+      receiveNow: () => receiveMessageOnPort(port),
+      onMessage: (listener) => port.on("message", listener),
+      close: () => port.close(),
+    },
+    data,
+  };
+}
