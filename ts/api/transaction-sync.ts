@@ -4,8 +4,8 @@
  * again (up to `retries` more times); any other error aborts and propagates. A function that
  * returns a promise is refused: its work would still be running at commit.
  */
-import { PgzError, checkOptions, invalidArgument } from "../errors.ts";
-import { TRANSACTION_RETRIES_DEFAULT, Transaction, type TransactionRunOptions } from "./txn.ts";
+import { PgzError, invalidArgument } from "../errors.ts";
+import { Transaction, checkRunArguments, type TransactionRunOptions } from "./txn.ts";
 import type { ReadView } from "./view.ts";
 
 function isThenable(value: unknown): boolean {
@@ -13,12 +13,7 @@ function isThenable(value: unknown): boolean {
 }
 
 export function runTransactionSync<T>(view: ReadView, fn: (transaction: Transaction) => T, options: TransactionRunOptions = {}): T {
-  if (typeof fn !== "function") throw invalidArgument("transactionSync needs a function");
-  checkOptions(options, ["transactionBytesMax", "retries", "writeOptions"], "transaction options");
-  const retries = options.retries ?? TRANSACTION_RETRIES_DEFAULT;
-  if (typeof retries !== "number" || !Number.isSafeInteger(retries) || retries < 0) {
-    throw invalidArgument(`option retries must be a non-negative integer, got ${String(retries)}`);
-  }
+  const retries = checkRunArguments(fn, options, "transactionSync");
   for (let attempt = 0; ; attempt++) {
     const transaction = new Transaction(view, { transactionBytesMax: options.transactionBytesMax });
     try {

@@ -328,17 +328,23 @@ function printable(key: string): string {
 }
 
 
-/**
- * Runs `fn` in a fresh transaction and commits it; on PGZ_CONFLICT runs it again, up to
- * `retries` more times. Any other error aborts the transaction and propagates.
- */
-export async function runTransaction<T>(view: ReadView, fn: (transaction: Transaction) => T | Promise<T>, options: TransactionRunOptions = {}): Promise<T> {
-  if (typeof fn !== "function") throw invalidArgument("transaction needs a function");
+/** Checks db.transaction's or db.transactionSync's arguments; returns the retries allowed. */
+export function checkRunArguments(fn: unknown, options: TransactionRunOptions, name: string): number {
+  if (typeof fn !== "function") throw invalidArgument(`${name} needs a function`);
   checkOptions(options, ["transactionBytesMax", "retries", "writeOptions"], "transaction options");
   const retries = options.retries ?? TRANSACTION_RETRIES_DEFAULT;
   if (typeof retries !== "number" || !Number.isSafeInteger(retries) || retries < 0) {
     throw invalidArgument(`option retries must be a non-negative integer, got ${String(retries)}`);
   }
+  return retries;
+}
+
+/**
+ * Runs `fn` in a fresh transaction and commits it; on PGZ_CONFLICT runs it again, up to
+ * `retries` more times. Any other error aborts the transaction and propagates.
+ */
+export async function runTransaction<T>(view: ReadView, fn: (transaction: Transaction) => T | Promise<T>, options: TransactionRunOptions = {}): Promise<T> {
+  const retries = checkRunArguments(fn, options, "transaction");
   for (let attempt = 0; ; attempt++) {
     const transaction = new Transaction(view, { transactionBytesMax: options.transactionBytesMax });
     try {
