@@ -31,7 +31,7 @@ import type { ReadView } from "./view.ts";
  */
 export const TRANSACTION_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 /** `db.transaction` retries a conflicting transaction this many times by default. */
-export const TRANSACTION_RETRIES_DEFAULT = 3;
+const TRANSACTION_RETRIES_DEFAULT = 3;
 
 export interface TransactionOptions {
   /** Pending writes (key plus value bytes) beyond this throw PGZ_TXN_TOO_LARGE (default 64 MiB). */
