@@ -4,8 +4,8 @@
  * again (up to `retries` more times); any other error aborts and propagates. A function that
  * returns a promise is refused: its work would still be running at commit.
  */
-import { PgzError, invalidArgument } from "../errors.ts";
-import { Transaction, checkRunArguments, type TransactionRunOptions } from "./txn.ts";
+import { invalidArgument } from "../errors.ts";
+import { Transaction, checkRunArguments, commitAttempt, endFailedAttempt, type TransactionRunOptions } from "./txn.ts";
 import type { ReadView } from "./view.ts";
 
 function isThenable(value: unknown): boolean {
@@ -23,13 +23,10 @@ export function runTransactionSync<T>(view: ReadView, fn: (transaction: Transact
         (result as Promise<unknown>).then(undefined, () => undefined);
         throw invalidArgument("the function given to transactionSync returned a promise; use db.transaction for asynchronous work");
       }
-      // fn may have ended the transaction itself (an abort means: do not commit).
-      if (transaction.state === "open") transaction.commit(options.writeOptions);
+      commitAttempt(transaction, options.writeOptions);
       return result;
     } catch (error) {
-      if (transaction.state === "open") transaction.abort();
-      const retryable = error instanceof PgzError && error.code === "PGZ_CONFLICT";
-      if (!retryable || attempt >= retries) throw error;
+      endFailedAttempt(transaction, error, attempt, retries);
     }
   }
 }

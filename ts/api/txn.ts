@@ -349,13 +349,22 @@ export async function runTransaction<T>(view: ReadView, fn: (transaction: Transa
     const transaction = new Transaction(view, { transactionBytesMax: options.transactionBytesMax });
     try {
       const result = await fn(transaction);
-      // fn may have ended the transaction itself (an abort means: do not commit).
-      if (transaction.state === "open") transaction.commit(options.writeOptions);
+      commitAttempt(transaction, options.writeOptions);
       return result;
     } catch (error) {
-      if (transaction.state === "open") transaction.abort();
-      const retryable = error instanceof PgzError && error.code === "PGZ_CONFLICT";
-      if (!retryable || attempt >= retries) throw error;
+      endFailedAttempt(transaction, error, attempt, retries);
     }
   }
+}
+
+/** Commits an attempt's transaction unless fn ended it itself (an abort means: do not commit). */
+export function commitAttempt(transaction: Transaction, writeOptions: WriteOptions | undefined): void {
+  if (transaction.state === "open") transaction.commit(writeOptions);
+}
+
+/** Aborts a failed attempt; returns (to retry) only on PGZ_CONFLICT with retries left, else rethrows. */
+export function endFailedAttempt(transaction: Transaction, error: unknown, attempt: number, retries: number): void {
+  if (transaction.state === "open") transaction.abort();
+  const retryable = error instanceof PgzError && error.code === "PGZ_CONFLICT";
+  if (!retryable || attempt >= retries) throw error;
 }
