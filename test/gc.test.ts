@@ -101,6 +101,35 @@ test("opening and closing again and again does not pile up log segments", () => 
   }
 });
 
+for (const core of engineCores) {
+  test(`${core}: close deletes the segment whose records are all in tables, keeps one values live in`, () => {
+    const directory = temporaryDirectory("pgz-gc");
+    try {
+      const segmentBytes = () => segmentFiles(directory).reduce((sum, name) => sum + statSync(join(directory, name)).size, 0);
+      let db = DB.open(directory, { core, ...options, valueThreshold: 64 });
+      for (let i = 0; i < 200; i++) db.put(`small${i}`, "inline value");
+      const spent = segmentFiles(directory);
+      db.close();
+      // Left: one fresh segment (its header page), no record of the spent one.
+      assert.is(segmentFiles(directory).length, 1);
+      for (const name of spent) assert.not.ok(segmentFiles(directory).includes(name), `${name} deleted at close`);
+      assert.ok(segmentBytes() <= 4096, `${segmentBytes()} bytes of log`);
+      db = DB.open(directory, { core, ...options, valueThreshold: 64 });
+      db.put("large", "x".repeat(500));
+      const holding = segmentFiles(directory).at(-1)!;
+      db.close();
+      assert.ok(segmentFiles(directory).includes(holding), "the segment a table points into stays");
+      db = DB.open(directory, { core, ...options, valueThreshold: 64 });
+      for (let i = 0; i < 200; i++) assert.is(text(db.get(`small${i}`)), "inline value");
+      assert.is(text(db.get("large")), "x".repeat(500));
+      assert.ok(db.check().ok);
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+}
+
 const directoryBytes = (directory: string) => readdirSync(directory).reduce((sum, name) => sum + statSync(join(directory, name)).size, 0);
 
 /** Lets the event loop go idle, one timer turn at a time, until `done()` or `turns` have passed. */

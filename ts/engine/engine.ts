@@ -6,7 +6,7 @@
  */
 import { encodeInternalKey } from "../core/entry.ts";
 import { KIND_SEEK, SEQUENCE_MAX } from "../core/types.ts";
-import { KEY_BYTES_MAX } from "../format.ts";
+import { KEY_BYTES_MAX, SEGMENT_HEADER_BYTES } from "../format.ts";
 import { GarbageCollector, type GcReport } from "../vlog/gc.ts";
 import { Pacer } from "./pacing.ts";
 import { ReadPath } from "./read.ts";
@@ -103,6 +103,20 @@ export class Engine {
   }
 
   /**
+   * The last flush: the memtables go to tables, and then the current segment, whose records are
+   * all in tables now, is left for a fresh one (one header page; the next open starts another
+   * anyway), so it is deleted now when nothing points into it rather than kept until the next
+   * open. A crash anywhere in between is a rollover and a flush, which recovery already handles.
+   */
+  private flushForClose(): void {
+    const { tree, log, accounting } = this.state;
+    if (tree.memtable.memtable.count > 0 || tree.immutables.length > 0) this.pacer.rotateAndFlush();
+    if (log.position.offset <= SEGMENT_HEADER_BYTES) return;
+    log.startSegment();
+    accounting.moveHeadPastTables(log.position);
+  }
+
+  /**
    * Makes every write durable, writes the memtable to a table (as RocksDB does by default, so
    * the next open has no log to replay), and releases memory, files and the lock. Idempotent.
    */
@@ -115,7 +129,7 @@ export class Engine {
     let failure: unknown;
     try {
       // A reader writes nothing: its memtable (the replayed log tail) is simply dropped.
-      if (!state.readOnlyView && state.failed === undefined && !state.log.hasFailed && state.tree.memtable.memtable.count > 0) this.pacer.rotateAndFlush();
+      if (!state.readOnlyView && state.failed === undefined && !state.log.hasFailed) this.flushForClose();
     } catch (error) {
       failure = error;
     }

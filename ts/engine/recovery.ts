@@ -112,7 +112,6 @@ function recover(engine: Engine, salvageLog: boolean): void {
   state.log.startSegment();
   state.tree.flushImmutables();
   moveHeadPastTables(state);
-  state.accounting.retireFlushedSegments();
   // Garbage left by earlier sessions is collected without waiting for a write.
   engine.pacer.scheduleIdleWork();
 }
@@ -161,7 +160,6 @@ function rotateIfFull(state: EngineState, segment: number, records: readonly Log
  */
 function moveHeadPastTables(state: EngineState): void {
   const head = state.log.position;
-  if (state.tree.memtable.memtable.count === 0 && state.manifest.state.logHead.segment < head.segment) {
-    state.manifest.apply({ logHead: head, nextFileNumber: head.segment + 1, lastSequence: state.lastSequence, segmentPointerBytes: state.accounting.pointerCountsUpTo(head) });
-  }
+  if (state.tree.memtable.memtable.count === 0 && state.manifest.state.logHead.segment < head.segment) state.accounting.moveHeadPastTables(head);
+  else state.accounting.retireFlushedSegments();
 }

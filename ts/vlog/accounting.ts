@@ -81,6 +81,16 @@ export class LogAccounting {
   }
 
   /**
+   * With nothing in memtables, every record before `head` is in a table: moves the log head
+   * there (recording each segment's final pointer count in the same edit) and retires the
+   * segments it leaves behind that nothing points into.
+   */
+  moveHeadPastTables(head: LogPosition): void {
+    this.manifest.apply({ logHead: head, nextFileNumber: head.segment + 1, lastSequence: this.sequences.lastSequence, segmentPointerBytes: this.pointerCountsUpTo(head) });
+    this.retireFlushedSegments();
+  }
+
+  /**
    * After a flush: deletes segments the log head has left behind that nothing points into (they
    * only held inline values and deletes, all in tables now). GC counts the rest of a segment's
    * unreferenced bytes as garbage (ts/vlog/gc.ts).
