@@ -1,5 +1,5 @@
 /**
- * Table data blocks compressed with LZ4 where it pays (format 3): the per-block choice (raw when
+ * Table data blocks compressed with LZ4 where it pays (format 3, handles and prefix-shared index in 4): the per-block choice (raw when
  * compression saves less than 1/8), the `compression` option, tables of both kinds read side by
  * side, and damage to a compressed block found as PGZ_CORRUPTION naming the table and offset.
  */
@@ -9,8 +9,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DB, type OpenOptions } from "../ts/api/db.ts";
 import { createCore } from "../ts/core/index.ts";
-import { decodeFooter, footerOffsetOf } from "../ts/lsm/sstable.ts";
-import { decodeBlockHandle, type BlockHandle } from "../ts/lsm/table-block.ts";
+import { decodeFooter, decodeIndex, footerOffsetOf } from "../ts/lsm/sstable.ts";
+import { decodeBlockHandle, encodeBlockHandle, type BlockHandle } from "../ts/lsm/table-block.ts";
 import { BLOCK_STORED_RAW, COMPRESSED_BLOCK_TRAILER_BYTES, PAGE_SIZE } from "../ts/format.ts";
 import { engineCores, expectCode, random, removeDirectory, temporaryDirectory, text, throwsInvalid } from "./helpers.ts";
 
@@ -60,11 +60,7 @@ function handlesOf(directory: string, name: string): BlockHandle[] {
   const bytes = readFileSync(join(directory, name));
   const footerOffset = footerOffsetOf(bytes.length, name);
   const footer = decodeFooter(core, bytes.subarray(footerOffset), name, footerOffset);
-  const index = core.openBlock(bytes.subarray(footer.indexOffset, footer.indexOffset + footer.indexLength));
-  const handles: BlockHandle[] = [];
-  for (let valid = index.first(); valid; valid = index.next()) handles.push(decodeBlockHandle(index.key(), index.value())!);
-  index.free();
-  return handles;
+  return decodeIndex(core, bytes.subarray(footer.indexOffset, footer.indexOffset + footer.indexLength), name, footer.indexOffset, footer.indexOffset);
 }
 
 function expectAll(directory: string, options: OpenOptions, values: Uint8Array[], first = 0): void {
@@ -228,6 +224,28 @@ test("tables stay whole pages with packed blocks", () => {
     fill(directory, {}, halfCompressibleValues(8));
     for (const name of tableNames(directory)) assert.is(readFileSync(join(directory, name)).length % PAGE_SIZE, 0, name);
   });
+});
+
+test("block handles: two shortest u32 varints round-trip; anything else is not a handle", () => {
+  const key = new Uint8Array([1]);
+  for (const [length, rawLength] of [[1, 0], [127, 128], [4096, 3997], [0xffff_ffff, 0x7fff_0000]] as const) {
+    const bytes = encodeBlockHandle(length, rawLength);
+    assert.equal(decodeBlockHandle(key, bytes, 123), { lastKey: key, offset: 123, length, rawLength }, `${length}/${rawLength}`);
+  }
+  assert.is(encodeBlockHandle(300, 0).length, 3, "300 takes two bytes, 0 one");
+  const refused: [string, number[]][] = [
+    ["empty", []],
+    ["one varint", [0x05]],
+    ["cut short", [0x85]],
+    ["trailing byte", [0x05, 0x00, 0x00]],
+    ["padded varint", [0x85, 0x00, 0x00]],
+    ["six-byte varint", [0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00]],
+    ["past 32 bits", [0xff, 0xff, 0xff, 0xff, 0x1f, 0x00]],
+    ["empty block", [0x00, 0x00]],
+    ["compressed block shorter than its CRC", [0x03, 0x10]],
+    ["raw length past the decompressor's limit", [0x10, 0xff, 0xff, 0xff, 0xff, 0x0f]],
+  ];
+  for (const [what, bytes] of refused) assert.is(decodeBlockHandle(key, new Uint8Array(bytes), 0), undefined, what);
 });
 
 test.run();

@@ -46,7 +46,7 @@ export const BLOOM_BITS_PER_KEY = 10;
  *   3  table data blocks are packed back to back (not page-aligned) and each is stored raw or
  *      LZ4-compressed; block handles grow to 16 bytes (raw length, 0 for a raw block)
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 
 /**
  * Bytes of the database id: random, made when the database is created, kept in the superblock
@@ -239,14 +239,15 @@ export const VALUE_POINTER_BYTES = 12;
  *   68     16   database id (as in the superblock)
  *   84     4    masked CRC32C of bytes [0, 84)
  *
- * Index block: a core block whose keys are the last internal key of each data block and whose
- * values are block handles (BLOCK_HANDLE_BYTES):
+ * Index block: a core block (restart interval BLOCK_RESTART_INTERVAL, as data blocks) whose
+ * keys are the last internal key of each data block and whose values are block handles, two
+ * LEB128 varints (each at most 32 bits, BLOCK_HANDLE_VARINT_BYTES_MAX bytes, in its shortest form):
  *
- *   offset size field
- *   0      8    offset of the stored block in the file (u64 LE)
- *   8      4    stored length (bytes on disk)
- *   12     4    raw length: BLOCK_STORED_RAW (0) if the block is stored as built, else the
- *               length of the data block the LZ4 bytes decode to
+ *   varint stored length (bytes on disk, > 0)
+ *   varint raw length: BLOCK_STORED_RAW (0) if the block is stored as built, else the length of
+ *          the data block the LZ4 bytes decode to
+ *
+ * Data blocks are packed back to back from offset 0: block i starts where block i - 1 ends.
  *
  * A data block is stored raw (the core block above, with its own CRC) or, when that saves at
  * least 1/BLOCK_COMPRESSION_SAVINGS_MIN_DIVISOR of it, compressed:
@@ -275,7 +276,8 @@ export const FOOTER_FIELD_OFFSETS = {
   databaseId: 68,
   checksum: 84,
 } as const;
-export const BLOCK_HANDLE_BYTES = 16;
+/** The longest varint of a block handle (a u32 in 7-bit groups). */
+export const BLOCK_HANDLE_VARINT_BYTES_MAX = 5;
 /** The raw-length field of a block handle for a block stored uncompressed. */
 export const BLOCK_STORED_RAW = 0;
 /** Bytes after a compressed block's LZ4 bytes: their masked CRC32C. */

@@ -225,7 +225,7 @@ export class TableBuilder {
     this.file.truncate(0);
     this.writer = new PageWriter(this.file);
     this.dataBuilder = core.newBlockBuilder();
-    this.indexBuilder = core.newBlockBuilder(1);
+    this.indexBuilder = core.newBlockBuilder();
     this.bloom = core.newBloomBuilder();
   }
 
@@ -241,8 +241,8 @@ export class TableBuilder {
   private finishBlock(): void {
     this.largest = this.dataBuilder.lastKey();
     const stored = encodeStoredBlock(this.core, this.dataBuilder.finish(), this.compression);
-    const offset = this.writer.appendPacked(stored.bytes);
-    this.indexBuilder.add(this.largest, encodeBlockHandle(offset, stored.bytes.length, stored.rawLength));
+    this.writer.appendPacked(stored.bytes);
+    this.indexBuilder.add(this.largest, encodeBlockHandle(stored.bytes.length, stored.rawLength));
     this.blocks++;
   }
 
@@ -584,14 +584,12 @@ export function decodeIndex(core: Core, bytes: Uint8Array, name: string, offset:
   }
   try {
     const handles: BlockHandle[] = [];
+    // Packed: each block starts where the one before it ends.
     let previousEnd = 0;
     for (let valid = reader.first(); valid; valid = reader.next()) {
-      const handle = decodeBlockHandle(reader.key(), reader.value());
+      const handle = decodeBlockHandle(reader.key(), reader.value(), previousEnd);
       if (!handle) throw corruption("bad block handle in index", { file: name, offset });
-      // Packed: each block starts where the one before it ends.
-      if (handle.offset !== previousEnd || handle.offset + handle.length > dataEnd) {
-        throw corruption("index points outside the data blocks", { file: name, offset });
-      }
+      if (handle.offset + handle.length > dataEnd) throw corruption("index points outside the data blocks", { file: name, offset });
       previousEnd = handle.offset + handle.length;
       handles.push(handle);
     }

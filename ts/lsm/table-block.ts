@@ -1,20 +1,23 @@
 /**
  * A table's data blocks as stored on disk (layout in ts/format.ts and docs/FORMAT.md): raw, as
  * the core's block builder made them, or LZ4-compressed with a CRC over the bytes on disk, and
- * the 16-byte handle the index keeps for each. The one encoder and decoder of both: tables,
- * check() and `pgz dump` go through here.
+ * the handle the index keeps for each. The one encoder and decoder of both: tables, check()
+ * and `pgz dump` go through here.
  *
  *   compressed block:  | LZ4 block format bytes | u32 LE masked CRC32C of them |
- *   handle:            | u64 offset | u32 stored length | u32 raw length (0: stored raw) |
+ *   handle:            | varint stored length | varint raw length (0: stored raw) |
+ *
+ * Blocks are packed back to back from offset 0, so a handle needs no offset: a block starts
+ * where the one before it ends (decodeIndex adds the lengths up).
  */
 import { assert } from "../assert.ts";
-import { getUint64, setUint64, viewOf } from "../bytes.ts";
+import { viewOf } from "../bytes.ts";
 import { LZ4_INPUT_BYTES_MAX } from "../core/checks.ts";
 import type { BlockReader, Core } from "../core/types.ts";
 import { corruption } from "../errors.ts";
 import {
   BLOCK_COMPRESSION_SAVINGS_MIN_DIVISOR,
-  BLOCK_HANDLE_BYTES,
+  BLOCK_HANDLE_VARINT_BYTES_MAX,
   BLOCK_STORED_RAW,
   COMPRESSED_BLOCK_TRAILER_BYTES,
   type Compression,
@@ -69,24 +72,48 @@ export function openStoredBlock(core: Core, stored: Uint8Array, rawLength: numbe
   return core.openCompressedBlock(compressed, rawLength);
 }
 
-export function encodeBlockHandle(offset: number, length: number, rawLength: number): Uint8Array {
-  const bytes = new Uint8Array(BLOCK_HANDLE_BYTES);
-  const view = viewOf(bytes);
-  setUint64(view, 0, offset);
-  view.setUint32(8, length, true);
-  view.setUint32(12, rawLength, true);
-  return bytes;
+export function encodeBlockHandle(length: number, rawLength: number): Uint8Array {
+  const bytes = new Uint8Array(2 * BLOCK_HANDLE_VARINT_BYTES_MAX);
+  const end = writeVarint(bytes, writeVarint(bytes, 0, length), rawLength);
+  return bytes.slice(0, end);
 }
 
 /**
- * Decodes one index value; undefined if it is not a handle this format can hold (wrong size, a
- * raw length past what the decompressor takes, or a compressed block too short for its CRC).
+ * Decodes one index value, the block at `offset`; undefined if it is not a handle this format
+ * can hold (not exactly two minimal varints of at most 32 bits, an empty block, a raw length
+ * past what the decompressor takes, or a compressed block too short for its CRC).
  */
-export function decodeBlockHandle(lastKey: Uint8Array, value: Uint8Array): BlockHandle | undefined {
-  if (value.length !== BLOCK_HANDLE_BYTES) return undefined;
-  const view = viewOf(value);
-  const handle = { lastKey, offset: getUint64(view, 0), length: view.getUint32(8, true), rawLength: view.getUint32(12, true) };
-  if (handle.rawLength > LZ4_INPUT_BYTES_MAX) return undefined;
+export function decodeBlockHandle(lastKey: Uint8Array, value: Uint8Array, offset: number): BlockHandle | undefined {
+  const length = readVarint(value, 0);
+  const rawLength = length && readVarint(value, length.end);
+  if (!length || !rawLength || rawLength.end !== value.length) return undefined;
+  const handle = { lastKey, offset, length: length.value, rawLength: rawLength.value };
+  if (handle.length === 0 || handle.rawLength > LZ4_INPUT_BYTES_MAX) return undefined;
   if (handle.rawLength !== BLOCK_STORED_RAW && handle.length < COMPRESSED_BLOCK_TRAILER_BYTES) return undefined;
   return handle;
+}
+
+/** LEB128: 7 bits a byte, low first, the high bit set on every byte but the last. */
+function writeVarint(target: Uint8Array, at: number, value: number): number {
+  assert(Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff, "a u32 varint");
+  while (value >= 0x80) {
+    target[at++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  target[at++] = value;
+  return at;
+}
+
+/** A u32 varint at `at` in its shortest form, or undefined (cut short, too long, or padded). */
+function readVarint(bytes: Uint8Array, at: number): { value: number; end: number } | undefined {
+  let value = 0;
+  for (let shift = 0, i = at; i < bytes.length && i - at < BLOCK_HANDLE_VARINT_BYTES_MAX; shift += 7, i++) {
+    const byte = bytes[i]!;
+    value += (byte & 0x7f) * 2 ** shift;
+    if (byte & 0x80) continue;
+    // A last byte of 0 after others is padding (the same number has a shorter form).
+    if ((byte === 0 && i > at) || value > 0xffff_ffff) return undefined;
+    return { value, end: i + 1 };
+  }
+  return undefined;
 }
