@@ -2,15 +2,20 @@
  * `npm run bench:browser`: the browser benchmark (bench/browser/worker.ts) in one headless
  * Chromium page (Debian's chromium through playwright-core, as the browser tests), printed as a
  * markdown table with pgz-wasm's ratios to the others. `--quick` runs a tenth of the sizes;
- * `--json FILE` also writes the rows.
+ * `--json FILE` also writes the rows; `--cpu-profile DIRECTORY` writes a Chromium CPU profile of
+ * each measured run there (bench/browser/cpu-profile.ts).
  */
 import { writeFileSync } from "node:fs";
 import { withBrowser } from "../../test/browser/harness.ts";
+import { profileWorkers } from "./cpu-profile.ts";
 import type { BenchRow, BenchSize } from "./worker.ts";
 
 const quick = process.argv.includes("--quick");
 const jsonIndex = process.argv.indexOf("--json");
+const profileIndex = process.argv.indexOf("--cpu-profile");
+const profileDirectory = profileIndex > 0 ? process.argv[profileIndex + 1]! : undefined;
 const size: BenchSize = quick ? { entries: 10_000, durablePuts: 100, largeEntries: 1000, batchEntries: 1000 } : { entries: 100_000, durablePuts: 500, largeEntries: 10_000, batchEntries: 1000 };
+if (profileDirectory) size.profile = true;
 const PGZ = "pgz (wasm core)";
 
 function format(value: number, unit: string): string {
@@ -49,8 +54,11 @@ const rows = await withBrowser(
   async ({ page, errors }) => {
     page.on("console", (message) => message.text().startsWith("progress ") && console.log(message.text()));
     await page.waitForFunction(() => "pgzBench" in globalThis, undefined, { timeout: 30_000 });
+    const profilesWritten = profileDirectory ? await profileWorkers(page, profileDirectory) : undefined;
     try {
-      return (await page.evaluate(([benchSize, tag]) => (globalThis as any).pgzBench(benchSize, tag), [size, `run${Date.now()}`] as const)) as BenchRow[];
+      const results = (await page.evaluate(([benchSize, tag]) => (globalThis as any).pgzBench(benchSize, tag), [size, `run${Date.now()}`] as const)) as BenchRow[];
+      if (profilesWritten) console.log(`${profilesWritten()} CPU profiles in ${profileDirectory}`);
+      return results;
     } catch (error) {
       throw new Error(`${(error as Error).message}\npage errors: ${errors.join("\n")}`);
     }

@@ -1,10 +1,14 @@
 /**
- * The bench:browser workloads, in one dedicated worker, interleaved: each workload runs on every
- * engine (the starting engine rotates) before the next workload starts, on the same keys and
- * values. Posts `{ progress }` as it goes and `{ results }` at the end.
+ * The bench:browser workloads, in one dedicated worker, on the same keys and values for every
+ * engine. Each workload is cut into chunks (a batch, a durable put, 1,000 reads) and every engine
+ * runs chunk i, in a random order, before any runs chunk i + 1: on a shared, noisy
+ * machine a burst of load then lands on every engine alike instead of on whichever ran during
+ * it. Every value read is checked against the one written, and every scan's count. Posts
+ * `{ progress }` as it goes and `{ results }` at the end.
  */
 import { random } from "../../test/random.ts";
-import { engines, type Engine, type Entry } from "./engines.ts";
+import { engines, valueChecksum, type Engine, type Entry } from "./engines.ts";
+import { FLOOR_NAME, FlushFloor } from "./floor.ts";
 
 export interface BenchSize {
   /** Entries of fillrandom, readrandom and readseq (16 B keys, 100 B values). */
@@ -14,6 +18,8 @@ export interface BenchSize {
   /** Entries of the 4 KiB-value fill and reads. */
   largeEntries: number;
   batchEntries: number;
+  /** Brackets each engine's share of a workload with console.profile (bench:browser --cpu-profile). */
+  profile?: boolean;
 }
 
 export interface BenchRow {
@@ -25,6 +31,8 @@ export interface BenchRow {
 }
 
 const scope = globalThis as unknown as { onmessage: (event: { data: { size: BenchSize; tag: string } }) => void; postMessage(message: unknown): void };
+/** Keys per read chunk: IndexedDB reads them in one transaction, browser-level in one getMany. */
+const READ_CHUNK_KEYS = 1000;
 
 function randomBytes(next: () => number, length: number): Uint8Array {
   const bytes = new Uint8Array(length);
@@ -47,10 +55,19 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
   return copy;
 }
 
+function chunked<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
+  return chunks;
+}
+
 function percentile(sorted: readonly number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!;
 }
 
+const perSecond = (count: number, milliseconds: number) => Math.round((count / milliseconds) * 1000);
+
+let profiling = false;
 let workDone = 0;
 let workTotal = 1;
 
@@ -58,57 +75,75 @@ function progress(label: string): void {
   scope.postMessage({ progress: { done: ++workDone, total: workTotal, label } });
 }
 
-/** Runs `body` on every engine, starting at a different one per workload. */
-async function interleaved(all: Engine[], round: number, label: string, body: (engine: Engine) => Promise<number>): Promise<Record<string, number>> {
-  const values: Record<string, number> = {};
-  for (let offset = 0; offset < all.length; offset++) {
-    const engine = all[(round + offset) % all.length]!;
-    values[engine.name] = await body(engine);
-    progress(`${label}: ${engine.name}`);
+/**
+ * Runs `run(engine, chunk)` for every chunk on every engine, chunk by chunk, in a fresh random
+ * order per chunk; returns each engine's times, one per chunk, in milliseconds. Not a rotation:
+ * that keeps each engine behind the same one, and an engine that leaves writes unflushed
+ * (browser-level) would hand its flush to the one after it.
+ */
+async function interleaved<T>(all: Engine[], label: string, chunks: readonly T[], run: (engine: Engine, chunk: T) => Promise<unknown>): Promise<Map<Engine, number[]>> {
+  const times = new Map(all.map((engine) => [engine, [] as number[]]));
+  if (profiling) console.profile(label);
+  for (let index = 0; index < chunks.length; index++) {
+    for (const engine of shuffled(all, index + 1)) {
+      const started = performance.now();
+      await run(engine, chunks[index]!);
+      times.get(engine)!.push(performance.now() - started);
+    }
   }
-  return values;
+  if (profiling) console.profileEnd(label);
+  for (const engine of all) if (engine.name !== FLOOR_NAME) progress(`${label}: ${engine.name}`);
+  return times;
 }
 
-async function timed(action: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await action();
-  return performance.now() - started;
+function byName(times: Map<Engine, number[]>, value: (times: number[]) => number): Record<string, number> {
+  return Object.fromEntries([...times].map(([engine, chunkTimes]) => [engine.name, value(chunkTimes)]));
 }
 
-async function fill(engine: Engine, data: readonly Entry[], batchEntries: number): Promise<number> {
-  return timed(async () => {
-    for (let start = 0; start < data.length; start += batchEntries) await engine.batch(data.slice(start, start + batchEntries));
+const total = (times: number[]) => times.reduce((sum, time) => sum + time, 0);
+
+/** Reads every key in chunks on every engine and checks the values; reads per second. */
+async function readRandom(all: Engine[], label: string, data: readonly Entry[], seed: number): Promise<Record<string, number>> {
+  const keys = shuffled(data.map(([key]) => key), seed);
+  const expected = new Map(data.map(([key, value]) => [key, valueChecksum(value)]));
+  const chunks = chunked(keys, READ_CHUNK_KEYS);
+  const expectedSums = chunks.map((chunk) => chunk.reduce((sum, key) => sum + expected.get(key)!, 0));
+  const sums = new Map(all.map((engine) => [engine, [] as number[]]));
+  const times = await interleaved(all, label, chunks, async (engine, chunk) => sums.get(engine)!.push(await engine.getAll(chunk)));
+  for (const engine of all) {
+    const wrong = sums.get(engine)!.findIndex((sum, index) => sum !== expectedSums[index]);
+    if (wrong >= 0) throw new Error(`${label}: ${engine.name} read wrong or missing values in chunk ${wrong}`);
+  }
+  return byName(times, (chunkTimes) => perSecond(keys.length, total(chunkTimes)));
+}
+
+/** Scans every engine twice and checks the counts; entries per second of the faster scan. */
+async function readSequential(all: Engine[], expectedCount: number): Promise<Record<string, number>> {
+  const times = await interleaved(all, "readseq", [0, 1], async (engine) => {
+    const count = await engine.scan();
+    if (count !== expectedCount) throw new Error(`readseq: ${engine.name} scanned ${count} entries, expected ${expectedCount}`);
   });
+  return byName(times, (roundTimes) => perSecond(expectedCount, Math.min(...roundTimes)));
 }
 
 async function smallValues(size: BenchSize, tag: string, rows: BenchRow[]): Promise<void> {
   const all = engines(tag);
   for (const engine of all) await engine.open();
   const data = dataset(size.entries, 100, 1);
-  const perSecond = (count: number, milliseconds: number) => Math.round((count / milliseconds) * 1000);
-  const fills = await interleaved(all, 0, "fillrandom", async (engine) => perSecond(data.length, await fill(engine, data, size.batchEntries)));
-  rows.push({ workload: `fillrandom ${size.entries.toLocaleString("en")} x 100 B, batches of ${size.batchEntries.toLocaleString("en")}`, unit: "ops/s", values: fills });
+  const fills = await interleaved(all, "fillrandom", chunked(data, size.batchEntries), (engine, batch) => engine.batch(batch));
+  rows.push({ workload: `fillrandom ${size.entries.toLocaleString("en")} x 100 B, batches of ${size.batchEntries.toLocaleString("en")}`, unit: "ops/s", values: byName(fills, (times) => perSecond(data.length, total(times))) });
   const durable = dataset(size.durablePuts, 100, 2);
-  const latencies: Record<string, number[]> = {};
-  await interleaved(all, 1, "durable puts", async (engine) => {
-    const times: number[] = [];
-    for (const [key, value] of durable) times.push(await timed(() => engine.putDurable(key, value)));
-    latencies[engine.name] = times.sort((a, b) => a - b);
-    return 0;
-  });
-  const p50 = Object.fromEntries(Object.entries(latencies).map(([name, times]) => [name, percentile(times, 0.5)]));
-  const p99 = Object.fromEntries(Object.entries(latencies).map(([name, times]) => [name, percentile(times, 0.99)]));
-  rows.push({ workload: `durable single put p50 (${size.durablePuts} puts, each awaited)`, unit: "ms", lowerIsBetter: true, values: p50 });
-  rows.push({ workload: "durable single put p99", unit: "ms", lowerIsBetter: true, values: p99 });
-  const keys = shuffled(data.map(([key]) => key), 3);
-  const reads = await interleaved(all, 2, "readrandom", async (engine) => perSecond(keys.length, await timed(() => engine.getAll(keys))));
-  rows.push({ workload: `readrandom ${keys.length.toLocaleString("en")}`, unit: "ops/s", values: reads });
-  const scans = await interleaved(all, 3, "readseq", async (engine) => {
-    let count = 0;
-    const milliseconds = await timed(async () => (count = await engine.scan()));
-    return perSecond(count, milliseconds);
-  });
-  rows.push({ workload: "readseq (full scan)", unit: "entries/s", values: scans });
+  const floor = new FlushFloor(`${tag}-floor`);
+  await floor.open();
+  const latencies = await interleaved([...all, floor], "durable puts", durable, (engine, [key, value]) => engine.putDurable(key, value));
+  await floor.close();
+  const { [FLOOR_NAME]: floorP50, ...p50 } = byName(latencies, (times) => percentile([...times].sort((a, b) => a - b), 0.5));
+  const { [FLOOR_NAME]: floorP99, ...p99 } = byName(latencies, (times) => percentile([...times].sort((a, b) => a - b), 0.99));
+  const puts = `${size.durablePuts} puts, each awaited`;
+  rows.push({ workload: `durable single put p50 (${puts}; bare OPFS 4 KiB write + flush: ${floorP50!.toFixed(2)} ms)`, unit: "ms", lowerIsBetter: true, values: p50 });
+  rows.push({ workload: `durable single put p99 (bare OPFS write + flush: ${floorP99!.toFixed(2)} ms)`, unit: "ms", lowerIsBetter: true, values: p99 });
+  rows.push({ workload: `readrandom ${data.length.toLocaleString("en")}`, unit: "ops/s", values: await readRandom(all, "readrandom", data, 3) });
+  rows.push({ workload: "readseq (full scan, best of 2)", unit: "entries/s", values: await readSequential(all, data.length + durable.length) });
   for (const engine of all) await engine.close();
 }
 
@@ -117,12 +152,10 @@ async function largeValues(size: BenchSize, tag: string, rows: BenchRow[]): Prom
   for (const engine of all) await engine.open();
   const data = dataset(size.largeEntries, 4096, 4);
   const batchEntries = Math.min(size.batchEntries, 100);
+  const fills = await interleaved(all, "fill 4 KiB", chunked(data, batchEntries), (engine, batch) => engine.batch(batch));
   const megabytesPerSecond = (milliseconds: number) => Math.round(((data.length * 4112) / 1048576 / milliseconds) * 1000 * 10) / 10;
-  const fills = await interleaved(all, 4, "fill 4 KiB", async (engine) => megabytesPerSecond(await fill(engine, data, batchEntries)));
-  rows.push({ workload: `fillrandom ${size.largeEntries.toLocaleString("en")} x 4 KiB, batches of ${batchEntries}`, unit: "MB/s", values: fills });
-  const keys = shuffled(data.map(([key]) => key), 5);
-  const reads = await interleaved(all, 0, "readrandom 4 KiB", async (engine) => Math.round((keys.length / (await timed(() => engine.getAll(keys)))) * 1000));
-  rows.push({ workload: `readrandom ${keys.length.toLocaleString("en")} x 4 KiB`, unit: "ops/s", values: reads });
+  rows.push({ workload: `fillrandom ${size.largeEntries.toLocaleString("en")} x 4 KiB, batches of ${batchEntries}`, unit: "MB/s", values: byName(fills, (times) => megabytesPerSecond(total(times))) });
+  rows.push({ workload: `readrandom ${data.length.toLocaleString("en")} x 4 KiB`, unit: "ops/s", values: await readRandom(all, "readrandom 4 KiB", data, 5) });
   for (const engine of all) await engine.close();
 }
 
@@ -132,8 +165,8 @@ async function warmUp(size: BenchSize, tag: string): Promise<void> {
   const data = dataset(Math.min(size.entries, 5000), 100, 6);
   for (const engine of all) {
     await engine.open();
-    await fill(engine, data, size.batchEntries);
-    await engine.getAll(data.map(([key]) => key));
+    for (const batch of chunked(data, size.batchEntries)) await engine.batch(batch);
+    for (const keys of chunked(data.map(([key]) => key), READ_CHUNK_KEYS)) await engine.getAll(keys);
     await engine.scan();
     await engine.close();
     progress(`warm-up: ${engine.name}`);
@@ -143,6 +176,7 @@ async function warmUp(size: BenchSize, tag: string): Promise<void> {
 scope.onmessage = async ({ data: { size, tag } }) => {
   try {
     workDone = 0;
+    profiling = size.profile === true;
     workTotal = 7 * engines("count").length; // warm-up and six measured workloads
     const rows: BenchRow[] = [];
     await warmUp(size, tag);
