@@ -49,9 +49,16 @@ async function proxyChecks(name: string, core: CoreName): Promise<{ failures: st
   const messagesForManyGets = db.messagesSent - before;
   expect(values.every((value, i) => text(value) === `value-${i}`), "2,000 gets in one task");
   expect((await db.getMany(["b", "zz"])).map(text).join(",") === "2,", "getMany");
+  await db.put("empty", new Uint8Array(0));
+  // Point reads of one task come back packed in one buffer: each value exactly its own bytes.
+  const [one, many, missing, fromMany] = await Promise.all([db.get("b"), db.getMany(["zz", "empty", "many-00007", "c"]), db.get("zz"), db.getMany([])]);
+  const manyText = many.map((value) => (value === undefined ? "-" : `${value.length}:${text(value)}`)).join(",");
+  expect(text(one) === "2" && manyText === "-,0:,7:value-7,1:3" && missing === undefined && fromMany.length === 0, `packed point reads: ${text(one)} ${manyText}`);
+  expect(one!.buffer === many[2]!.buffer && one!.byteLength === 1, "one task's point reads share one buffer");
   const snapshot = await db.snapshot();
   await db.put("b", "changed");
-  expect(text(await snapshot.get("b")) === "2" && text(await db.get("b")) === "changed", "snapshot get");
+  const [fromSnapshot, current] = await Promise.all([snapshot.get("b"), db.get("b")]);
+  expect(text(fromSnapshot) === "2" && text(current) === "changed", "snapshot get, packed with a get");
   const ranged = await collect(db.iterate({ prefix: "many-", reverse: true, limit: 3 }));
   expect(ranged.join(",") === "many-01999=value-1999,many-01998=value-1998,many-01997=value-1997", `iterate reverse limit: ${ranged}`);
   const all = await collect(db.iterate({ prefix: "many-" }));
@@ -61,7 +68,8 @@ async function proxyChecks(name: string, core: CoreName): Promise<{ failures: st
   expect((await collect(snapshot.iterate({ lt: "c" }))).join(",") === "b=2", "snapshot iterate");
   await snapshot.release();
   const result = await db.transaction(async (transaction) => {
-    const current = text(await transaction.get("c"));
+    const [current, missing] = (await Promise.all([transaction.get("c"), transaction.get("zz")])).map(text);
+    if (missing !== undefined) return "a missing key read a value in the transaction";
     transaction.put("c", `${current}+1`);
     return current;
   });

@@ -10,7 +10,7 @@ import { PgzError } from "../errors.ts";
 import type { Snapshot } from "../api/snapshot.ts";
 import type { Transaction } from "../api/txn.ts";
 import { openOpfs, opfsStorageOf, type BrowserOpenOptions } from "./open.ts";
-import { packEntries, serializeError, type Call, type CallsMessage, type EntryChunk, type Reply, type RepliesMessage } from "./protocol.ts";
+import { packEntries, packValues, serializeError, type Call, type CallsMessage, type EntryChunk, type Reply, type RepliesMessage, type ValuePack } from "./protocol.ts";
 
 /** An iterator chunk stops at this many entries or bytes, whichever comes first. */
 const CHUNK_ENTRIES_MAX = 4096;
@@ -24,9 +24,31 @@ interface WorkerScope {
   close(): void;
 }
 
-/** A copy that owns its buffer: a value may share one with others, and a clone copies all of it. */
-function own(bytes: Uint8Array | undefined): Uint8Array | undefined {
-  return bytes === undefined ? undefined : bytes.slice();
+/** Calls whose values go back packed into the message's one value buffer (protocol.ts). */
+const POINT_READS = new Set(["get", "getMany", "snapshotGet", "transactionGet"]);
+
+/**
+ * Replaces the values of the point reads among `replies` with their indexes in one value pack.
+ * Copying each value into the pack also detaches it from the buffer it shares with other values
+ * (ts/core/slab.ts), which a clone would copy whole.
+ */
+function packPointReads(calls: readonly Call[], replies: Reply[]): { replies: Reply[]; values?: ValuePack } {
+  const isRead = (reply: Reply, index: number): reply is { id: number; value: unknown } => "value" in reply && POINT_READS.has(calls[index]!.method);
+  const values: (Uint8Array | undefined)[] = [];
+  replies.forEach((reply, index) => {
+    if (!isRead(reply, index)) return;
+    for (const value of Array.isArray(reply.value) ? reply.value : [reply.value]) values.push(value as Uint8Array | undefined);
+  });
+  if (values.length === 0) return { replies };
+  const { pack, indexes } = packValues(values);
+  let next = 0;
+  const packed = replies.map((reply, index): Reply => {
+    if (!isRead(reply, index)) return reply;
+    const count = Array.isArray(reply.value) ? reply.value.length : 1;
+    const taken = indexes.slice(next, (next += count));
+    return { id: reply.id, packed: Array.isArray(reply.value) ? taken : taken[0]! };
+  });
+  return { replies: packed, values: pack };
 }
 
 export class Host {
@@ -43,16 +65,16 @@ export class Host {
       put: (key: Uint8Array, value: Uint8Array, options) => this.database().putAsync(key, value, options),
       delete: (key: Uint8Array, options) => this.database().deleteAsync(key, options),
       batch: (operations, options) => this.database().batchAsync(operations, options),
-      get: (key: Uint8Array) => own(this.database().get(key)),
-      getMany: (keys: Uint8Array[]) => keys.map((key) => own(this.database().get(key))),
+      get: (key: Uint8Array) => this.database().get(key),
+      getMany: (keys: Uint8Array[]) => keys.map((key) => this.database().get(key)),
       iterate: (options: IterateOptions, snapshot?: number) => this.iterate(options, snapshot),
       next: (handle: number) => this.nextChunk(handle),
       endIterator: (handle: number) => this.endIterator(handle),
       snapshot: () => this.snapshot(),
-      snapshotGet: (handle: number, key: Uint8Array) => own(this.handleOf(this.snapshots, handle).get(key)),
+      snapshotGet: (handle: number, key: Uint8Array) => this.handleOf(this.snapshots, handle).get(key),
       release: (handle: number) => this.release(handle),
       begin: (options) => this.begin(options),
-      transactionGet: (handle: number, key: Uint8Array) => own(this.handleOf(this.transactions, handle).get(key)),
+      transactionGet: (handle: number, key: Uint8Array) => this.handleOf(this.transactions, handle).get(key),
       transactionPut: (handle: number, key: Uint8Array, value: Uint8Array) => this.handleOf(this.transactions, handle).put(key, value),
       transactionDelete: (handle: number, key: Uint8Array) => this.handleOf(this.transactions, handle).delete(key),
       transactionIterate: (handle: number, options: IterateOptions) => this.startIterator(this.handleOf(this.transactions, handle).iterate(options)),
@@ -167,17 +189,17 @@ export class Host {
     }
   }
 
-  /** Answers one message; buffers of iterator chunks are moved, not copied. */
+  /** Answers one message; point reads' values are packed, and packs and iterator chunks are moved, not copied. */
   async handle(message: CallsMessage): Promise<RepliesMessage> {
-    const replies = await Promise.all(message.calls.map((call) => this.run(call)));
-    const transfer: ArrayBuffer[] = [];
+    const { replies, values } = packPointReads(message.calls, await Promise.all(message.calls.map((call) => this.run(call))));
+    const transfer: ArrayBuffer[] = values ? [values.bytes.buffer as ArrayBuffer, values.offsets.buffer as ArrayBuffer] : [];
     for (const reply of replies) {
       const value = "value" in reply ? (reply.value as { chunk?: Partial<EntryChunk> } & Partial<EntryChunk>) : undefined;
       for (const chunk of [value, value?.chunk]) {
         if (chunk?.bytes instanceof Uint8Array && chunk.offsets instanceof Uint32Array) transfer.push(chunk.bytes.buffer as ArrayBuffer, chunk.offsets.buffer as ArrayBuffer);
       }
     }
-    return { replies, transfer };
+    return { replies, values, transfer };
   }
 
   /** Refills the OPFS slot pool between messages (file creation is asynchronous in OPFS). */
@@ -193,8 +215,8 @@ export function serve(scope: WorkerScope): void {
   let queue = Promise.resolve();
   scope.onmessage = (event) => {
     queue = queue.then(async () => {
-      const { replies, transfer } = await host.handle(event.data);
-      scope.postMessage({ replies }, transfer ?? []);
+      const { replies, values, transfer } = await host.handle(event.data);
+      scope.postMessage(values ? { replies, values } : { replies }, transfer ?? []);
       await host.idle();
     });
   };

@@ -2,7 +2,7 @@
  * Messages between the page's proxy (ts/browser/proxy.ts) and the worker that runs the database
  * (ts/browser/host.ts). The proxy sends every call made in one task as one message, and the
  * worker answers them in one message, so `Promise.all(keys.map((key) => db.get(key)))` is one
- * round trip, not one per key.
+ * round trip, not one per key, and its values travel packed in one buffer.
  */
 import { PgzError, type PgzErrorCode } from "../errors.ts";
 
@@ -20,7 +20,11 @@ export interface SerializedError {
   offset?: number;
 }
 
-export type Reply = { id: number; value: unknown } | { id: number; error: SerializedError };
+/**
+ * A reply's value, or for a point read (get, getMany, snapshotGet, transactionGet) `packed`: the
+ * index of its value in the message's value pack (-1: none), one per key for getMany.
+ */
+export type Reply = { id: number; value: unknown } | { id: number; packed: number | number[] } | { id: number; error: SerializedError };
 
 export interface CallsMessage {
   calls: Call[];
@@ -28,8 +32,20 @@ export interface CallsMessage {
 
 export interface RepliesMessage {
   replies: Reply[];
-  /** Buffers moved, not copied, to the page (iterator chunks). */
+  /** The values of the message's point reads, in one buffer. */
+  values?: ValuePack;
+  /** Buffers moved, not copied, to the page (iterator chunks, the value pack). */
   transfer?: ArrayBuffer[];
+}
+
+/**
+ * Values packed into one buffer: value i is bytes[offsets[i], offsets[i + 1]). A message's point
+ * reads move to the page as one buffer instead of one cloned buffer (and one copy) per value,
+ * which in Chromium costs microseconds each.
+ */
+export interface ValuePack {
+  bytes: Uint8Array;
+  offsets: Uint32Array;
 }
 
 /**
@@ -90,4 +106,31 @@ export function unpackEntries(chunk: EntryChunk): [Uint8Array, Uint8Array][] {
     entries.push([bytes.subarray(offsets[index]!, offsets[index + 1]!), bytes.subarray(offsets[index + 1]!, offsets[index + 2]!)]);
   }
   return entries;
+}
+
+/** Packs `values` into one buffer; returns it and each value's index in it (-1 for undefined). */
+export function packValues(values: readonly (Uint8Array | undefined)[]): { pack: ValuePack; indexes: number[] } {
+  let bytes = 0;
+  for (const value of values) bytes += value?.length ?? 0;
+  const packed = new Uint8Array(bytes);
+  const offsets = new Uint32Array(values.length + 1);
+  const indexes: number[] = [];
+  let at = 0;
+  let count = 0;
+  for (const value of values) {
+    if (value === undefined) {
+      indexes.push(-1);
+      continue;
+    }
+    packed.set(value, at);
+    at += value.length;
+    indexes.push(count);
+    offsets[++count] = at;
+  }
+  return { pack: { bytes: packed, offsets: offsets.subarray(0, count + 1) }, indexes };
+}
+
+/** Value `index` of a pack (a view into its buffer), or undefined for -1. */
+export function unpackValue(pack: ValuePack, index: number): Uint8Array | undefined {
+  return index < 0 ? undefined : pack.bytes.subarray(pack.offsets[index]!, pack.offsets[index + 1]!);
 }

@@ -3,13 +3,15 @@
  * handles exist only there) and the page gets an async proxy with the DB's API. Every call made
  * in one task goes to the worker as one message (ts/browser/protocol.ts), so issuing many reads
  * before awaiting them (`Promise.all`, or getMany) costs one round trip; iterators fetch entries
- * in packed chunks.
+ * in packed chunks. The values of one message's point reads arrive in one buffer: each is a view
+ * into it (`value.buffer` is shared, as with iterator entries), so slice() a value before
+ * transferring its buffer.
  */
 import type { BatchOperation, CheckReport, IterateOptions, WriteOptions } from "../api/db.ts";
 import { PgzError } from "../errors.ts";
 import type { TransactionOptions, TransactionRunOptions } from "../api/txn.ts";
 import type { BrowserOpenOptions } from "./open.ts";
-import { deserializeError, unpackEntries, type Call, type CallsMessage, type EntryChunk, type RepliesMessage } from "./protocol.ts";
+import { deserializeError, unpackEntries, unpackValue, type Call, type CallsMessage, type EntryChunk, type RepliesMessage } from "./protocol.ts";
 
 type Bytes = Uint8Array | string;
 type Entry = [Uint8Array, Uint8Array];
@@ -66,7 +68,8 @@ class Channel {
       const pending = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       if ("error" in reply) pending?.reject(deserializeError(reply.error));
-      else pending?.resolve(reply.value);
+      else if ("value" in reply) pending?.resolve(reply.value);
+      else pending?.resolve(Array.isArray(reply.packed) ? reply.packed.map((index) => unpackValue(message.values!, index)) : unpackValue(message.values!, reply.packed));
     }
   }
 
