@@ -1,10 +1,10 @@
 /**
  * The bench:browser workloads, in one dedicated worker, on the same keys and values for every
  * engine. Each workload is cut into chunks (a batch, a durable put, 1,000 reads) and every engine
- * runs chunk i, in a random order, before any runs chunk i + 1: on a shared, noisy
- * machine a burst of load then lands on every engine alike instead of on whichever ran during
- * it. Every value read is checked against the one written, and every scan's count. Posts
- * `{ progress }` as it goes and `{ results }` at the end.
+ * runs chunk i, in a random order, before any runs chunk i + 1: on a shared, noisy machine a
+ * burst of load then lands on every engine alike instead of on whichever ran during it. Every
+ * value read is checked against the one written, and every scan's count. Posts `{ progress }` as
+ * it goes and `{ results }` at the end.
  */
 import { random } from "../../test/random.ts";
 import { engines, valueChecksum, type Engine, type Entry } from "./engines.ts";
