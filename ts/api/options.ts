@@ -64,9 +64,9 @@ export interface OpenOptions {
    */
   salvageLog?: boolean;
   /**
-   * Where flushes and compactions build their tables: "inline" (the default: on the caller's
-   * thread, in paced steps) or "worker" (a background thread; needs node:worker_threads and the
-   * default storage). Opt-in until its latency targets are met (docs/BENCHMARKS.md).
+   * Where flushes and compactions build their tables: "worker" (a background thread; the default
+   * where the runtime has node:worker_threads, with the default storage and not read-only) or
+   * "inline" (on the caller's thread, in paced steps: the default otherwise).
    */
   background?: Background;
   /** A Storage backend other than node:fs (tests inject faults this way). */
@@ -154,10 +154,14 @@ function isStorage(value: unknown): value is Storage {
 
 export type Settings = typeof DEFAULTS & { durability: Durability; autoGc: boolean; compression: Compression; encodings: Encodings; background: Background };
 
-/** The worker runs on node:fs of its own: a custom Storage (in-memory, fault-injecting) stays inline. */
+/**
+ * The worker runs on node:fs of its own: a custom Storage (in-memory, fault-injecting) stays
+ * inline, as does a read-only open (it writes no tables) and a runtime without threads.
+ */
 function backgroundOf(options: OpenOptions): Background {
   const threads = platformThreads();
-  const background = options.background ?? "inline";
+  const workerFits = options.storage === undefined && options.readOnly !== true && threads?.available() === true;
+  const background = options.background ?? (workerFits ? "worker" : "inline");
   if (background !== "worker" && background !== "inline") throw invalidArgument(`option background must be "worker" or "inline", got ${String(background)}`);
   if (background === "worker" && options.storage !== undefined) throw invalidArgument('option background "worker" needs the default storage (the worker opens the files itself)');
   if (background === "worker" && !threads?.available()) throw invalidArgument('option background "worker" needs node:worker_threads and SharedArrayBuffer');
