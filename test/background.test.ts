@@ -42,14 +42,17 @@ function tableFiles(directory: string): number {
   return readdirSync(directory).filter((name) => name.endsWith(".sst")).length;
 }
 
-test("background: the default is inline, the worker is asked for; a custom storage runs inline; bad values are PGZ_INVALID_ARGUMENT", () => {
+test("background: the default is the worker, inline is asked for; a custom storage and a read-only open run inline; bad values are PGZ_INVALID_ARGUMENT", () => {
   const directory = temporaryDirectory("pgz-background");
   try {
     let db = DB.open(`${directory}/default`);
-    assert.is(db.stats().background, "inline");
-    db.close();
-    db = DB.open(`${directory}/worker`, { background: "worker" });
     assert.is(db.stats().background, "worker");
+    db.close();
+    db = DB.open(`${directory}/default`, { readOnly: true });
+    assert.is(db.stats().background, "inline", "a read-only open writes no tables");
+    db.close();
+    db = DB.open(`${directory}/inline`, { background: "inline" });
+    assert.is(db.stats().background, "inline");
     db.close();
     db = DB.open(`${directory}/storage`, { storage: new FaultyStorage(`${directory}/storage`) });
     assert.is(db.stats().background, "inline");
@@ -92,33 +95,61 @@ for (const core of engineCores) {
     }
   });
 
-  test(`${core}: a job that fails on the worker latches the database read-only; the writes survive a reopen`, async () => {
+  for (const crash of [false, true]) {
+    const what = crash ? "a worker thread that dies of an uncaught error in a job" : "a job that fails on the worker";
+    test(`${core}: ${what} latches the database read-only; the writes survive a reopen`, async () => {
+      const directory = temporaryDirectory("pgz-background");
+      try {
+        let db = DB.open(directory, { core, background: "worker", ...tiny, autoGc: false });
+        db.put("before", "x");
+        db.flush();
+        injectBackgroundFault("injected worker failure", crash);
+        const model = new Map<string, string>();
+        // Writes go on until one meets the latched failure: a write's error means "not written".
+        let failure: unknown;
+        for (let i = 0; i < 2000 && failure === undefined; i++) {
+          try {
+            db.put(`key-${i}`, `value-${i}`.padEnd(40, "v"));
+            model.set(`key-${i}`, `value-${i}`.padEnd(40, "v"));
+          } catch (error) {
+            failure = error;
+          }
+          if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        assert.ok(failure !== undefined, "a write reported the worker's failure");
+        assert.match(db.stats().backgroundError ?? "", crash ? /worker exited with code 1: injected worker failure/ : /injected worker failure/);
+        expectCode("PGZ_IO", () => db.put("after", "x"), "writes stay refused", /injected worker failure.*reopen the database/);
+        for (const [key, value] of model) assert.is(text(db.get(key)), value, "reads still work");
+        db.close();
+        db = DB.open(directory, { core, background: "worker" });
+        assert.is(text(db.get("before")), "x");
+        for (const [key, value] of model) assert.is(text(db.get(key)), value, `${key} survives`);
+        assert.ok(db.check().ok);
+        db.close();
+      } finally {
+        removeDirectory(directory);
+      }
+    });
+  }
+
+  test(`${core}: a worker that dies while a flush waits for it ends the wait with its error, not the 120 s timeout`, () => {
     const directory = temporaryDirectory("pgz-background");
     try {
       let db = DB.open(directory, { core, background: "worker", ...tiny, autoGc: false });
       db.put("before", "x");
       db.flush();
-      injectBackgroundFault("injected worker failure");
-      const model = new Map<string, string>();
-      // Writes go on until one meets the latched failure: a write's error means "not written".
-      let failure: unknown;
-      for (let i = 0; i < 2000 && failure === undefined; i++) {
-        try {
-          db.put(`key-${i}`, `value-${i}`.padEnd(40, "v"));
-          model.set(`key-${i}`, `value-${i}`.padEnd(40, "v"));
-        } catch (error) {
-          failure = error;
-        }
-        if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-      }
-      assert.ok(failure !== undefined, "a write reported the worker's failure");
-      assert.match(db.stats().backgroundError ?? "", /injected worker failure/);
-      expectCode("PGZ_IO", () => db.put("after", "x"), "writes stay refused", /injected worker failure.*reopen the database/);
-      for (const [key, value] of model) assert.is(text(db.get(key)), value, "reads still work");
+      injectBackgroundFault("injected worker crash", true);
+      db.put("acknowledged", "y");
+      // db.flush() blocks in Atomics.wait for the flush's reply, where no exit event can reach it.
+      expectCode("PGZ_IO", () => db.flush(), "the blocked flush", /worker exited with code 1: injected worker crash/);
+      expectCode("PGZ_IO", () => db.put("after", "z"), "writes stay refused", /injected worker crash/);
+      assert.match(db.stats().backgroundError ?? "", /worker exited with code 1: injected worker crash/);
+      assert.is(text(db.get("acknowledged")), "y", "reads still work");
       db.close();
       db = DB.open(directory, { core, background: "worker" });
       assert.is(text(db.get("before")), "x");
-      for (const [key, value] of model) assert.is(text(db.get(key)), value, `${key} survives`);
+      assert.is(text(db.get("acknowledged")), "y");
+      assert.is(db.get("after"), undefined);
       assert.ok(db.check().ok);
       db.close();
     } finally {

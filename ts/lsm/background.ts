@@ -19,7 +19,7 @@ import type { CompactionPlan, CompactionSettings } from "./compaction.ts";
 export type BackgroundRequest =
   | { type: "open"; database: number; directory: string; core: CoreName; databaseId: Uint8Array; openFilesMax: number }
   | { type: "close"; database: number }
-  | { type: "fault"; message: string }
+  | { type: "fault"; message: string; crash: boolean }
   | { type: "flush-start"; database: number; job: number; fileNumber: number; oldestReadSequence: number; compression: Compression }
   | { type: "flush-run"; database: number; job: number; bytes: Uint8Array }
   | { type: "flush-finish"; database: number; job: number }
@@ -32,6 +32,12 @@ export interface SerializedError {
   file?: string;
   offset?: number;
   stack?: string;
+}
+
+/** The worker's last word when its thread stops by itself (an uncaught error, process.exit). */
+interface ExitNotice {
+  exited: true;
+  message: string;
 }
 
 export interface BackgroundReply {
@@ -74,17 +80,18 @@ class Connection {
   constructor() {
     // Only reached with background: "worker", which options.ts grants only where threads exist.
     this.thread = platformThreads()!.spawn(workerUrl(), { signal: this.signal.buffer });
-    this.thread.port.onMessage((message) => this.dispatch(message as BackgroundReply));
+    this.thread.port.onMessage((message) => this.dispatch(message as BackgroundReply | ExitNotice));
     this.thread.onExit((error) => this.lose(error));
   }
 
-  dispatch(reply: BackgroundReply): void {
-    this.sessions.get(reply.database)?.receive(reply);
+  dispatch(message: BackgroundReply | ExitNotice): void {
+    if ("exited" in message) this.lose(new Error(message.message));
+    else this.sessions.get(message.database)?.receive(message);
   }
 
   /** Takes every reply already on the port, without waiting for the event loop. */
   drain(): void {
-    for (let next = this.thread.port.receiveNow(); next; next = this.thread.port.receiveNow()) this.dispatch(next.message as BackgroundReply);
+    for (let next = this.thread.port.receiveNow(); next; next = this.thread.port.receiveNow()) this.dispatch(next.message as BackgroundReply | ExitNotice);
   }
 
   lose(error: unknown): void {
@@ -168,9 +175,12 @@ export class BackgroundSession {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** Test hook: the worker's next job throws PGZ_IO with `message`. */
-export function injectBackgroundFault(message: string): void {
-  connection?.thread.port.postMessage({ type: "fault", message });
+/**
+ * Test hook: the worker's next job throws PGZ_IO with `message`; with `crash`, the job is never
+ * answered and the thread dies of an uncaught error with `message` instead.
+ */
+export function injectBackgroundFault(message: string, crash = false): void {
+  connection?.thread.port.postMessage({ type: "fault", message, crash });
 }
 
 /** Test hook: stops the shared worker as a crash would; resolves once it is gone. */

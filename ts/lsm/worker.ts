@@ -33,14 +33,14 @@ interface WorkerFlush {
   run: Run;
 }
 
-const { port, data } = threadContext();
+const { port, data, onExit } = threadContext();
 const signal = new Int32Array(data.signal as SharedArrayBuffer);
 const databases = new Map<number, Database>();
 const cores = new Map<CoreName, Core>();
 /** Jobs that failed: their later messages are ignored (the failure was already replied). */
 const failedJobs = new Set<number>();
-/** Test hook: the next job throws this message (test/background.test.ts). */
-let injectedFault: string | undefined;
+/** Test hook: the next job throws this message, or with `crash` kills the thread (test/background.test.ts). */
+let injectedFault: { message: string; crash: boolean } | undefined;
 
 function reply(port: ThreadPort, message: Record<string, unknown>): void {
   port.postMessage(message);
@@ -75,7 +75,7 @@ function open(request: Extract<BackgroundRequest, { type: "open" }>): void {
 function handle(request: BackgroundRequest): void {
   if (request.type === "open") return open(request);
   if (request.type === "fault") {
-    injectedFault = request.message;
+    injectedFault = { message: request.message, crash: request.crash };
     return;
   }
   if (request.type === "close") {
@@ -93,8 +93,16 @@ function handle(request: BackgroundRequest): void {
   if (failedJobs.has(request.job)) return;
   try {
     if (injectedFault !== undefined && request.type !== "flush-run") {
-      const message = injectedFault;
+      const { message, crash } = injectedFault;
       injectedFault = undefined;
+      // A crash: the job is never answered and the error escapes every handler, as a bug would.
+      if (crash) {
+        failedJobs.add(request.job);
+        setImmediate(() => {
+          throw new Error(message);
+        });
+        return;
+      }
       throw new PgzError("PGZ_IO", message);
     }
     if (request.type === "flush-start") startFlush(database, request);
@@ -183,6 +191,10 @@ function closeDatabase(id: number, database: Database): void {
   database.files.clear();
   databases.delete(id);
 }
+
+// A thread that dies by itself says so on the port: a foreground blocked in Atomics.wait gets no
+// exit event, but it takes this message (background.ts, Connection.dispatch).
+onExit((code, error) => reply(port, { exited: true, message: `the background worker exited with code ${code}${error === undefined ? "" : `: ${(error as Error)?.message ?? String(error)}`}` }));
 
 port.onMessage((message) => {
   const request = message as BackgroundRequest;

@@ -4,6 +4,7 @@
  * (ThreadPlatform in platform.ts, installed by node-platform.ts), so pgz/browser, which installs
  * none, runs background work inline and reaches no node: module.
  */
+import process from "node:process";
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 
 export interface ThreadPort {
@@ -61,8 +62,18 @@ export function spawnThread(url: URL, data: Record<string, unknown>): ThreadHand
   };
 }
 
-/** The worker side: the port the foreground handed over and the data it was started with. */
-export function threadContext(): { port: ThreadPort; data: Record<string, unknown> } {
+/**
+ * Calls `listener` as this thread stops by itself (process.exit, or an uncaught error: then with
+ * that error). terminate() runs no code on the thread, so it calls nothing.
+ */
+function onThreadExit(listener: (code: number, error: unknown) => void): void {
+  let uncaught: unknown;
+  process.on("uncaughtExceptionMonitor", (error) => (uncaught ??= error));
+  process.on("exit", (code) => listener(code, uncaught));
+}
+
+/** The worker side: the port the foreground handed over, the data it was started with, and its exit. */
+export function threadContext(): { port: ThreadPort; data: Record<string, unknown>; onExit: typeof onThreadExit } {
   const { port, ...data } = workerData as { port: MessagePort };
   return {
     port: {
@@ -72,5 +83,6 @@ export function threadContext(): { port: ThreadPort; data: Record<string, unknow
       close: () => port.close(),
     },
     data,
+    onExit: onThreadExit,
   };
 }
