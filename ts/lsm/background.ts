@@ -20,6 +20,7 @@ export type BackgroundRequest =
   | { type: "open"; database: number; directory: string; core: CoreName; databaseId: Uint8Array; openFilesMax: number }
   | { type: "close"; database: number }
   | { type: "fault"; message: string; crash: boolean }
+  | { type: "pause"; kind: "flush" | "compact" }
   | { type: "flush-start"; database: number; job: number; fileNumber: number; oldestReadSequence: number; compression: Compression }
   | { type: "flush-run"; database: number; job: number; bytes: Uint8Array }
   | { type: "flush-finish"; database: number; job: number }
@@ -39,6 +40,13 @@ interface ExitNotice {
   exited: true;
   message: string;
 }
+
+/** The pause test hook's notice: the worker stopped halfway through a job of this kind. */
+interface PauseNotice {
+  paused: "flush" | "compact";
+}
+
+type WorkerMessage = BackgroundReply | ExitNotice | PauseNotice;
 
 export interface BackgroundReply {
   database: number;
@@ -75,23 +83,26 @@ class Connection {
   readonly thread: ThreadHandle;
   readonly signal = new Int32Array(new SharedArrayBuffer(4));
   readonly sessions = new Map<number, BackgroundSession>();
+  /** Test hook: waiting for the worker to say it paused (pauseBackgroundWorker). */
+  readonly paused: (() => void)[] = [];
   lost: unknown;
 
   constructor() {
     // Only reached with background: "worker", which options.ts grants only where threads exist.
     this.thread = platformThreads()!.spawn(workerUrl(), { signal: this.signal.buffer });
-    this.thread.port.onMessage((message) => this.dispatch(message as BackgroundReply | ExitNotice));
+    this.thread.port.onMessage((message) => this.dispatch(message as WorkerMessage));
     this.thread.onExit((error) => this.lose(error));
   }
 
-  dispatch(message: BackgroundReply | ExitNotice): void {
+  dispatch(message: WorkerMessage): void {
     if ("exited" in message) this.lose(new Error(message.message));
+    else if ("paused" in message) this.paused.splice(0).forEach((paused) => paused());
     else this.sessions.get(message.database)?.receive(message);
   }
 
   /** Takes every reply already on the port, without waiting for the event loop. */
   drain(): void {
-    for (let next = this.thread.port.receiveNow(); next; next = this.thread.port.receiveNow()) this.dispatch(next.message as BackgroundReply | ExitNotice);
+    for (let next = this.thread.port.receiveNow(); next; next = this.thread.port.receiveNow()) this.dispatch(next.message as WorkerMessage);
   }
 
   lose(error: unknown): void {
@@ -123,7 +134,7 @@ export class BackgroundSession {
   }
 
   /** Sends a request of a new job (or one more message of a running job, given its number). */
-  start(request: DistributiveOmit<Exclude<BackgroundRequest, { type: "open" | "close" | "fault" }>, "database" | "job">, job = nextJob++, transfer: ArrayBuffer[] = []): number {
+  start(request: DistributiveOmit<Exclude<BackgroundRequest, { type: "open" | "close" | "fault" | "pause" }>, "database" | "job">, job = nextJob++, transfer: ArrayBuffer[] = []): number {
     this.send({ ...request, database: this.database, job } as BackgroundRequest, transfer);
     return job;
   }
@@ -181,6 +192,16 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
  */
 export function injectBackgroundFault(message: string, crash = false): void {
   connection?.thread.port.postMessage({ type: "fault", message, crash });
+}
+
+/**
+ * Test hook: the worker's next job of `kind` stops halfway through writing its table and never
+ * goes on (crash tests kill the process there). `paused` is called as soon as the notice is
+ * taken, even inside a write blocked waiting for that job. Needs a database open on the worker.
+ */
+export function pauseBackgroundWorker(kind: "flush" | "compact", paused: () => void): void {
+  connection!.paused.push(paused);
+  connection!.thread.port.postMessage({ type: "pause", kind });
 }
 
 /** Test hook: stops the shared worker as a crash would; resolves once it is gone. */

@@ -41,6 +41,8 @@ const cores = new Map<CoreName, Core>();
 const failedJobs = new Set<number>();
 /** Test hook: the next job throws this message, or with `crash` kills the thread (test/background.test.ts). */
 let injectedFault: { message: string; crash: boolean } | undefined;
+/** Test hook: the next job of this kind stops halfway through its table and never goes on. */
+let pauseAt: "flush" | "compact" | undefined;
 
 function reply(port: ThreadPort, message: Record<string, unknown>): void {
   port.postMessage(message);
@@ -76,6 +78,10 @@ function handle(request: BackgroundRequest): void {
   if (request.type === "open") return open(request);
   if (request.type === "fault") {
     injectedFault = { message: request.message, crash: request.crash };
+    return;
+  }
+  if (request.type === "pause") {
+    pauseAt = request.kind;
     return;
   }
   if (request.type === "close") {
@@ -135,6 +141,14 @@ function addToFlush(database: Database, job: number, bytes: Uint8Array): void {
   flush.staging.clear();
   flush.staging.appendEncoded(kept);
   flush.builder.addRun(flush.staging);
+  if (pauseAt === "flush") pauseForever("flush");
+}
+
+/** The pause test hook: says so (the foreground resolves its promise) and blocks this thread for good. */
+function pauseForever(kind: "flush" | "compact"): never {
+  pauseAt = undefined;
+  reply(port, { paused: kind });
+  for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }
 
 function finishFlush(database: Database, job: number): { meta: TableMeta | undefined; discardedLogBytes: Record<string, number> } {
@@ -173,6 +187,10 @@ function compact(database: Database, plan: CompactionPlan, oldestSnapshotSequenc
   };
   const job = new CompactionJob(core, storage, plan, tableOf, oldestSnapshotSequence, allocate, settings, databaseId);
   try {
+    if (pauseAt === "compact") {
+      job.step(16 * 1024);
+      pauseForever("compact");
+    }
     // Every output table is fsynced by TableBuilder.finish before the reply goes out.
     while (!job.step(Number.MAX_SAFE_INTEGER));
     storage.syncDirectory();
