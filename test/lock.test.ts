@@ -7,7 +7,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -126,17 +126,29 @@ test("two copies of the bundle in one process: the second open is PGZ_LOCKED", a
   }
 });
 
+/**
+ * The outcome an opener child prints last. Read on "close", not "exit": "exit" may come before
+ * the child's output has been read from its pipes, and a failure would then show none of it.
+ */
+function outcomeOf(child: ChildProcess, name: string): Promise<Outcome> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (chunk) => (stdout += chunk));
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  return new Promise<Outcome>((resolve, reject) => {
+    child.on("close", (status, signal) => {
+      const last = stdout.trim().split("\n").pop()!;
+      if (status === 0 && last.startsWith("{")) resolve(JSON.parse(last) as Outcome);
+      else reject(new Error(`${name} failed (exit code ${status}, signal ${signal}): stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr)}`));
+    });
+  });
+}
+
 /** Starts `count` child processes that open `directory` at once; the winner holds until all tried. */
 async function race(directory: string, attempts: string, go: string, count: number): Promise<Outcome[]> {
   const children = Array.from({ length: count }, (_, index) => {
     const options = { module: bundle, directory, go, attempts, openers: count, index };
-    const child = spawn(process.execPath, [opener, JSON.stringify(options)], { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk) => (output += chunk));
-    child.stderr.on("data", (chunk) => (output += chunk));
-    return new Promise<Outcome>((resolve, reject) => {
-      child.on("exit", (status) => (status === 0 ? resolve(JSON.parse(output.trim().split("\n").pop()!)) : reject(new Error(`opener ${index} failed: ${output}`))));
-    });
+    return outcomeOf(spawn(process.execPath, [opener, JSON.stringify(options)], { stdio: ["ignore", "pipe", "pipe"] }), `opener ${index}`);
   });
   writeFileSync(go, "");
   return Promise.all(children);
@@ -168,13 +180,7 @@ test("processes racing for a stale LOCK: exactly one wins, the others get PGZ_LO
 
 /** Spawns an opener under tsx (the source, not the bundle); resolves with its outcome. */
 function startOpener(options: object): Promise<Outcome> {
-  const child = spawn(process.execPath, ["--import", "tsx", opener, JSON.stringify(options)], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout.on("data", (chunk) => (output += chunk));
-  child.stderr.on("data", (chunk) => (output += chunk));
-  return new Promise((resolve, reject) => {
-    child.on("exit", (status) => (status === 0 ? resolve(JSON.parse(output.trim().split("\n").pop()!)) : reject(new Error(`opener failed: ${output}`))));
-  });
+  return outcomeOf(spawn(process.execPath, ["--import", "tsx", opener, JSON.stringify(options)], { cwd: root, stdio: ["ignore", "pipe", "pipe"] }), "opener");
 }
 
 async function untilExists(file: string): Promise<void> {
