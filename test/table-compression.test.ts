@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { DB, type OpenOptions } from "../ts/api/db.ts";
+import { DB, type OpenOptions } from "../ts/index.ts";
 import { createCore } from "../ts/core/index.ts";
 import { decodeFooter, decodeIndex, footerOffsetOf } from "../ts/lsm/sstable.ts";
 import { decodeBlockHandle, encodeBlockHandle, type BlockHandle } from "../ts/lsm/table-block.ts";

@@ -9,6 +9,13 @@ import type { EngineState } from "./state.ts";
 
 /** Bytes of compaction input merged per byte written, while level 0 is within l0Files. */
 const COMPACTION_PACE = 16;
+/**
+ * With the worker, what a write pays for on this thread is copying the waiting memtable's
+ * entries out to it: twice the bytes written finishes that copy when the new memtable is half
+ * full (well before it fills and a write would have to wait), in slices an eighth of
+ * COMPACTION_PACE's, so no one batch carries milliseconds of copying.
+ */
+const WORKER_COPY_PACE = 2;
 /** Past l0Files * this many level-0 tables a write finishes the compaction (a full stall). */
 const L0_STOP_MULTIPLIER = 3;
 /** Automatic GC collects a segment once this share of it is garbage. */
@@ -56,7 +63,7 @@ export class Pacer {
     const { l0Files } = tree.compactionSettings;
     // With the worker, a stall is a wait for it (see Tree.stall); otherwise the work itself.
     if (level0 >= l0Files * L0_STOP_MULTIPLIER) tree.stall(this.state.oldestReadSequence());
-    else if (due) tree.backgroundWork(bytes * COMPACTION_PACE * 2 ** Math.max(0, level0 - l0Files), this.state.oldestReadSequence());
+    else if (due) tree.backgroundWork(bytes * (tree.buildsOnWorker ? WORKER_COPY_PACE : COMPACTION_PACE) * 2 ** Math.max(0, level0 - l0Files), this.state.oldestReadSequence());
     this.compactionMilliseconds += performance.now() - started;
   }
 

@@ -85,12 +85,12 @@ export function encodeBlockHandle(length: number, rawLength: number): Uint8Array
  */
 export function decodeBlockHandle(lastKey: Uint8Array, value: Uint8Array, offset: number): BlockHandle | undefined {
   const length = readVarint(value, 0);
-  const rawLength = length && readVarint(value, length.end);
-  if (!length || !rawLength || rawLength.end !== value.length) return undefined;
-  const handle = { lastKey, offset, length: length.value, rawLength: rawLength.value };
-  if (handle.length === 0 || handle.rawLength > LZ4_INPUT_BYTES_MAX) return undefined;
-  if (handle.rawLength !== BLOCK_STORED_RAW && handle.length < COMPRESSED_BLOCK_TRAILER_BYTES) return undefined;
-  return handle;
+  if (length < 0) return undefined;
+  const rawLength = readVarint(value, varintEnd);
+  if (rawLength < 0 || varintEnd !== value.length) return undefined;
+  if (length === 0 || rawLength > LZ4_INPUT_BYTES_MAX) return undefined;
+  if (rawLength !== BLOCK_STORED_RAW && length < COMPRESSED_BLOCK_TRAILER_BYTES) return undefined;
+  return { lastKey, offset, length, rawLength };
 }
 
 /** LEB128: 7 bits a byte, low first, the high bit set on every byte but the last. */
@@ -104,16 +104,20 @@ function writeVarint(target: Uint8Array, at: number, value: number): number {
   return at;
 }
 
-/** A u32 varint at `at` in its shortest form, or undefined (cut short, too long, or padded). */
-function readVarint(bytes: Uint8Array, at: number): { value: number; end: number } | undefined {
+/** Where the last readVarint ended (a module variable: a table open decodes thousands, allocation-free). */
+let varintEnd = 0;
+
+/** A u32 varint at `at` in its shortest form, or -1 (cut short, too long, or padded); sets varintEnd. */
+function readVarint(bytes: Uint8Array, at: number): number {
   let value = 0;
   for (let shift = 0, i = at; i < bytes.length && i - at < BLOCK_HANDLE_VARINT_BYTES_MAX; shift += 7, i++) {
     const byte = bytes[i]!;
     value += (byte & 0x7f) * 2 ** shift;
     if (byte & 0x80) continue;
     // A last byte of 0 after others is padding (the same number has a shorter form).
-    if ((byte === 0 && i > at) || value > 0xffff_ffff) return undefined;
-    return { value, end: i + 1 };
+    if ((byte === 0 && i > at) || value > 0xffff_ffff) return -1;
+    varintEnd = i + 1;
+    return value;
   }
-  return undefined;
+  return -1;
 }

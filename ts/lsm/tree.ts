@@ -360,6 +360,11 @@ export class Tree {
     if (this.job && this.stepJob(Number.MAX_SAFE_INTEGER)) this.commitJob();
   }
 
+  /** Whether tables are built on the background worker (this thread only copies entries out and commits). */
+  get buildsOnWorker(): boolean {
+    return this.remote !== undefined;
+  }
+
   /** Whether the worker is building a table the foreground waits for. */
   get workerBusy(): boolean {
     return this.remote !== undefined && (this.remoteFlush?.sent === true || this.job !== undefined);
