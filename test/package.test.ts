@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DB } from "../ts/api/db.ts";
+import { DB } from "../ts/index.ts";
 import { removeDirectory, temporaryDirectory } from "./helpers.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
