@@ -37,7 +37,6 @@ const OVERSIZED_FILES_ALLOWED = new Set([
   "ts/core/pure/block.ts",
   "ts/core/pure/skiplist.ts",
   "ts/lsm/manifest.ts",
-  "ts/lsm/sstable.ts",
   "ts/lsm/tree.ts",
   "ts/tools/cli.ts",
   "ts/vlog/log.ts",

@@ -15,7 +15,9 @@ import { KIND_DELETE, KIND_POINTER, MERGE_DONE, TRAILER_BYTES, mergeSourceNeeded
 import { VALUE_POINTER_BYTES, type Compression } from "../format.ts";
 import type { Storage } from "../storage/io.ts";
 import { LEVEL_COUNT, type VersionEdit } from "./manifest.ts";
-import { TableBuilder, TableSource, type Table, type TableMeta } from "./sstable.ts";
+import type { Table, TableMeta } from "./sstable.ts";
+import { TableSource } from "./table-source.ts";
+import { TableBuilder } from "./table-builder.ts";
 import { decodeValuePointer } from "../vlog/log.ts";
 
 export interface CompactionSettings {

@@ -15,7 +15,8 @@ import { HandleCache, type Storage } from "../storage/io.ts";
 import { NodeStorage } from "../storage/node.ts";
 import { threadContext, type ThreadPort } from "../storage/threads.ts";
 import { CompactionJob, VersionFilter, type CompactionPlan, type CompactionSettings } from "./compaction.ts";
-import { Table, TableBuilder, type TableMeta } from "./sstable.ts";
+import { Table, type TableMeta } from "./sstable.ts";
+import { TableBuilder } from "./table-builder.ts";
 import type { BackgroundRequest, SerializedError } from "./background.ts";
 
 interface Database {
