@@ -6,7 +6,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { DB } from "../ts/index.ts";
+import { dumpFile } from "../ts/tools/dump.ts";
 import { engineCores, removeDirectory, temporaryDirectory, text } from "./helpers.ts";
 
 const tiny = { memtableBytes: 4096, l0Files: 2, levelRatio: 2, level1Bytes: 16384, tableBytes: 8192, valueThreshold: 64 };
@@ -21,6 +23,21 @@ function tablesInLevels(db: DB): number {
 
 function entriesInLevels(db: DB): number {
   return db.stats().levels.reduce((sum, level) => sum + level.entries, 0);
+}
+
+/** Every table entry's stored version, by user key: "<sequence> <kind>" strings, newest first. */
+function storedVersions(directory: string): Map<string, string[]> {
+  const versions = new Map<string, string[]>();
+  for (const name of readdirSync(directory).filter((file) => file.endsWith(".sst")).sort()) {
+    dumpFile(join(directory, name), {
+      entries: true,
+      write: (line) => {
+        const entry = /^  "([^"]*)" @(\d+) (\S+)/.exec(line);
+        if (entry) versions.set(entry[1]!, [...(versions.get(entry[1]!) ?? []), `${entry[2]} ${entry[3]}`]);
+      },
+    });
+  }
+  return versions;
 }
 
 for (const core of engineCores) {
@@ -79,6 +96,44 @@ for (const core of engineCores) {
       db.compact();
       assert.is(entriesInLevels(db), 200, "only the newest version of each key is left");
       assert.is(text(db.get("k100")), "v5-100");
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: at the bottom, the version every reader sees of an inline value is stored with sequence 0; versions a snapshot needs and pointers keep theirs`, () => {
+    const directory = temporaryDirectory("pgz-compaction");
+    const key = (i: number) => `k${String(i).padStart(3, "0")}`;
+    const large = (i: number) => `large-${i}-`.padEnd(200, "x");
+    try {
+      let db = DB.open(directory, { core, ...tiny });
+      for (let i = 0; i < 200; i++) db.put(key(i), i % 10 === 0 ? large(i) : `v0-${i}`);
+      const snapshot = db.snapshot();
+      for (let i = 0; i < 50; i++) db.put(key(i), `v1-${i}`);
+      db.compact();
+      const kept = storedVersions(directory);
+      assert.is(kept.size, 200);
+      for (let i = 0; i < 200; i++) {
+        const oldest = i % 10 === 0 ? /^[1-9]\d* pointer$/ : /^0 value$/;
+        const versions = kept.get(key(i))!;
+        assert.is(versions.length, i < 50 ? 2 : 1, key(i));
+        if (i < 50) assert.match(versions[0]!, /^[1-9]\d* value$/, `${key(i)}: the version the snapshot hides keeps its sequence`);
+        assert.match(versions[versions.length - 1]!, oldest, key(i));
+      }
+      for (let i = 0; i < 200; i++) {
+        assert.is(text(snapshot.get(key(i))), i % 10 === 0 ? large(i) : `v0-${i}`);
+        assert.is(text(db.get(key(i))), i < 50 ? `v1-${i}` : i % 10 === 0 ? large(i) : `v0-${i}`);
+      }
+      snapshot.release();
+      db.compact();
+      const after = storedVersions(directory);
+      for (let i = 0; i < 50; i++) assert.equal(after.get(key(i)), ["0 value"], key(i));
+      db.close();
+      db = DB.open(directory, { core, ...tiny });
+      for (let i = 0; i < 200; i++) assert.is(text(db.get(key(i))), i < 50 ? `v1-${i}` : i % 10 === 0 ? large(i) : `v0-${i}`);
+      assert.is([...db.iterate()].length, 200);
+      assert.ok(db.check().ok);
       db.close();
     } finally {
       removeDirectory(directory);

@@ -11,7 +11,7 @@
 import { assert } from "../assert.ts";
 import { viewOf } from "../bytes.ts";
 import { compareBytes, compareInternalKeys, userKeyOf } from "../core/entry.ts";
-import { KIND_DELETE, KIND_POINTER, MERGE_DONE, TRAILER_BYTES, mergeSourceNeeded, type Core, type Merge, type Run } from "../core/types.ts";
+import { KIND_DELETE, KIND_POINTER, KIND_VALUE, MERGE_DONE, TRAILER_BYTES, mergeSourceNeeded, type Core, type Merge, type Run } from "../core/types.ts";
 import { VALUE_POINTER_BYTES, type Compression } from "../format.ts";
 import type { Storage } from "../storage/io.ts";
 import { LEVEL_COUNT, type VersionEdit } from "./manifest.ts";
@@ -156,6 +156,11 @@ function trailerSequence(bytes: Uint8Array, at: number): number {
  * below the oldest snapshot exists (nobody can read it), or it is such a version and a tombstone
  * at the bottom. Compactions and flushes both use it; the value-log records of the pointers it
  * drops are counted as garbage.
+ *
+ * At the bottom, the version every reader sees (at or below the oldest snapshot, nothing older
+ * below it) of an inline value is given sequence 0, in place: its real sequence can no longer
+ * matter to any read, and seven zero bytes per entry compress where a counter does not (as
+ * RocksDB does). Pointers keep theirs: a read by pointer checks the log record's sequence.
  */
 export class VersionFilter {
   /** Where the last user key seen lies (in the bytes it came in, which the caller keeps alive). */
@@ -181,7 +186,7 @@ export class VersionFilter {
     return true;
   }
 
-  /** Whether the entry [at, end) survives; call startsUserKey for it first. */
+  /** Whether the entry [at, end) survives (its sequence may be zeroed in place); call startsUserKey for it first. */
   keep(bytes: Uint8Array, at: number, end: number): boolean {
     const trailer = at + 8 + viewOf(bytes).getUint32(at, true) - TRAILER_BYTES;
     const kind = bytes[trailer]!;
@@ -189,6 +194,7 @@ export class VersionFilter {
     if (trailerSequence(bytes, trailer) <= this.oldestSnapshotSequence) {
       this.shadowed = true;
       if (kind === KIND_DELETE && this.bottommost) return this.drop(kind, bytes, end);
+      if (kind === KIND_VALUE && this.bottommost) bytes.fill(0, trailer + 1, trailer + TRAILER_BYTES);
     }
     return true;
   }

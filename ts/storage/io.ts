@@ -5,7 +5,6 @@
  * offset and covers whole pages, so an O_DIRECT mode stays possible. Failures surface as
  * PgzError PGZ_IO.
  */
-import { assert } from "../assert.ts";
 import { PgzError } from "../errors.ts";
 import { PAGE_SIZE, TEMPORARY_SUFFIX } from "../format.ts";
 

@@ -4,7 +4,7 @@
  * emit the same bytes; the decompressor checks every length and offset against both buffers,
  * so hostile input is PGZ_CORRUPTION, never a read past an array.
  */
-import { LZ4_INPUT_BYTES_MAX, checkCompressArguments, checkDecompressArguments, lz4CompressBound, lz4CorruptionError } from "../checks.ts";
+import { checkCompressArguments, checkDecompressArguments, lz4CompressBound, lz4CorruptionError } from "../checks.ts";
 import type { BlockReader } from "../types.ts";
 import { openOwnedBlock } from "./block.ts";
 
