@@ -74,6 +74,7 @@ export function renderMarkdown(report) {
   out.push(`Machine: ${machine.nproc} CPUs (${machine.cpu}), Node ${machine.node}, temporary directories on ${machine.filesystem ?? "?"}; pgz ${machine.pgzCommit} (dist/pgz.mjs ${machine.bundle}).`);
   out.push(`Load average (1, 5, 15 min) at start ${machine.loadAverageStart}, at end ${machine.loadAverageEnd}; the machine is shared with other work and noisy.`);
   out.push(`Command: \`${machine.command}\` (${formatNumber(report.seconds)} s).`);
+  if (report.rounds > 1) out.push(`Every figure is the round with the median ops/s of ${report.rounds} rounds run one after the other (each round every engine in turn); the results file lists every round.`);
   out.push(`Sizes: ${formatNumber(sizes.keys)} x 16 B keys / 100 B values in batches of ${sizes.smallBatch}; ${formatNumber(sizes.largeKeys)} x 4 KiB values in batches of ${sizes.largeBatch}; ${formatNumber(sizes.hugeKeys)} x 64 KiB values in batches of ${sizes.hugeBatch}. Values are half random, half repeated (db_bench's compression ratio 0.5).`);
   out.push("");
   out.push("| engine | version | default pass | sync pass |");

@@ -14,7 +14,10 @@
  * PGZ_BENCH_SCENARIOS (comma list of sequential, random, large, huge; default all: "random,large,huge"
  * with PGZ_BENCH_PASSES=default runs every read workload plus fillrandom, overwrite, deleterandom),
  * PGZ_BENCH_DIR (where temporary directories go; default the OS temp dir), PGZ_BENCH_JSON (the
- * results file; default bench/peers/results-quick.json or results-full.json).
+ * results file; default bench/peers/results-quick.json or results-full.json), PGZ_BENCH_ROUNDS
+ * (default 1: run everything this many times, rounds one after the other so a change in the
+ * machine's load hits every engine; each result is the round with the median ops/s, and lists
+ * every round's ops/s and bytes on disk).
  */
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
@@ -23,7 +26,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ENGINES } from "./engines.mjs";
-import { renderMarkdown } from "./report.mjs";
+import { operationsPerSecond, renderMarkdown } from "./report.mjs";
 import { Latencies, deleteBatches, directoryBytes, missingKeys, processWriteBytes, putBatches, shuffle, sortedKeys, valuePool } from "./measure.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,6 +44,8 @@ const sizes = {
   seekNext: 10,
 };
 const passes = (process.env.PGZ_BENCH_PASSES ?? "default,sync").split(",");
+const rounds = Number(process.env.PGZ_BENCH_ROUNDS ?? 1);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`PGZ_BENCH_ROUNDS must be a positive integer, got ${process.env.PGZ_BENCH_ROUNDS}`);
 const engineNames = process.env.PGZ_BENCH_ENGINES?.split(",");
 const workloadNames = process.env.PGZ_BENCH_WORKLOADS?.split(",");
 /** Whether a workload runs (PGZ_BENCH_WORKLOADS); a fill whose reads run always runs. */
@@ -287,6 +292,23 @@ async function loadEngines() {
   return { loaded, unavailable };
 }
 
+/** Per pass, workload and engine: the round with the median ops/s, with every round's figures. */
+function medianRounds(results) {
+  const groups = new Map();
+  for (const result of results) {
+    if (result.error || !result.seconds) continue;
+    const name = `${result.pass} ${result.workload} ${result.engine}`;
+    groups.set(name, [...(groups.get(name) ?? []), result]);
+  }
+  const medians = results.filter((result) => result.error || (!result.seconds && result.round === 1));
+  for (const group of groups.values()) {
+    const sorted = group.slice().sort((a, b) => operationsPerSecond(a) - operationsPerSecond(b));
+    const rounds = group.map((result) => ({ round: result.round, operationsPerSecond: Math.round(operationsPerSecond(result)), diskBytes: result.diskBytes }));
+    medians.push({ ...sorted[Math.floor((sorted.length - 1) / 2)], rounds });
+  }
+  return medians;
+}
+
 async function main() {
   const startedAt = new Date();
   const { loaded, unavailable } = await loadEngines();
@@ -304,25 +326,29 @@ async function main() {
     ["huge", (engine, durable, record) => scenarioLarge(engine, durable, huge, "fillrandom-64k", "readrandom-64k", record)],
   ].filter(([name]) => scenarioNames.includes(name)).map(([, scenario]) => scenario);
   // Scenario by scenario, every engine in turn: a change in the machine's load hits all of them.
-  for (const pass of passes) {
-    const durable = pass === "sync";
-    for (const scenario of scenarios) {
-      for (const engine of loaded) {
-        const record = (workload, result) => {
-          const entry = { pass, workload, engine: engine.name, ...result };
-          report.results.push(entry);
-          const rate = result.seconds ? Math.round((result.operations ?? 0) / result.seconds).toLocaleString("en-US") + " ops/s" : result.skipped ?? "";
-          log(`  ${pass.padEnd(7)} ${workload.padEnd(17)} ${engine.name.padEnd(14)} ${rate}`);
-        };
-        try {
-          await scenario(engine, durable, record);
-        } catch (error) {
-          log(`  ${pass} ${engine.name} failed: ${error.stack}`);
-          report.results.push({ pass, workload: "error", engine: engine.name, error: error.message });
+  const results = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const pass of passes) {
+      const durable = pass === "sync";
+      for (const scenario of scenarios) {
+        for (const engine of loaded) {
+          const record = (workload, result) => {
+            results.push({ pass, workload, engine: engine.name, round, ...result });
+            const rate = result.seconds ? Math.round((result.operations ?? 0) / result.seconds).toLocaleString("en-US") + " ops/s" : result.skipped ?? "";
+            log(`  ${rounds > 1 ? `round ${round} ` : ""}${pass.padEnd(7)} ${workload.padEnd(17)} ${engine.name.padEnd(14)} ${rate}`);
+          };
+          try {
+            await scenario(engine, durable, record);
+          } catch (error) {
+            log(`  ${pass} ${engine.name} failed: ${error.stack}`);
+            results.push({ pass, workload: "error", engine: engine.name, round, error: error.message });
+          }
         }
       }
     }
   }
+  report.rounds = rounds;
+  report.results = medianRounds(results);
   report.machine.loadAverageEnd = loadavg().map((value) => value.toFixed(2)).join(" ");
   report.seconds = (Date.now() - startedAt.getTime()) / 1000;
   writeFileSync(resultsPath, JSON.stringify(report, null, 2) + "\n");
