@@ -10,8 +10,8 @@
  *   cores share live in ts/core/checks.ts, so a bug in one core's code cannot hide from the
  *   differential tests by being the other's code too.
  * - Lines are at most LINE_LENGTH_MAX characters and functions at most FUNCTION_LINES_MAX lines,
- *   limits the code met when they were set (the longest line was 254, then wrapped or
- *   allow-listed; the longest function 75, then split).
+ *   limits the code met when they were set (the longest line was 254, then wrapped; the longest
+ *   function 75, then split).
  * - Files are at most FILE_LINES_MAX lines, but for an explicit allow-list that may only shrink.
  */
 import { test } from "uvu";
@@ -38,12 +38,8 @@ const OVERSIZED_FILES_ALLOWED = new Set([
   "ts/core/pure/skiplist.ts",
   "ts/lsm/manifest.ts",
   "ts/lsm/tree.ts",
-  "ts/tools/cli.ts",
   "ts/vlog/log.ts",
 ]);
-
-/** Files with a line over LINE_LENGTH_MAX, shrinking the same way (ts/tools/cli.ts is edited by the packaging branch). */
-const LONG_LINES_ALLOWED = new Set(["ts/tools/cli.ts"]);
 
 function sourceFiles(directory: string): string[] {
   return readdirSync(directory).flatMap((name) => {
@@ -121,12 +117,9 @@ test(`files are at most ${FILE_LINES_MAX} lines, and the allow-list only shrinks
   assert.equal(fitting, [], `within the limit now (or gone): remove from OVERSIZED_FILES_ALLOWED: ${fitting.join(", ")}`);
 });
 
-test(`lines are at most ${LINE_LENGTH_MAX} characters, and the allow-list only shrinks`, () => {
+test(`lines are at most ${LINE_LENGTH_MAX} characters`, () => {
   const longLines = (file: string) => modules.get(file)!.split("\n").flatMap((line, index) => (line.length > LINE_LENGTH_MAX ? [`${file}:${index + 1} (${line.length})`] : []));
-  const offending = [...modules.keys()].filter((file) => !LONG_LINES_ALLOWED.has(file)).flatMap(longLines);
-  assert.equal(offending, []);
-  const fitting = [...LONG_LINES_ALLOWED].filter((file) => !modules.has(file) || longLines(file).length === 0);
-  assert.equal(fitting, [], `no long line now (or gone): remove from LONG_LINES_ALLOWED: ${fitting.join(", ")}`);
+  assert.equal([...modules.keys()].flatMap(longLines), []);
 });
 
 /** Functions (declarations, methods, arrows, accessors) longer than FUNCTION_LINES_MAX, as "file:line (lines)". */
