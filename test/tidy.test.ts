@@ -38,7 +38,6 @@ const OVERSIZED_FILES_ALLOWED = new Set([
   "ts/core/pure/skiplist.ts",
   "ts/lsm/manifest.ts",
   "ts/lsm/tree.ts",
-  "ts/vlog/log.ts",
 ]);
 
 function sourceFiles(directory: string): string[] {

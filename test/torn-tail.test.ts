@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { DB } from "../ts/index.ts";
 import { createPureCore } from "../ts/core/pure/index.ts";
 import { NodeStorage } from "../ts/storage/node.ts";
-import { replayLog } from "../ts/vlog/log.ts";
+import { replayLog } from "../ts/vlog/replay.ts";
 import { Manifest } from "../ts/lsm/manifest.ts";
 import { PAGE_SIZE } from "../ts/format.ts";
 import { removeDirectory, temporaryDirectory, text } from "./helpers.ts";

@@ -10,7 +10,8 @@ import { checkOptions, invalidArgument } from "../errors.ts";
 import { COMPRESSIONS, KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_OPTION_MAX, VALUE_BYTES_MAX, type Compression } from "../format.ts";
 import type { Storage } from "../storage/io.ts";
 import { platformThreads } from "../storage/platform.ts";
-import type { Durability, LogOperation } from "../vlog/log.ts";
+import type { Durability } from "../vlog/log.ts";
+import type { LogOperation } from "../vlog/record.ts";
 
 export type { Durability, EncodingOptions };
 export type Background = "worker" | "inline";

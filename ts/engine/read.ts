@@ -6,7 +6,7 @@
 import { RunReader, compareBytes, encodeInternalKey, kindOf, seekKey, sequenceOf, userKeyOf } from "../core/entry.ts";
 import { KIND_DELETE, KIND_POINTER, MERGE_DONE, SEQUENCE_MAX, mergeSourceNeeded, type Hit } from "../core/types.ts";
 import type { CheckedIteration } from "../api/options.ts";
-import { decodeValuePointer } from "../vlog/log.ts";
+import { decodeValuePointer } from "../vlog/record.ts";
 import type { EngineState } from "./state.ts";
 
 /** An iterator's merged output per fill: the first, and the most once it has grown. */

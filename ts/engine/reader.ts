@@ -16,7 +16,9 @@ import { segmentFileName, tableFileName, SEGMENT_HEADER_BYTES } from "../format.
 import { Manifest, readGeneration, sameGeneration } from "../lsm/manifest.ts";
 import type { Storage, StorageFile } from "../storage/io.ts";
 import type { ReaderRegistration } from "../storage/readers.ts";
-import { damageProof, listSegments, openSegment, scanSegment, type LogPosition, type LogRecord } from "../vlog/log.ts";
+import type { LogPosition } from "../vlog/log.ts";
+import type { LogRecord } from "../vlog/record.ts";
+import { damageProof, listSegments, openSegment, scanSegment } from "../vlog/replay.ts";
 
 /** How often a version that changed under the reader is read again before giving up. */
 const ATTEMPTS_MAX = 50;

@@ -1,5 +1,5 @@
 /** What db.stats() and db.check() report: the engine's counters, and every checksum verified. */
-import { listSegments, verifyLog } from "../vlog/log.ts";
+import { listSegments, verifyLog } from "../vlog/replay.ts";
 import { logSpace } from "../vlog/gc.ts";
 import type { Engine } from "./engine.ts";
 import { verifyPinnedLog } from "./reader.ts";

@@ -7,7 +7,8 @@
 import { encodeRun } from "../core/entry.ts";
 import { KIND_DELETE, KIND_POINTER, KIND_VALUE, SEQUENCE_MAX } from "../core/types.ts";
 import { PgzError } from "../errors.ts";
-import { encodeValuePointer, type Durability, type LogOperation } from "../vlog/log.ts";
+import type { Durability } from "../vlog/log.ts";
+import { encodeValuePointer, type LogOperation } from "../vlog/record.ts";
 import type { Pacer } from "./pacing.ts";
 import type { EngineState } from "./state.ts";
 

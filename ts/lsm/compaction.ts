@@ -18,7 +18,7 @@ import { LEVEL_COUNT, type VersionEdit } from "./manifest.ts";
 import type { Table, TableMeta } from "./sstable.ts";
 import { TableSource } from "./table-source.ts";
 import { TableBuilder } from "./table-builder.ts";
-import { decodeValuePointer } from "../vlog/log.ts";
+import { decodeValuePointer } from "../vlog/record.ts";
 
 export interface CompactionSettings {
   /** Level 0 is compacted into level 1 once it holds this many tables. */

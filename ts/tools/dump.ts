@@ -37,7 +37,7 @@ import { decodeLockOwner } from "../storage/lock.ts";
 import { decodeEdit, decodeSuperblock, formatVersionMismatch, type SuperblockCopy, type VersionEdit } from "../lsm/manifest.ts";
 import { decodeFooter, decodeIndex, footerOffsetOf, type TableFooter } from "../lsm/sstable.ts";
 import { openStoredBlock, type BlockHandle } from "../lsm/table-block.ts";
-import { decodeRecord, decodeSegmentHeader, recordStart } from "../vlog/log.ts";
+import { decodeRecord, decodeSegmentHeader, recordStart } from "../vlog/record.ts";
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 

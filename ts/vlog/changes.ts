@@ -17,7 +17,9 @@ import { RECORD_FLAG_BATCH_END, RECORD_PADDING, RECORD_PUT, SEGMENT_HEADER_BYTES
 import { FileWindow, WINDOW_BYTES, isAllZero } from "../storage/file-window.ts";
 import type { Storage, StorageFile } from "../storage/io.ts";
 import { checkConsumerName, readConsumers, writeConsumers, type ConsumerRecord } from "./consumers.ts";
-import { checkSegmentHeader, listSegments, readRecord, recordStart, type LogPosition, type LogRecord } from "./log.ts";
+import type { LogPosition } from "./log.ts";
+import { checkSegmentHeader, recordStart, type LogRecord } from "./record.ts";
+import { listSegments, readRecord } from "./replay.ts";
 
 export type ChangeOperation = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
 

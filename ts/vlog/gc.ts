@@ -12,7 +12,9 @@ import { KIND_POINTER, type Core, type Hit } from "../core/types.ts";
 import { corruption } from "../errors.ts";
 import type { Storage } from "../storage/io.ts";
 import type { Manifest, VersionState } from "../lsm/manifest.ts";
-import { decodeValuePointer, listSegments, openSegment, scanSegment, type LogOperation, type LogRecord, type ValueLog } from "./log.ts";
+import type { ValueLog } from "./log.ts";
+import { decodeValuePointer, type LogOperation, type LogRecord } from "./record.ts";
+import { listSegments, openSegment, scanSegment } from "./replay.ts";
 
 /** Live records GC rewrites per batch. */
 const GC_BATCH_RECORDS = 1000;
