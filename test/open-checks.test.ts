@@ -12,7 +12,8 @@ import { DB, PgzError } from "../ts/index.ts";
 import { createCore } from "../ts/core/index.ts";
 import { FILE_LOCK, FILE_SUPERBLOCK, MAGIC_MANIFEST_RECORD, PAGE_SIZE, SEGMENT_BYTES_OPTION_MAX, parseFileName, segmentFileName } from "../ts/format.ts";
 import { NodeStorage } from "../ts/storage/node.ts";
-import { Manifest, decodeEdit, type VersionEdit } from "../ts/lsm/manifest.ts";
+import { Manifest } from "../ts/lsm/manifest.ts";
+import { decodeEdit, type VersionEdit } from "../ts/lsm/version.ts";
 import { encodeValuePointer } from "../ts/vlog/record.ts";
 import { engineCores, expectCode, removeDirectory, temporaryDirectory, text, throwsInvalid } from "./helpers.ts";
 

@@ -36,7 +36,6 @@ const FILE_LINES_MAX = 450;
 const OVERSIZED_FILES_ALLOWED = new Set([
   "ts/core/pure/block.ts",
   "ts/core/pure/skiplist.ts",
-  "ts/lsm/manifest.ts",
   "ts/lsm/tree.ts",
 ]);
 

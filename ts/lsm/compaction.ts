@@ -14,7 +14,7 @@ import { compareBytes, compareInternalKeys, userKeyOf } from "../core/entry.ts";
 import { KIND_DELETE, KIND_POINTER, KIND_VALUE, MERGE_DONE, TRAILER_BYTES, mergeSourceNeeded, type Core, type Merge, type Run } from "../core/types.ts";
 import { VALUE_POINTER_BYTES, type Compression } from "../format.ts";
 import type { Storage } from "../storage/io.ts";
-import { LEVEL_COUNT, type VersionEdit } from "./manifest.ts";
+import { LEVEL_COUNT, type VersionEdit } from "./version.ts";
 import type { Table, TableMeta } from "./sstable.ts";
 import { TableSource } from "./table-source.ts";
 import { TableBuilder } from "./table-builder.ts";

@@ -34,7 +34,8 @@ import {
   manifestFileName,
 } from "../format.ts";
 import { decodeLockOwner } from "../storage/lock.ts";
-import { decodeEdit, decodeSuperblock, formatVersionMismatch, type SuperblockCopy, type VersionEdit } from "../lsm/manifest.ts";
+import { decodeEdit, type VersionEdit } from "../lsm/version.ts";
+import { decodeSuperblock, formatVersionMismatch, type SuperblockCopy } from "../lsm/superblock.ts";
 import { decodeFooter, decodeIndex, footerOffsetOf, type TableFooter } from "../lsm/sstable.ts";
 import { openStoredBlock, type BlockHandle } from "../lsm/table-block.ts";
 import { decodeRecord, decodeSegmentHeader, recordStart } from "../vlog/record.ts";

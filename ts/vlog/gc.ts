@@ -11,7 +11,8 @@ import { RECORD_PUT, SEGMENT_HEADER_BYTES, segmentFileName } from "../format.ts"
 import { KIND_POINTER, type Core, type Hit } from "../core/types.ts";
 import { corruption } from "../errors.ts";
 import type { Storage } from "../storage/io.ts";
-import type { Manifest, VersionState } from "../lsm/manifest.ts";
+import type { Manifest } from "../lsm/manifest.ts";
+import type { VersionState } from "../lsm/version.ts";
 import type { ValueLog } from "./log.ts";
 import { decodeValuePointer, type LogOperation, type LogRecord } from "./record.ts";
 import { listSegments, openSegment, scanSegment } from "./replay.ts";
