@@ -297,7 +297,7 @@ export function blockBuilderFinish(builder: BlockBuilder): u32 {
 
 /** A validated block copy, shared by its reader and the reader's cursors. */
 // @ts-ignore: decorator
-@unmanaged class Block {
+@unmanaged export class Block {
   data: usize;
   /** Where the entries end and the restart array begins. */
   restartsOffset: u32;
@@ -313,7 +313,7 @@ export function blockBuilderFinish(builder: BlockBuilder): u32 {
  * straight from memory (offsets checked by blockPositionLayout).
  */
 // @ts-ignore: decorator
-@unmanaged class Position {
+@unmanaged export class Position {
   keyPointer: usize;
   keyLength: u32;
   valuePointer: usize;

@@ -173,10 +173,14 @@ export function bloomBuilderFinish(pointer: usize, k: u32, bytes: u32): usize {
  * filter: length >= 2 and k in 1..30 (a larger k matches everything and never gets here).
  */
 export function bloomMayContain(filter: usize, length: u32, key: usize, keyLength: u32): bool {
+  return bloomMayContainHash(filter, length, bloomHash(key, keyLength));
+}
+
+/** bloomMayContain for a key already hashed (a point lookup hashes once for every table). */
+export function bloomMayContainHash(filter: usize, length: u32, hash: u32): bool {
   const k = <u32>load<u8>(filter + length - 1);
   assert(length >= 2 && k >= 1 && k <= 30);
   const bits = (length - 1) << 3;
-  let hash = bloomHash(key, keyLength);
   const delta = rotr<u32>(hash, 17);
   for (let probe: u32 = 0; probe < k; probe++) {
     const bit = hash % bits;

@@ -4,7 +4,14 @@ export * from "./format";
 export { runNew, runFree, runClear, runPointer, runByteLength, runCount, runAppendEncoded } from "./run";
 export * from "./crc32c";
 export * from "./bloom";
-export * from "./block";
+// block.ts also exports its reader classes to lookup.ts: only its functions are listed here.
+export {
+  blockCorruptionExpected, blockCorruptionActual, blockCorruptionOffset, blockUnsortedIndex, blockBuilderNew, blockBuilderFree,
+  blockBuilderCount, blockBuilderSizeEstimate, blockBuilderLastKeyPointer, blockBuilderLastKeyLength, blockBuilderPointer,
+  blockBuilderAdd, blockBuilderAddFromRun, blockBuilderFinish, blockPositionLayout, blockOpen, blockReaderFree, blockFirst,
+  blockLast, blockNext, blockPrev, blockSeek, blockGet, blockCursorNew, blockCursorFree, blockCursorFill,
+} from "./block";
 export * from "./skiplist";
 export * from "./merge";
 export * from "./lz4";
+export * from "./lookup";

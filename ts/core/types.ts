@@ -165,6 +165,48 @@ export interface BloomBuilder extends Freeable {
   finish(bitsPerKey: number): Uint8Array;
 }
 
+/**
+ * A user key and a read's sequence as a seek key, written once per read and asked of every
+ * table: it carries the key's bloom hash, computed on first use and kept until the next set().
+ */
+export interface PointKey extends Freeable {
+  set(userKey: Uint8Array, sequence: number): void;
+}
+
+/** TableLookup.get's result for a key the table does not have (filter or index said so). */
+export const LOOKUP_ABSENT = -1;
+/** Set in a result >= 0 when the block searched held the key: the low byte is its kind. */
+export const LOOKUP_FOUND = 0x100;
+/** A result >= 0 names the block searched in its bits from this one up. */
+export const LOOKUP_BLOCK_SHIFT = 9;
+/** Tables with this many data blocks or more cannot have a lookup (PGZ_CORRUPTION). */
+export const LOOKUP_BLOCKS_MAX = 1 << 22;
+/** get() returned a value < LOOKUP_ABSENT: this block is not cached; read it, setBlock, ask again. */
+export function lookupBlockNeeded(result: number): number {
+  return -2 - result;
+}
+
+/**
+ * What point reads of one table need, held by the core: its bloom filter, the last key of each
+ * data block (from its index block) and the readers of the data blocks the host has cached.
+ */
+export interface TableLookup extends Freeable {
+  readonly blockCount: number;
+  /**
+   * Puts a cached block's reader in slot `index` (undefined: the cache freed it). The reader
+   * must be this core's and stay alive while it is in the slot.
+   */
+  setBlock(index: number, reader: BlockReader | undefined): void;
+  /**
+   * The newest version of the key visible at its sequence in this table: LOOKUP_ABSENT, a block
+   * to load (lookupBlockNeeded), or a result >= 0 naming the block searched (>> LOOKUP_BLOCK_SHIFT)
+   * and, with LOOKUP_FOUND set, the kind of the entry found (& 0xff).
+   */
+  get(key: PointKey): number;
+  /** The entry the last get() found (its kind given): a copy of the value for the caller. */
+  hit(kind: number): Hit;
+}
+
 /** What a merge yields: every internal entry, or the user-visible view at a sequence. */
 export interface MergeOptions {
   reverse: boolean;
@@ -231,6 +273,12 @@ export interface Core {
   /** PGZ_CORRUPTION if `filter` is malformed. */
   openBloom(filter: Uint8Array): BloomFilter;
   newMerge(sourceCount: number, options: MergeOptions): Merge;
+  newPointKey(): PointKey;
+  /**
+   * A lookup over a table's filter and index block (as read from disk: the block's CRC and
+   * structure are checked); PGZ_CORRUPTION if either is malformed.
+   */
+  openTableLookup(filter: Uint8Array, index: Uint8Array): TableLookup;
 
   /**
    * LZ4 block format (no frame): `data` compressed, or undefined when the result would be

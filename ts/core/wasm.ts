@@ -15,6 +15,7 @@ import { wasmBlock } from "./wasm/block.ts";
 import { wasmSkiplist } from "./wasm/skiplist.ts";
 import { wasmMerge } from "./wasm/merge.ts";
 import { wasmLz4 } from "./wasm/lz4.ts";
+import { wasmLookup } from "./wasm/lookup.ts";
 
 const compiled = new Map<string, WebAssembly.Module>();
 
@@ -50,6 +51,7 @@ function coreOf(runtime: WasmRuntime): Core {
     ...wasmSkiplist(runtime),
     ...wasmMerge(runtime),
     ...wasmLz4(runtime),
+    ...wasmLookup(runtime),
   };
 }
 

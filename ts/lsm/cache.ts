@@ -19,7 +19,11 @@ export class CacheSlots<T> {
   /** Where each cached entry sits in the ring. */
   readonly positions: Int32Array;
 
-  constructor(readonly count: number) {
+  /** `released` hears of each entry the cache lets go of, before its object is freed. */
+  constructor(
+    readonly count: number,
+    readonly released?: (index: number) => void,
+  ) {
     this.values = new Array<T | undefined>(count).fill(undefined);
     this.bytes = new Float64Array(count);
     this.referenced = new Uint8Array(count);
@@ -47,6 +51,12 @@ export class BlockCache<T extends Freeable> {
     this.hits++;
     owner.referenced[index] = 1;
     return value;
+  }
+
+  /** Counts a hit on an entry a lookup found cached without get() (a table lookup in the core). */
+  touch(owner: CacheSlots<T>, index: number): void {
+    this.hits++;
+    owner.referenced[index] = 1;
   }
 
   /** Caches `value` (replacing the slot's object); evicts others, never `value` itself. */
@@ -95,6 +105,7 @@ export class BlockCache<T extends Freeable> {
     const value = owner.values[index]!;
     owner.values[index] = undefined;
     this.bytesUsed -= owner.bytes[index]!;
+    owner.released?.(index);
     value.free();
   }
 

@@ -6,8 +6,8 @@
  * finds each key's table by moving forward through its sorted tables instead of by a binary
  * search per key. Results come back in the caller's order.
  */
-import { compareBytes, compareUserKey, writeTrailer } from "../core/entry.ts";
-import { KIND_SEEK, TRAILER_BYTES, type Hit, type Memtable } from "../core/types.ts";
+import { compareBytes, compareUserKey } from "../core/entry.ts";
+import type { Hit, Memtable, PointKey } from "../core/types.ts";
 import type { Table, TableMeta } from "./sstable.ts";
 
 /** What the walk needs from the tree: its sources, newest first. */
@@ -15,7 +15,9 @@ export interface PointSources {
   memtables(): Memtable[];
   levels(): readonly TableMeta[][];
   table(meta: TableMeta): Table;
-  tableGet(table: Table, userKey: Uint8Array, target: Uint8Array): Hit | undefined;
+  /** A point key to set per lookup (the tree's: getMany, like get, runs to the end synchronously). */
+  pointKey(): PointKey;
+  tableGet(table: Table, key: PointKey): Hit | undefined;
 }
 
 /**
@@ -27,7 +29,7 @@ export function getMany(sources: PointSources, keys: readonly Uint8Array[], sequ
   // Only the walk of a deeper level needs the keys in order; memtables and level-0 tables
   // answer each key on its own, and sorting costs about a tenth of a batch.
   const sorted = levels.some((tables, level) => level > 0 && tables.length > 0);
-  const batch = new Batch(keys, sequence, sorted);
+  const batch = new Batch(sources, keys, sequence, sorted);
   for (const memtable of sources.memtables()) {
     if (memtable.count > 0) batch.askMemtable(memtable);
   }
@@ -53,9 +55,10 @@ class Batch {
   /** Indexes into `keys` (ascending by key when a level walk needs it); the first pendingCount are unresolved. */
   private readonly order: number[];
   pendingCount: number;
-  private readonly target: SeekTarget;
+  private readonly key: PointKey;
 
   constructor(
+    sources: PointSources,
     private readonly keys: readonly Uint8Array[],
     private readonly sequence: number,
     sorted: boolean,
@@ -63,7 +66,7 @@ class Batch {
     this.hits = new Array<Hit | undefined>(keys.length).fill(undefined);
     this.order = sorted ? sortedIndexes(keys) : Array.from({ length: keys.length }, (_, index) => index);
     this.pendingCount = this.order.length;
-    this.target = new SeekTarget(sequence);
+    this.key = sources.pointKey();
   }
 
   askMemtable(memtable: Memtable): void {
@@ -81,8 +84,8 @@ class Batch {
     let kept = 0;
     for (let i = 0; i < this.pendingCount; i++) {
       const index = this.order[i]!;
-      const key = this.keys[index]!;
-      const hit = sources.tableGet(table, key, this.target.of(key));
+      this.key.set(this.keys[index]!, this.sequence);
+      const hit = sources.tableGet(table, this.key);
       if (hit === undefined) this.order[kept++] = index;
       else this.hits[index] = hit;
     }
@@ -102,24 +105,12 @@ class Batch {
       while (tableIndex < tables.length && compareUserKey(tables[tableIndex]!.largest, key) < 0) tableIndex++;
       const meta = tables[tableIndex];
       const inRange = meta !== undefined && compareUserKey(meta.smallest, key) <= 0;
-      const hit = inRange ? sources.tableGet(sources.table(meta), key, this.target.of(key)) : undefined;
+      if (inRange) this.key.set(key, this.sequence);
+      const hit = inRange ? sources.tableGet(sources.table(meta), this.key) : undefined;
       if (hit === undefined) this.order[kept++] = index;
       else this.hits[index] = hit;
     }
     this.pendingCount = kept;
-  }
-}
-
-/** One seek key rewritten per lookup: a key's target is used by one table at a time. */
-class SeekTarget {
-  private bytes = new Uint8Array(0);
-  constructor(private readonly sequence: number) {}
-
-  of(userKey: Uint8Array): Uint8Array {
-    if (this.bytes.length !== userKey.length + TRAILER_BYTES) this.bytes = new Uint8Array(userKey.length + TRAILER_BYTES);
-    this.bytes.set(userKey);
-    writeTrailer(this.bytes, userKey.length, this.sequence, KIND_SEEK);
-    return this.bytes;
   }
 }
 

@@ -2,13 +2,16 @@
  * Immutable sorted tables (layout in ts/format.ts, docs/FORMAT.md): packed data blocks built by
  * the core's block builder, each stored raw or LZ4-compressed (ts/lsm/table-block.ts), an index
  * block, one bloom filter over the table's user keys, and a footer page. A Table keeps its index
- * decoded in JS and its filter in the core. Writing one is ts/lsm/table-builder.ts.
+ * decoded in JS (for iterators and compactions) and, for point reads, a lookup in the core
+ * holding its filter, its index's block keys and its cached blocks. Writing one is
+ * ts/lsm/table-builder.ts.
  */
 import { assert } from "../assert.ts";
 import { bytesEqual, getUint64, magicBytes, setUint64, toHex, viewOf } from "../bytes.ts";
 import { CacheSlots, type BlockCache } from "./cache.ts";
 import { compareInternalKeys } from "../core/entry.ts";
-import type { BlockReader, BloomFilter, Core, Hit } from "../core/types.ts";
+import { LOOKUP_ABSENT, LOOKUP_BLOCK_SHIFT, LOOKUP_FOUND, lookupBlockNeeded } from "../core/types.ts";
+import type { BlockReader, Core, Hit, PointKey, TableLookup } from "../core/types.ts";
 import { PgzError, corruption, locateCorruption } from "../errors.ts";
 import { TRAILER_BYTES } from "../core/types.ts";
 import {
@@ -173,12 +176,13 @@ export class Readahead {
   constructor(readonly reverse: boolean) {}
 }
 
-/** An open table: its footer, decoded index and in-core filter; data blocks come via the cache. */
+/** An open table: its footer, decoded index and in-core lookup; data blocks come via the cache. */
 export class Table {
   /** Open iterators and compactions reading this table; it is deleted once obsolete and unread. */
   readers = 0;
   /** Removed from the version by a compaction. */
   obsolete = false;
+  private closed = false;
   /** This table's entries in the shared block cache. */
   readonly cacheSlots: CacheSlots<BlockReader>;
   /** Leading user-key bytes all block keys share (those of the first and last one share). */
@@ -194,10 +198,13 @@ export class Table {
     readonly name: string,
     private readonly files: HandleCache,
     readonly blocks: BlockHandle[],
-    private readonly filter: BloomFilter,
+    private readonly lookup: TableLookup,
     readonly entries: number,
   ) {
-    this.cacheSlots = new CacheSlots<BlockReader>(blocks.length);
+    // A block the cache lets go of leaves the lookup's slot before its reader is freed.
+    this.cacheSlots = new CacheSlots<BlockReader>(blocks.length, (index) => {
+      if (!this.closed) lookup.setBlock(index, undefined);
+    });
     this.sharedPrefixBytes = blocks.length === 0 ? 0 : sharedUserKeyBytes(blocks[0]!.lastKey, blocks[blocks.length - 1]!.lastKey);
     this.blockPrefixes = Float64Array.from(blocks, (block) => userKeyPrefix(block.lastKey, this.sharedPrefixBytes));
   }
@@ -205,18 +212,21 @@ export class Table {
   /** Opens a table: footer, index and filter are read now; data blocks through `files`. */
   static open(core: Core, storage: Storage, meta: TableMeta, databaseId: Uint8Array, files: HandleCache): Table {
     const name = tableFileName(meta.fileNumber);
-    const { footer, blocks, filterBytes } = readTableParts(core, storage, meta, databaseId);
-    let filter: BloomFilter;
+    const { footer, blocks, filterBytes, indexBytes } = readTableParts(core, storage, meta, databaseId);
+    let lookup: TableLookup;
     try {
-      filter = core.openBloom(filterBytes);
+      lookup = core.openTableLookup(filterBytes, indexBytes);
     } catch (error) {
+      // The index was decoded already (readTableParts): a bad filter is what is left.
       throw locateCorruption(error, name, footer.filterOffset);
     }
-    return new Table(core, meta, databaseId, name, files, blocks, filter, footer.entries);
+    assert(lookup.blockCount === blocks.length, "the lookup and the decoded index agree");
+    return new Table(core, meta, databaseId, name, files, blocks, lookup, footer.entries);
   }
 
   close(): void {
-    this.filter.free();
+    this.closed = true;
+    this.lookup.free();
     this.files.drop(this.name);
   }
 
@@ -283,6 +293,7 @@ export class Table {
       // The cache holds decoded blocks: it is charged what the block takes decoded.
       const handle = this.blocks[index]!;
       cache.set(this.cacheSlots, index, block, handle.rawLength || handle.length);
+      this.lookup.setBlock(index, block);
     }
     return block;
   }
@@ -308,19 +319,19 @@ export class Table {
   }
 
   /**
-   * The newest version of `userKey` visible at the sequence in `target` (its seekKey) in this
-   * table, if any.
+   * The newest version of the point key's user key visible at its sequence in this table, if
+   * any: one call into the core when the block is cached, else a read of it and a second call.
    */
-  get(userKey: Uint8Array, target: Uint8Array, cache: BlockCache<BlockReader>): Hit | undefined {
-    if (!this.filter.mayContain(userKey)) return undefined;
-    const index = this.findBlock(target);
-    if (index >= this.blocks.length) return undefined;
-    const block = this.cachedBlock(index, cache);
-    try {
-      return block.get(target);
-    } catch (error) {
-      throw locateCorruption(error, this.name, this.blocks[index]!.offset);
+  get(key: PointKey, cache: BlockCache<BlockReader>): Hit | undefined {
+    let result = this.lookup.get(key);
+    if (result < LOOKUP_ABSENT) {
+      this.cachedBlock(lookupBlockNeeded(result), cache);
+      result = this.lookup.get(key);
+      assert(result >= LOOKUP_ABSENT, "a block just cached is in the lookup");
+    } else if (result > LOOKUP_ABSENT) {
+      cache.touch(this.cacheSlots, result >>> LOOKUP_BLOCK_SHIFT);
     }
+    return result < 0 || (result & LOOKUP_FOUND) === 0 ? undefined : this.lookup.hit(result & 0xff);
   }
 
   /**
@@ -380,18 +391,19 @@ function readFooterOfSize(core: Core, file: StorageFile, meta: TableMeta, name: 
  * Reads what an open table keeps (footer, index, filter bytes) from the file the manifest names,
  * checking every checksum and that the file is that table (checkIdentity).
  */
-function readTableParts(core: Core, storage: Storage, meta: TableMeta, databaseId: Uint8Array): { footer: TableFooter; blocks: BlockHandle[]; filterBytes: Uint8Array } {
+function readTableParts(core: Core, storage: Storage, meta: TableMeta, databaseId: Uint8Array): { footer: TableFooter; blocks: BlockHandle[]; filterBytes: Uint8Array; indexBytes: Uint8Array } {
   const name = tableFileName(meta.fileNumber);
   const file = storage.open(name);
   try {
     const footer = readFooterOfSize(core, file, meta, name);
-    const blocks = decodeIndex(core, readExactly(file, footer.indexOffset, footer.indexLength), name, footer.indexOffset, footer.indexOffset);
+    const indexBytes = readExactly(file, footer.indexOffset, footer.indexLength);
+    const blocks = decodeIndex(core, indexBytes, name, footer.indexOffset, footer.indexOffset);
     checkIdentity(core, meta, databaseId, name, footer, blocks[blocks.length - 1]?.lastKey);
     if (blocks.length !== footer.blockCount) throw corruption(`the index has ${blocks.length} blocks, the footer says ${footer.blockCount}`, { file: name, offset: footer.indexOffset });
     const filterBytes = readExactly(file, footer.filterOffset, footer.filterLength);
     const filterActual = core.crc32cMask(core.crc32c(filterBytes));
     if (footer.filterChecksum !== filterActual) throw corruption("bloom filter checksum mismatch", { file: name, offset: footer.filterOffset, expected: footer.filterChecksum, actual: filterActual });
-    return { footer, blocks, filterBytes };
+    return { footer, blocks, filterBytes, indexBytes };
   } finally {
     file.close();
   }

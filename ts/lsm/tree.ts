@@ -6,8 +6,8 @@
  */
 import { assert } from "../assert.ts";
 import type { BlockCache } from "./cache.ts";
-import { KIND_SEEK, TRAILER_BYTES, type BlockReader, type Core, type Cursor, type Hit, type Memtable, type Run } from "../core/types.ts";
-import { compareBytes, compareUserKey, userKeyOf, writeTrailer } from "../core/entry.ts";
+import type { BlockReader, Core, Cursor, Hit, Memtable, PointKey, Run } from "../core/types.ts";
+import { compareBytes, compareUserKey, userKeyOf } from "../core/entry.ts";
 import { CompactionJob, VersionFilter, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "../errors.ts";
 import { manifestFileName, parseFileName, tableFileName } from "../format.ts";
@@ -111,6 +111,7 @@ export class Tree {
     private readonly remote?: BackgroundSession,
   ) {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
+    this.pointKey = core.newPointKey();
     try {
       for (const level of manifest.state.levels) {
         for (const meta of level) {
@@ -140,15 +141,16 @@ export class Tree {
       const hit = this.immutables[i]!.memtable.get(userKey, sequence);
       if (hit) return hit;
     }
-    const target = this.seekTarget(userKey, sequence);
+    const key = this.pointKey;
+    key.set(userKey, sequence);
     for (const meta of this.levels[0]!) {
-      const hit = this.tables.get(meta.fileNumber)!.get(userKey, target, this.cache);
+      const hit = this.tables.get(meta.fileNumber)!.get(key, this.cache);
       if (hit) return hit;
     }
     for (let level = 1; level < this.levels.length; level++) {
       const meta = findTableInLevel(this.levels[level]!, userKey);
       if (!meta) continue;
-      const hit = this.tables.get(meta.fileNumber)!.get(userKey, target, this.cache);
+      const hit = this.tables.get(meta.fileNumber)!.get(key, this.cache);
       if (hit) return hit;
     }
     return undefined;
@@ -163,19 +165,12 @@ export class Tree {
     memtables: () => [this.memtable.memtable, ...this.immutables.map((slot) => slot.memtable).reverse()],
     levels: () => this.levels,
     table: (meta) => this.tables.get(meta.fileNumber)!,
-    tableGet: (table, userKey, target) => table.get(userKey, target, this.cache),
+    pointKey: () => this.pointKey,
+    tableGet: (table, key) => table.get(key, this.cache),
   };
 
-  /** One seek key reused by every get (nothing keeps it past the call): no allocation per read. */
-  private seekScratch = new Uint8Array(0);
-
-  private seekTarget(userKey: Uint8Array, sequence: number): Uint8Array {
-    if (this.seekScratch.length !== userKey.length + TRAILER_BYTES) this.seekScratch = new Uint8Array(userKey.length + TRAILER_BYTES);
-    const target = this.seekScratch;
-    target.set(userKey);
-    writeTrailer(target, userKey.length, sequence, KIND_SEEK);
-    return target;
-  }
+  /** The key of every point read, set by each (nothing keeps it past the call): no allocation per read. */
+  private readonly pointKey: PointKey;
 
   /** Moves the memtable to the immutables; the new one starts at `logStart`. */
   rotate(logStart: LogPosition): void {
@@ -649,6 +644,7 @@ export class Tree {
     }
     // Retired tables are no longer in the manifest: the next open deletes their files.
     for (const table of [...this.tables.values(), ...this.retired]) table.close();
+    this.pointKey.free();
     this.tables.clear();
     this.retired.clear();
   }

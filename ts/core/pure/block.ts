@@ -507,7 +507,7 @@ class Position {
   }
 }
 
-class PureBlockReader implements BlockReader {
+export class PureBlockReader implements BlockReader {
   private readonly position: Position;
 
   constructor(readonly block: BlockData) {

@@ -128,6 +128,17 @@ class PureBloomBuilder implements BloomBuilder {
   }
 }
 
+/** Whether `filter` (of `bits` bits, `k` <= BLOOM_PROBES_MAX probes) may hold the key hashed to `hash`. */
+export function bloomMayContainHash(filter: Uint8Array, bits: number, k: number, hash: number): boolean {
+  const delta = ((hash >>> 17) | (hash << 15)) >>> 0;
+  for (let probe = 0; probe < k; probe++) {
+    const bit = hash % bits;
+    if ((filter[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;
+    hash = (hash + delta) >>> 0;
+  }
+  return true;
+}
+
 class PureBloomFilter implements BloomFilter {
   private readonly filter: Uint8Array;
   private readonly k: number;
@@ -144,16 +155,7 @@ class PureBloomFilter implements BloomFilter {
     if (this.freed) throw invalidArgument("bloom filter used after free()");
     checkBloomKey(userKey);
     if (this.k > BLOOM_PROBES_MAX) return true;
-    const filter = this.filter;
-    const bits = this.bits;
-    let hash = bloomHash(userKey, 0, userKey.length);
-    const delta = ((hash >>> 17) | (hash << 15)) >>> 0;
-    for (let probe = 0; probe < this.k; probe++) {
-      const bit = hash % bits;
-      if ((filter[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;
-      hash = (hash + delta) >>> 0;
-    }
-    return true;
+    return bloomMayContainHash(this.filter, this.bits, this.k, bloomHash(userKey, 0, userKey.length));
   }
 
   free(): void {

@@ -7,6 +7,7 @@ import { pureBlock } from "./block.ts";
 import { pureSkiplist } from "./skiplist.ts";
 import { pureMerge } from "./merge.ts";
 import { pureLz4 } from "./lz4.ts";
+import { pureLookup } from "./lookup.ts";
 
 export function createPureCore(): Core {
   return {
@@ -18,5 +19,6 @@ export function createPureCore(): Core {
     ...pureSkiplist(),
     ...pureMerge(),
     ...pureLz4(),
+    ...pureLookup(),
   };
 }

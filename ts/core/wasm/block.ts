@@ -116,7 +116,7 @@ class WasmBlockBuilder implements BlockBuilder {
   }
 }
 
-class WasmBlockReader implements BlockReader {
+export class WasmBlockReader implements BlockReader {
   private handleOrZero: number;
   private readonly entryCount: number;
 

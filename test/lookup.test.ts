@@ -1,0 +1,281 @@
+/**
+ * Table lookups (Core.openTableLookup, Core.newPointKey): one call per table probe. Every core
+ * answers as a model of the table does, and the cores answer alike, code for code, on the same
+ * tables, whichever blocks are cached; hostile filter and index bytes are PGZ_CORRUPTION (or,
+ * with a valid CRC, a lookup that answers without trapping, as the debug build's asserts check).
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { KIND_DELETE, KIND_POINTER, KIND_VALUE, LOOKUP_ABSENT, LOOKUP_BLOCK_SHIFT, LOOKUP_FOUND, lookupBlockNeeded, type BlockReader, type Core, type TableLookup } from "../ts/core/types.ts";
+import { compareInternalKeys, encodeInternalKey } from "../ts/core/entry.ts";
+import { PgzError } from "../ts/errors.ts";
+import { coreFactories, expectCode, random, throwsInvalid } from "./helpers.ts";
+
+interface Entry {
+  userKey: Uint8Array;
+  sequence: number;
+  kind: number;
+  value: Uint8Array;
+}
+
+interface TableBytes {
+  entries: Entry[];
+  blocks: Uint8Array[];
+  index: Uint8Array;
+  filter: Uint8Array;
+}
+
+const cores: Array<[string, Core]> = coreFactories.map(([name, create]) => [name, create()]);
+const reference = cores[0]![1];
+
+/** User keys sharing a prefix (so the fences' shared bytes matter), of several lengths. */
+function userKeyOf(next: () => number, prefix: string): Uint8Array {
+  const length = Math.floor(next() * 12);
+  const key = prefix + Array.from({ length }, () => String.fromCharCode(97 + Math.floor(next() * 4))).join("");
+  return new TextEncoder().encode(key);
+}
+
+/** A table's entries (versions of random keys), its data blocks, index block and filter. */
+function buildTable(core: Core, seed: number, prefix: string): TableBytes {
+  const next = random(seed);
+  const entries: Entry[] = [];
+  let sequence = 1;
+  for (let i = 0; i < 400; i++) {
+    const kind = [KIND_VALUE, KIND_VALUE, KIND_DELETE, KIND_POINTER][Math.floor(next() * 4)]!;
+    const value = kind === KIND_DELETE ? new Uint8Array(0) : Uint8Array.from({ length: Math.floor(next() * 40) }, () => Math.floor(next() * 256));
+    entries.push({ userKey: userKeyOf(next, prefix), sequence: sequence++, kind, value });
+  }
+  const internal = (entry: Entry) => encodeInternalKey(entry.userKey, entry.sequence, entry.kind);
+  entries.sort((a, b) => compareInternalKeys(internal(a), internal(b)));
+  const blocks: Uint8Array[] = [];
+  const dataBuilder = core.newBlockBuilder();
+  const indexBuilder = core.newBlockBuilder();
+  const bloom = core.newBloomBuilder();
+  const perBlock = 1 + Math.floor(next() * 30);
+  entries.forEach((entry, position) => {
+    dataBuilder.add(internal(entry), entry.value);
+    bloom.add(entry.userKey);
+    if (dataBuilder.count === perBlock || position === entries.length - 1) {
+      const last = dataBuilder.lastKey();
+      blocks.push(dataBuilder.finish());
+      indexBuilder.add(last, Uint8Array.of(blocks.length));
+    }
+  });
+  const table = { entries, blocks, index: indexBuilder.finish(), filter: bloom.finish(10) };
+  for (const builder of [dataBuilder, indexBuilder, bloom]) builder.free();
+  return table;
+}
+
+/** What the table holds for `userKey` at `sequence`: the newest version not after it. */
+function modelGet(entries: readonly Entry[], userKey: Uint8Array, sequence: number): Entry | undefined {
+  let best: Entry | undefined;
+  for (const entry of entries) {
+    if (Buffer.compare(entry.userKey, userKey) !== 0 || entry.sequence > sequence) continue;
+    if (!best || entry.sequence > best.sequence) best = entry;
+  }
+  return best;
+}
+
+/**
+ * Asks the lookup as a Table does (reading a block it names, then asking again) and records each
+ * code and the hit, so two cores can be compared answer by answer.
+ */
+function ask(core: Core, lookup: TableLookup, table: TableBytes, readers: (BlockReader | undefined)[], userKey: Uint8Array, sequence: number): string {
+  const key = core.newPointKey();
+  key.set(userKey, sequence);
+  let result = lookup.get(key);
+  const codes = [result];
+  if (result < LOOKUP_ABSENT) {
+    const index = lookupBlockNeeded(result);
+    readers[index] = core.openBlock(table.blocks[index]!);
+    lookup.setBlock(index, readers[index]);
+    result = lookup.get(key);
+    codes.push(result);
+    assert.ok(result >= LOOKUP_ABSENT, "a block just set is searched");
+  }
+  key.free();
+  if (result < 0 || (result & LOOKUP_FOUND) === 0) return codes.join(",");
+  const hit = lookup.hit(result & 0xff);
+  return `${codes.join(",")} ${hit.kind} ${hit.sequence} ${Buffer.from(hit.value).toString("hex")}`;
+}
+
+/** Every core's answers to the same queries on the same table, with the blocks cached at random. */
+function answers(core: Core, table: TableBytes, seed: number): string[] {
+  const next = random(seed);
+  const lookup = core.openTableLookup(table.filter, table.index);
+  assert.is(lookup.blockCount, table.blocks.length);
+  const readers: (BlockReader | undefined)[] = table.blocks.map(() => undefined);
+  table.blocks.forEach((block, index) => {
+    if (next() < 0.5) return;
+    readers[index] = core.openBlock(block);
+    lookup.setBlock(index, readers[index]);
+  });
+  const results: string[] = [];
+  for (let i = 0; i < 600; i++) {
+    const known = table.entries[Math.floor(next() * table.entries.length)]!;
+    const userKey = next() < 0.7 ? known.userKey : userKeyOf(next, "k");
+    const sequence = Math.floor(next() * 500);
+    const answer = ask(core, lookup, table, readers, userKey, sequence);
+    const expected = modelGet(table.entries, userKey, sequence);
+    if (expected) assert.ok(answer.endsWith(` ${expected.kind} ${expected.sequence} ${Buffer.from(expected.value).toString("hex")}`), `${core.name}: ${answer}`);
+    else assert.not.ok(answer.includes(" "), `${core.name}: found a key the table does not hold: ${answer}`);
+    // Evicting now and then, as the block cache does: the slot is emptied before the reader goes.
+    const evicted = Math.floor(next() * table.blocks.length);
+    if (next() < 0.1 && readers[evicted]) {
+      lookup.setBlock(evicted, undefined);
+      readers[evicted]!.free();
+      readers[evicted] = undefined;
+    }
+    results.push(answer);
+  }
+  lookup.free();
+  for (const reader of readers) reader?.free();
+  return results;
+}
+
+test("every core answers as the model, and the cores answer alike, code for code", () => {
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    const table = buildTable(reference, seed, seed % 2 === 0 ? "k" : "key-with-a-long-shared-prefix/");
+    const expected = answers(reference, table, seed);
+    for (const [name, core] of cores.slice(1)) assert.equal(answers(core, table, seed), expected, `seed ${seed}, core ${name}`);
+  }
+});
+
+test("a point key keeps its hash across tables and drops it on set(): each table's filter passes its own keys", () => {
+  for (const [name, core] of cores) {
+    const first = buildTable(core, 11, "k");
+    const second = buildTable(core, 12, "k");
+    const lookups = [first, second].map((table) => core.openTableLookup(table.filter, table.index));
+    const key = core.newPointKey();
+    const next = random(13);
+    for (const entry of second.entries.slice(0, 50)) {
+      // A key neither table holds is hashed first: a hash kept past set() would fail the next one.
+      key.set(userKeyOf(next, "absent/"), entry.sequence);
+      for (const lookup of lookups) lookup.get(key);
+      key.set(entry.userKey, entry.sequence);
+      lookups[0]!.get(key);
+      assert.ok(lookups[1]!.get(key) !== LOOKUP_ABSENT, `${name}: the second table's filter passes its own key`);
+    }
+    key.free();
+    for (const lookup of lookups) lookup.free();
+  }
+});
+
+test("a filter with more than 30 probes matches everything; an empty index finds nothing", () => {
+  for (const [name, core] of cores) {
+    const table = buildTable(core, 21, "k");
+    const filter = table.filter.slice();
+    filter[filter.length - 1] = 31;
+    const lookup = core.openTableLookup(filter, table.index);
+    const key = core.newPointKey();
+    key.set(new TextEncoder().encode("zzz-not-there"), 1000);
+    assert.is(lookup.get(key), LOOKUP_ABSENT, `${name}: past the last fence`);
+    key.set(table.entries[0]!.userKey, 1000);
+    assert.ok(lookup.get(key) < LOOKUP_ABSENT, `${name}: the first block is named`);
+    lookup.free();
+    const emptyIndex = core.newBlockBuilder();
+    const empty = core.openTableLookup(table.filter, emptyIndex.finish());
+    emptyIndex.free();
+    assert.is(empty.blockCount, 0);
+    assert.is(empty.get(key), LOOKUP_ABSENT, `${name}: an empty index`);
+    empty.free();
+    key.free();
+  }
+});
+
+/** The index block with its entry bytes changed at `at` and its CRC made right again. */
+function withValidCrc(index: Uint8Array, at: number, value: number): Uint8Array {
+  const changed = index.slice();
+  changed[at] = value;
+  const masked = reference.crc32cMask(reference.crc32c(changed.subarray(0, changed.length - 4)));
+  new DataView(changed.buffer).setUint32(changed.length - 4, masked, true);
+  return changed;
+}
+
+test("hostile filter and index bytes are PGZ_CORRUPTION, never a trap", () => {
+  for (const [name, core] of cores) {
+    const table = buildTable(core, 31, "k");
+    expectCode("PGZ_CORRUPTION", () => core.openTableLookup(Uint8Array.of(7), table.index), `${name}: a 1-byte filter`);
+    expectCode("PGZ_CORRUPTION", () => core.openTableLookup(Uint8Array.of(0xff, 0), table.index), `${name}: k = 0`);
+    expectCode("PGZ_CORRUPTION", () => core.openTableLookup(table.filter, table.index.subarray(0, 5)), `${name}: a truncated index`);
+    const flipped = table.index.slice();
+    flipped[3]! ^= 0x40;
+    expectCode("PGZ_CORRUPTION", () => core.openTableLookup(table.filter, flipped), `${name}: an index with a bad CRC`);
+  }
+});
+
+test("an index with a valid CRC and any bytes: the cores agree (corruption, or the same answers) and never trap", () => {
+  const table = buildTable(reference, 41, "k");
+  const next = random(41);
+  for (let trial = 0; trial < 300; trial++) {
+    const at = Math.floor(next() * (table.index.length - 4));
+    const index = withValidCrc(table.index, at, Math.floor(next() * 256));
+    const outcomes = cores.map(([, core]) => {
+      try {
+        const lookup = core.openTableLookup(table.filter, index);
+        const key = core.newPointKey();
+        const codes = table.entries.slice(0, 40).map((entry) => {
+          key.set(entry.userKey, entry.sequence);
+          return lookup.get(key);
+        });
+        key.free();
+        lookup.free();
+        return codes.join(",");
+      } catch (error) {
+        const corrupt = error instanceof PgzError && error.code === "PGZ_CORRUPTION" && !/aborted|poisoned/.test(error.message);
+        assert.ok(corrupt, `trial ${trial}: ${String(error)}`);
+        return "corruption";
+      }
+    });
+    for (const [position, outcome] of outcomes.entries()) assert.is(outcome, outcomes[0], `trial ${trial} (byte ${at}): ${cores[position]![0]}`);
+  }
+});
+
+test("misuse is PGZ_INVALID_ARGUMENT: slots outside the table, another core's reader or key, use after free", () => {
+  for (const [name, core] of cores) {
+    const other = cores.find(([, candidate]) => candidate !== core && candidate.name !== core.name)![1];
+    const table = buildTable(core, 51, "k");
+    const lookup = core.openTableLookup(table.filter, table.index);
+    const reader = core.openBlock(table.blocks[0]!);
+    const foreign = other.openBlock(table.blocks[0]!);
+    throwsInvalid(() => lookup.setBlock(table.blocks.length, reader), `${name}: a slot past the end`);
+    throwsInvalid(() => lookup.setBlock(-1, reader), `${name}: a negative slot`);
+    throwsInvalid(() => lookup.setBlock(0, foreign), `${name}: another core's reader`);
+    throwsInvalid(() => lookup.get(other.newPointKey()), `${name}: another core's point key`);
+    const key = core.newPointKey();
+    throwsInvalid(() => key.set(new TextEncoder().encode("k"), -1), `${name}: a negative sequence`);
+    key.free();
+    throwsInvalid(() => key.set(new TextEncoder().encode("k"), 1), `${name}: a freed point key`);
+    throwsInvalid(() => lookup.get(key), `${name}: get with a freed point key`);
+    lookup.free();
+    throwsInvalid(() => lookup.setBlock(0, reader), `${name}: a freed lookup`);
+    reader.free();
+    foreign.free();
+  }
+});
+
+test("the found entry's kind and block come back in the result's fields", () => {
+  for (const [name, core] of cores) {
+    const table = buildTable(core, 61, "k");
+    const lookup = core.openTableLookup(table.filter, table.index);
+    const readers = table.blocks.map((block, index) => {
+      const reader = core.openBlock(block);
+      lookup.setBlock(index, reader);
+      return reader;
+    });
+    const key = core.newPointKey();
+    // The last entry: the oldest version of the largest user key, visible at its own sequence.
+    const last = table.entries[table.entries.length - 1]!;
+    key.set(last.userKey, last.sequence);
+    const result = lookup.get(key);
+    assert.ok(result >= 0 && (result & LOOKUP_FOUND) !== 0, `${name}: found`);
+    assert.is(result >>> LOOKUP_BLOCK_SHIFT, table.blocks.length - 1, `${name}: in the last block`);
+    assert.is(result & 0xff, last.kind, `${name}: its kind`);
+    assert.is(lookup.hit(last.kind).sequence, last.sequence, `${name}: its sequence`);
+    key.free();
+    lookup.free();
+    for (const reader of readers) reader.free();
+  }
+});
+
+test.run();

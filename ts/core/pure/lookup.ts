@@ -1,0 +1,170 @@
+/**
+ * Point lookups in one table, the twin of assembly/lookup.ts (the result codes are described in
+ * ts/core/types.ts): a table's bloom filter, the last internal key of each data block (from its
+ * index block) and the readers of the blocks the host has cached, held together so a read asks
+ * a table once. A point key keeps its bloom hash from the first table that needs it to the next
+ * set(), so every table a read asks probes its filter with one hash.
+ */
+import { invalidArgument, corruption } from "../../errors.ts";
+import { compareInternalKeys, writeTrailer } from "../entry.ts";
+import { BLOOM_PROBES_MAX, checkFilter } from "../checks.ts";
+import {
+  KIND_SEEK,
+  LOOKUP_ABSENT,
+  LOOKUP_BLOCKS_MAX,
+  LOOKUP_BLOCK_SHIFT,
+  LOOKUP_FOUND,
+  TRAILER_BYTES,
+  type BlockReader,
+  type Hit,
+  type PointKey,
+  type TableLookup,
+} from "../types.ts";
+import { bloomHash, bloomMayContainHash } from "./bloom.ts";
+import { PureBlockReader, openOwnedBlock } from "./block.ts";
+
+class PurePointKey implements PointKey {
+  /** The user key, then a trailer at the read's sequence with KIND_SEEK. */
+  bytes = new Uint8Array(TRAILER_BYTES);
+  hash = 0;
+  hashed = false;
+  freed = false;
+
+  set(userKey: Uint8Array, sequence: number): void {
+    if (this.freed) throw invalidArgument("point key used after free()");
+    if (!(userKey instanceof Uint8Array)) throw invalidArgument("a point key's user key must be a Uint8Array");
+    if (this.bytes.length !== userKey.length + TRAILER_BYTES) this.bytes = new Uint8Array(userKey.length + TRAILER_BYTES);
+    this.bytes.set(userKey);
+    writeTrailer(this.bytes, userKey.length, sequence, KIND_SEEK);
+    this.hashed = false;
+  }
+
+  free(): void {
+    this.freed = true;
+  }
+}
+
+/** The 6 user-key bytes of an internal key from `from` on, as a number (big-endian, zero-padded). */
+function userKeyPrefix(internalKey: Uint8Array, from: number): number {
+  const length = internalKey.length - TRAILER_BYTES;
+  let prefix = 0;
+  for (let i = from; i < from + 6; i++) prefix = prefix * 256 + (i < length ? internalKey[i]! : 0);
+  return prefix;
+}
+
+/** Leading user-key bytes every one of `keys` (internal keys) shares. */
+function sharedUserKeyBytes(keys: readonly Uint8Array[]): number {
+  if (keys.length === 0) return 0;
+  const first = keys[0]!;
+  let shared = first.length - TRAILER_BYTES;
+  for (const key of keys) {
+    const length = Math.min(shared, key.length - TRAILER_BYTES);
+    let same = 0;
+    while (same < length && key[same] === first[same]) same++;
+    shared = same;
+  }
+  return shared;
+}
+
+class PureTableLookup implements TableLookup {
+  /** Undefined when the filter matches everything (k > BLOOM_PROBES_MAX). */
+  private readonly filter: Uint8Array | undefined;
+  private readonly probes: number;
+  private readonly bits: number;
+  /** The last internal key of each data block. */
+  private readonly fences: Uint8Array[] = [];
+  private readonly sharedBytes: number;
+  private readonly prefixes: Float64Array;
+  private readonly readers: (BlockReader | undefined)[];
+  private lastHit: Hit | undefined;
+  private freed = false;
+
+  constructor(filter: Uint8Array, index: Uint8Array) {
+    const probes = checkFilter(filter);
+    this.filter = probes > BLOOM_PROBES_MAX ? undefined : filter.slice();
+    this.probes = probes;
+    this.bits = (filter.length - 1) * 8;
+    if (!(index instanceof Uint8Array)) throw invalidArgument("an index block must be a Uint8Array");
+    const reader = openOwnedBlock(index.slice());
+    if (reader.count >= LOOKUP_BLOCKS_MAX) throw corruption(`index of ${reader.count} blocks is too large`);
+    for (let valid = reader.first(); valid; valid = reader.next()) this.fences.push(reader.key());
+    reader.free();
+    this.sharedBytes = sharedUserKeyBytes(this.fences);
+    this.prefixes = Float64Array.from(this.fences, (fence) => userKeyPrefix(fence, this.sharedBytes));
+    this.readers = new Array<BlockReader | undefined>(this.fences.length).fill(undefined);
+  }
+
+  get blockCount(): number {
+    this.checkLive();
+    return this.fences.length;
+  }
+
+  setBlock(index: number, reader: BlockReader | undefined): void {
+    this.checkLive();
+    if (!Number.isInteger(index) || index < 0 || index >= this.fences.length) throw invalidArgument(`block ${index} is not one of this table's ${this.fences.length}`);
+    if (reader !== undefined && !(reader instanceof PureBlockReader)) throw invalidArgument("a table lookup takes block readers of its own core");
+    this.readers[index] = reader;
+  }
+
+  get(key: PointKey): number {
+    this.checkLive();
+    if (!(key instanceof PurePointKey) || key.freed) throw invalidArgument("a table lookup takes a live point key of its own core");
+    const target = key.bytes;
+    if (this.filter !== undefined) {
+      if (!key.hashed) {
+        key.hash = bloomHash(target, 0, target.length - TRAILER_BYTES);
+        key.hashed = true;
+      }
+      if (!bloomMayContainHash(this.filter, this.bits, this.probes, key.hash)) return LOOKUP_ABSENT;
+    }
+    const index = this.findFence(target);
+    if (index >= this.fences.length) return LOOKUP_ABSENT;
+    const reader = this.readers[index];
+    if (reader === undefined) return -2 - index;
+    const searched = index << LOOKUP_BLOCK_SHIFT;
+    this.lastHit = reader.get(target);
+    return this.lastHit === undefined ? searched : searched | LOOKUP_FOUND | this.lastHit.kind;
+  }
+
+  hit(kind: number): Hit {
+    this.checkLive();
+    const hit = this.lastHit;
+    if (hit === undefined || hit.kind !== kind) throw invalidArgument("no entry found by the last get()");
+    return hit;
+  }
+
+  /** Index of the first fence >= `target`, or blockCount; 6-byte prefixes first, as numbers. */
+  private findFence(target: Uint8Array): number {
+    const shared = this.sharedBytes;
+    const first = this.fences[0];
+    let usePrefix = first !== undefined && target.length - TRAILER_BYTES >= shared;
+    for (let i = 0; usePrefix && i < shared; i++) usePrefix = target[i] === first![i];
+    const prefix = usePrefix ? userKeyPrefix(target, shared) : 0;
+    let low = 0;
+    let high = this.fences.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const fencePrefix = this.prefixes[middle]!;
+      const less = usePrefix && fencePrefix !== prefix ? fencePrefix < prefix : compareInternalKeys(this.fences[middle]!, target) < 0;
+      if (less) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  free(): void {
+    this.freed = true;
+    this.readers.fill(undefined);
+  }
+
+  private checkLive(): void {
+    if (this.freed) throw invalidArgument("table lookup used after free()");
+  }
+}
+
+export function pureLookup() {
+  return {
+    newPointKey: (): PointKey => new PurePointKey(),
+    openTableLookup: (filter: Uint8Array, index: Uint8Array): TableLookup => new PureTableLookup(filter, index),
+  };
+}
