@@ -123,6 +123,29 @@ for (const core of engineCores) {
       removeDirectory(directory);
     }
   });
+
+  test(`${core}: a scan takes the blocks point reads cached, wherever those reads left them, and reads the rest`, () => {
+    const directory = scratchDirectory();
+    const db = DB.open(directory, { core });
+    try {
+      for (let index = 0; index < 2000; index++) db.put(keyOf(index), `value${index}`.padEnd(12, "."));
+      db.flush();
+      // Point reads cache every other stretch of blocks and leave each reader mid-block.
+      for (let index = 0; index < 2000; index += 7) if (Math.floor(index / 200) % 2 === 0) assert.is(text(db.get(keyOf(index))), `value${index}`.padEnd(12, "."));
+      const before = db.stats().blockCache;
+      const forward = [...db.iterate({ gte: keyOf(3) })].map(([key]) => text(key));
+      assert.equal(forward, Array.from({ length: 1997 }, (_, offset) => keyOf(3 + offset)));
+      const reverse = [...db.iterate({ reverse: true })].map(([key]) => text(key));
+      assert.equal(reverse, Array.from({ length: 2000 }, (_, offset) => keyOf(1999 - offset)));
+      const after = db.stats().blockCache;
+      // Only the seek's first block went through the cache's counters; the scans peeked.
+      assert.ok(after.misses - before.misses <= 1, "scans do not fill the cache");
+      assert.is(text(db.get(keyOf(1001))), "value1001...");
+    } finally {
+      db.close();
+      removeDirectory(directory);
+    }
+  });
 }
 
 test.run();

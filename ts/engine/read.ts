@@ -12,6 +12,11 @@ import type { EngineState } from "./state.ts";
 /** An iterator's merged output per fill: the first, and the most once it has grown. */
 const MERGE_FILL_BYTES_FIRST = 2 * 1024;
 const MERGE_FILL_BYTES_MAX = 64 * 1024;
+/**
+ * A run's first capacity: a table source's run takes the rest of one block, the output a first
+ * fill. Runs grow as a scan needs; a seek reading a few entries allocates no 64 KiB per source.
+ */
+const RUN_BYTES_INITIAL = 8 * 1024;
 
 export type Entries = Generator<[Uint8Array, Uint8Array], void, undefined>;
 
@@ -95,8 +100,8 @@ export class ReadPath {
   private *merged(bounds: Bounds, sequence: number): Entries {
     const core = this.state.core;
     const sources = this.state.tree.sources(bounds.reverse, bounds.start);
-    const runs = sources.map(() => core.newRun(64 * 1024));
-    const out = core.newRun(64 * 1024);
+    const runs = sources.map(() => core.newRun(RUN_BYTES_INITIAL));
+    const out = core.newRun(RUN_BYTES_INITIAL);
     const merge = core.newMerge(Math.max(1, sources.length), { reverse: bounds.reverse, sequence, mode: "visible" });
     let yielded = 0;
     // A seek that reads a few entries merges (and copies out) a few KiB, not 64: the target

@@ -53,6 +53,11 @@ export class BlockCache<T extends Freeable> {
     return value;
   }
 
+  /** The cached entry, if any, without counting or marking it (a scan passing by). */
+  peek(owner: CacheSlots<T>, index: number): T | undefined {
+    return owner.values[index];
+  }
+
   /** Counts a hit on an entry a lookup found cached without get() (a table lookup in the core). */
   touch(owner: CacheSlots<T>, index: number): void {
     this.hits++;

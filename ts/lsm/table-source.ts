@@ -1,6 +1,7 @@
 /**
  * A table's entries as a merge source: one block per run, in either direction, from a start key;
- * a scan reads ahead (Readahead), a seek's first block comes through the block cache.
+ * a seek's first block comes through the block cache, later blocks from it when it has them, and
+ * a scan reads ahead (Readahead) the ones it does not.
  */
 import { compareInternalKeys } from "../core/entry.ts";
 import type { BlockReader, Cursor, Run } from "../core/types.ts";
@@ -15,7 +16,8 @@ import { Readahead, type Table } from "./sstable.ts";
 export class TableSource {
   private blockIndex: number;
   private started = false;
-  private readonly readahead: Readahead;
+  /** Made on the first block read from the file: a seek that finds its blocks cached needs none. */
+  private readahead: Readahead | undefined;
 
   constructor(
     private readonly table: Table,
@@ -27,7 +29,6 @@ export class TableSource {
      */
     private readonly cache?: BlockCache<BlockReader>,
   ) {
-    this.readahead = new Readahead(reverse);
     if (start === undefined) this.blockIndex = reverse ? table.blocks.length - 1 : 0;
     else this.blockIndex = Math.min(table.findBlock(start), reverse ? table.blocks.length - 1 : table.blocks.length);
   }
@@ -37,16 +38,17 @@ export class TableSource {
     while (this.blockIndex >= 0 && this.blockIndex < this.table.blocks.length) {
       const index = this.blockIndex;
       this.blockIndex += this.reverse ? -1 : 1;
-      const cached = !this.started && this.start !== undefined && this.cache !== undefined;
-      const block = cached ? this.table.cachedBlock(index, this.cache!) : this.table.readBlock(index, this.readahead);
+      const seeking = !this.started && this.start !== undefined;
+      // A block the cache has costs no read: a seek that runs into its next block finds it
+      // there (peek neither counts nor marks it, so a long scan does not promote its blocks).
+      const cachedBlock = seeking && this.cache ? this.table.cachedBlock(index, this.cache) : this.cache?.peek(this.table.cacheSlots, index);
+      const cached = cachedBlock !== undefined;
+      const block = cachedBlock ?? this.table.readBlock(index, (this.readahead ??= new Readahead(this.reverse)));
       let cursor: Cursor | undefined;
       try {
-        if (!this.started && this.start !== undefined && !this.position(block, this.start)) {
-          this.started = true;
-          continue;
-        }
         this.started = true;
-        if (!block.valid && !(this.reverse ? block.last() : block.first())) continue;
+        // A cached reader stands wherever its last user left it: every block is positioned here.
+        if (seeking ? !this.position(block, this.start!) : !(this.reverse ? block.last() : block.first())) continue;
         cursor = block.cursor(this.reverse);
         const count = cursor.fill(run, 0xffff_ffff); // the whole rest of the block
         if (count > 0) return count;
