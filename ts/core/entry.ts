@@ -14,11 +14,16 @@ export function encodeInternalKey(userKey: Uint8Array, sequence: number, kind: n
   return key;
 }
 
-/** Writes the 8-byte trailer (kind, then the 56-bit sequence) at `offset`. */
-export function writeTrailer(target: Uint8Array, offset: number, sequence: number, kind: number): void {
+/** PGZ_INVALID_ARGUMENT unless `sequence` fits a trailer: an integer in [0, SEQUENCE_MAX]. */
+export function checkSequence(sequence: number): void {
   if (!Number.isSafeInteger(sequence) || sequence < 0 || sequence > SEQUENCE_MAX) {
     throw invalidArgument(`sequence ${sequence} is not an integer in [0, 2^53)`);
   }
+}
+
+/** Writes the 8-byte trailer (kind, then the 56-bit sequence) at `offset`. */
+export function writeTrailer(target: Uint8Array, offset: number, sequence: number, kind: number): void {
+  checkSequence(sequence);
   const low = sequence % TWO_POW_32;
   const high = (sequence - low) / TWO_POW_32;
   target[offset] = kind;

@@ -6,7 +6,7 @@
  * CRC and structure) before the module sees them, so it never traps on their bytes.
  */
 import { corruption, invalidArgument } from "../../errors.ts";
-import { writeTrailer } from "../entry.ts";
+import { checkSequence } from "../entry.ts";
 import { BLOOM_PROBES_MAX, checkFilter } from "../checks.ts";
 import { KIND_SEEK, LOOKUP_BLOCKS_MAX, TRAILER_BYTES, type BlockReader, type Hit, type PointKey, type TableLookup } from "../types.ts";
 import { WasmBlockReader, openBlockInMemory } from "./block.ts";
@@ -35,8 +35,6 @@ const TWO_POW_24 = 0x100_0000;
 class WasmPointKey implements PointKey {
   pointer: number;
   private capacity = POINT_KEY_CAPACITY_INITIAL;
-  /** The trailer is written here first (writeTrailer checks the sequence), then copied in. */
-  private readonly trailer = new Uint8Array(TRAILER_BYTES);
 
   constructor(readonly runtime: WasmRuntime, private readonly exports: LookupExports) {
     this.pointer = exports.pointKeyNew(this.capacity);
@@ -46,7 +44,7 @@ class WasmPointKey implements PointKey {
     if (this.pointer === 0) throw invalidArgument("point key used after free()");
     if (!(userKey instanceof Uint8Array)) throw invalidArgument("a point key's user key must be a Uint8Array");
     this.runtime.checkUsable();
-    writeTrailer(this.trailer, 0, sequence, KIND_SEEK);
+    checkSequence(sequence);
     const length = userKey.length + TRAILER_BYTES;
     if (length > this.capacity) {
       this.exports.pointKeyFree(this.pointer);
@@ -60,9 +58,11 @@ class WasmPointKey implements PointKey {
     } else {
       memory.set(userKey, key);
     }
-    const trailer = this.trailer;
-    for (let i = 0; i < TRAILER_BYTES; i++) memory[key + userKey.length + i] = trailer[i]!;
+    // The trailer, sequence << 8 | KIND_SEEK, as two little-endian words.
     const view = this.runtime.view;
+    const low = sequence % TWO_POW_24;
+    view.setUint32(key + userKey.length, low * 256 + KIND_SEEK, true);
+    view.setUint32(key + userKey.length + 4, (sequence - low) / TWO_POW_24, true);
     view.setUint32(this.pointer, length, true);
     view.setUint32(this.pointer + 4, 0, true);
   }
