@@ -359,9 +359,9 @@ function readVarintChecked(at: usize, end: usize): usize {
 }
 
 /** The fields of the entry header last read by readHeader. */
-let headerShared: u32 = 0;
-let headerUnshared: u32 = 0;
-let headerValueLength: u32 = 0;
+export let headerShared: u32 = 0;
+export let headerUnshared: u32 = 0;
+export let headerValueLength: u32 = 0;
 
 /**
  * Reads the three varints of the entry header at `at` in a validated block; returns where the
@@ -369,7 +369,7 @@ let headerValueLength: u32 = 0;
  * the fast path (all three varints one byte long) stays inside the block.
  */
 // @ts-ignore: decorator
-@inline function readHeader(at: usize): usize {
+@inline export function readHeader(at: usize): usize {
   const head = load<u32>(at);
   if ((head & 0x808080) == 0) {
     headerShared = head & 0xff;

@@ -3,9 +3,10 @@
 // block, copied whole out of the index block) and a slot per data block holding the reader of
 // that block while the host's block cache has it. tableLookupGet probes the filter with the
 // point key's hash (computed once per key, whichever tables it is asked of), finds the block
-// by binary search over the fences, and searches the block if its reader is in its slot; if
-// not, it names the block for the host to read and cache. The pure twin is
-// ts/core/pure/lookup.ts.
+// by binary search over the fences, and searches the block if its reader is in its slot
+// (through the block's point index, assembly/point-index.ts, built on its first lookup and
+// dropped with the slot); if not, it names the block for the host to read and cache. The pure
+// twin is ts/core/pure/lookup.ts.
 //
 //   point key := u32 keyLength | u32 hashed | u32 hash | u32 capacity | user key | trailer (8)
 //
@@ -19,6 +20,9 @@ import { TRAILER_BYTES } from "./format";
 import { compareInternalKeys } from "./entry";
 import { bloomHash, bloomMayContainHash } from "./bloom";
 import { Position, blockFirst, blockGet, blockNext } from "./block";
+import {
+  POINT_INDEX_ABSENT, pointIndexBuild, pointIndexGet, pointIndexTrailer, pointIndexValueLength, pointIndexValuePointer, prefixOf,
+} from "./point-index";
 
 const LOOKUP_ABSENT: i32 = -1;
 const LOOKUP_FOUND: i32 = 0x100;
@@ -50,6 +54,8 @@ const POINT_KEY_HEADER_BYTES: usize = 16;
   sharedBytes: u32;
   /** u32 * blockCount: the reader of each cached block, or 0. */
   readers: usize;
+  /** u32 * blockCount: each cached block's point index (assembly/point-index.ts), or 0 until its first lookup. */
+  pointIndexes: usize;
 }
 
 /** The last hit: trailer (sequence << 8 | kind) and value, read by the host. */
@@ -85,15 +91,6 @@ export function pointKeyLayout(): u32 {
   return <u32>POINT_KEY_HEADER_BYTES | (offsetof<PointKey>("keyLength") << 8) | (offsetof<PointKey>("hashed") << 16);
 }
 
-/** 8 bytes from `at` (fewer if `length` is shorter, zero-padded) as a big-endian number. */
-// @ts-ignore: decorator
-@inline function prefixOf(at: usize, length: u32): u64 {
-  if (length >= 8) return bswap<u64>(load<u64>(at));
-  let prefix: u64 = 0;
-  for (let i: u32 = 0; i < 8; i++) prefix = (prefix << 8) | (i < length ? <u64>load<u8>(at + i) : 0);
-  return prefix;
-}
-
 // @ts-ignore: decorator
 @inline function fenceStart(lookup: TableLookup, index: u32): u32 {
   return load<u32>(lookup.fenceOffsets + (<usize>index << 2));
@@ -118,6 +115,8 @@ export function tableLookupNew(filter: usize, filterLength: u32, index: Position
   lookup.fencePrefixes = heap.alloc(count > 0 ? <usize>count << 3 : 1);
   lookup.readers = heap.alloc(count > 0 ? <usize>count << 2 : 1);
   memory.fill(lookup.readers, 0, <usize>count << 2);
+  lookup.pointIndexes = heap.alloc(count > 0 ? <usize>count << 2 : 1);
+  memory.fill(lookup.pointIndexes, 0, <usize>count << 2);
   let at: u32 = 0;
   let ordinal: u32 = 0;
   for (let valid = blockFirst(index); valid != 0; valid = blockNext(index)) {
@@ -157,7 +156,9 @@ export function tableLookupFree(lookup: TableLookup): void {
   heap.free(lookup.fenceOffsets);
   heap.free(lookup.fenceKeys);
   heap.free(lookup.fencePrefixes);
+  for (let index: u32 = 0; index < lookup.blockCount; index++) dropPointIndex(lookup, index);
   heap.free(lookup.readers);
+  heap.free(lookup.pointIndexes);
   heap.free(changetype<usize>(lookup));
 }
 
@@ -168,7 +169,15 @@ export function tableLookupBlockCount(lookup: TableLookup): u32 {
 /** Puts block `index`'s reader in its slot (0: the host's cache let it go). Host checked index. */
 export function tableLookupSetBlock(lookup: TableLookup, index: u32, reader: usize): void {
   assert(index < lookup.blockCount);
+  dropPointIndex(lookup, index);
   store<u32>(lookup.readers + (<usize>index << 2), <u32>reader);
+}
+
+function dropPointIndex(lookup: TableLookup, index: u32): void {
+  const slot = lookup.pointIndexes + (<usize>index << 2);
+  const pointIndex = <usize>load<u32>(slot);
+  if (pointIndex != 0) heap.free(pointIndex);
+  store<u32>(slot, 0);
 }
 
 /** Index of the first fence >= the internal key [target, target + targetLength), or blockCount. */
@@ -214,6 +223,22 @@ export function tableLookupGet(lookup: TableLookup, point: PointKey): i32 {
   if (reader == 0) return -2 - <i32>index;
   const searched = <i32>(index << LOOKUP_BLOCK_SHIFT);
   const position = changetype<Position>(reader);
+  const slot = lookup.pointIndexes + (<usize>index << 2);
+  let pointIndex = <usize>load<u32>(slot);
+  if (pointIndex == 0) {
+    pointIndex = pointIndexBuild(position);
+    store<u32>(slot, <u32>pointIndex);
+  }
+  const found = pointIndexGet(pointIndex, position.block.data, key, keyLength);
+  if (found == POINT_INDEX_ABSENT) return searched;
+  if (found >= 0) {
+    lookupHit.trailerLow = <u32>pointIndexTrailer;
+    lookupHit.trailerHigh = <u32>(pointIndexTrailer >>> 32);
+    lookupHit.valuePointer = pointIndexValuePointer;
+    lookupHit.valueLength = pointIndexValueLength;
+    return searched | LOOKUP_FOUND | <i32>(pointIndexTrailer & 0xff);
+  }
+  // The prefixes could not decide (long keys): search the block as a seek does.
   const kind = blockGet(position, key, keyLength);
   if (kind < 0) return searched;
   const trailer = load<u64>(position.keyPointer + keyLength - TRAILER_BYTES);

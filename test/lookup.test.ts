@@ -28,11 +28,18 @@ interface TableBytes {
 const cores: Array<[string, Core]> = coreFactories.map(([name, create]) => [name, create()]);
 const reference = cores[0]![1];
 
-/** User keys sharing a prefix (so the fences' shared bytes matter), of several lengths. */
+/** Bytes of the keys' tails: 0 and 0xff too, so "ab" and "ab\0" both occur and pad alike. */
+const KEY_BYTES = [0x00, 0x61, 0x62, 0xff];
+
+/**
+ * User keys sharing a prefix (so the fences' and blocks' shared bytes matter), of several
+ * lengths: up to 8 bytes after what a block's keys share (a point index decides) and more
+ * (it cannot, and the block is searched as a seek does).
+ */
 function userKeyOf(next: () => number, prefix: string): Uint8Array {
   const length = Math.floor(next() * 12);
-  const key = prefix + Array.from({ length }, () => String.fromCharCode(97 + Math.floor(next() * 4))).join("");
-  return new TextEncoder().encode(key);
+  const tail = Array.from({ length }, () => KEY_BYTES[Math.floor(next() * KEY_BYTES.length)]!);
+  return Uint8Array.from([...new TextEncoder().encode(prefix), ...tail]);
 }
 
 /** A table's entries (versions of random keys), its data blocks, index block and filter. */

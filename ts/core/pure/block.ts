@@ -560,6 +560,12 @@ export class PureBlockReader implements BlockReader {
     return this.block.data.slice(position.valueOffset, position.valueOffset + position.valueLength);
   }
 
+  /** The block's bytes and where the current entry's value lies in them (a point index keeps offsets). */
+  valueRange(): { data: Uint8Array; offset: number; length: number } {
+    const position = this.currentPosition();
+    return { data: this.block.data, offset: position.valueOffset, length: position.valueLength };
+  }
+
   get(seekKey: Uint8Array): Hit | undefined {
     if (!this.seek(seekKey)) return undefined;
     const position = this.position;

@@ -1,8 +1,8 @@
 /**
  * Point lookups in one table, the twin of assembly/lookup.ts (the result codes are described in
  * ts/core/types.ts): a table's bloom filter, the last internal key of each data block (from its
- * index block) and the readers of the blocks the host has cached, held together so a read asks
- * a table once. A point key keeps its bloom hash from the first table that needs it to the next
+ * index block) and the readers of the blocks the host has cached (each with a point index,
+ * ./point-index.ts, built on its first lookup), held together so a read asks a table once. A point key keeps its bloom hash from the first table that needs it to the next
  * set(), so every table a read asks probes its filter with one hash.
  */
 import { invalidArgument, corruption } from "../../errors.ts";
@@ -22,6 +22,7 @@ import {
 } from "../types.ts";
 import { bloomHash, bloomMayContainHash } from "./bloom.ts";
 import { PureBlockReader, openOwnedBlock } from "./block.ts";
+import { POINT_INDEX_ABSENT, PointIndex } from "./point-index.ts";
 
 class PurePointKey implements PointKey {
   /** The user key, then a trailer at the read's sequence with KIND_SEEK. */
@@ -75,7 +76,9 @@ class PureTableLookup implements TableLookup {
   private readonly fences: Uint8Array[] = [];
   private readonly sharedBytes: number;
   private readonly prefixes: Float64Array;
-  private readonly readers: (BlockReader | undefined)[];
+  private readonly readers: (PureBlockReader | undefined)[];
+  /** Each cached block's point index, built on its first lookup. */
+  private readonly pointIndexes: (PointIndex | undefined)[];
   private lastHit: Hit | undefined;
   private freed = false;
 
@@ -91,7 +94,8 @@ class PureTableLookup implements TableLookup {
     reader.free();
     this.sharedBytes = sharedUserKeyBytes(this.fences);
     this.prefixes = Float64Array.from(this.fences, (fence) => userKeyPrefix(fence, this.sharedBytes));
-    this.readers = new Array<BlockReader | undefined>(this.fences.length).fill(undefined);
+    this.readers = new Array<PureBlockReader | undefined>(this.fences.length).fill(undefined);
+    this.pointIndexes = new Array<PointIndex | undefined>(this.fences.length).fill(undefined);
   }
 
   get blockCount(): number {
@@ -104,6 +108,7 @@ class PureTableLookup implements TableLookup {
     if (!Number.isInteger(index) || index < 0 || index >= this.fences.length) throw invalidArgument(`block ${index} is not one of this table's ${this.fences.length}`);
     if (reader !== undefined && !(reader instanceof PureBlockReader)) throw invalidArgument("a table lookup takes block readers of its own core");
     this.readers[index] = reader;
+    this.pointIndexes[index] = undefined;
   }
 
   get(key: PointKey): number {
@@ -122,7 +127,11 @@ class PureTableLookup implements TableLookup {
     const reader = this.readers[index];
     if (reader === undefined) return -2 - index;
     const searched = index << LOOKUP_BLOCK_SHIFT;
-    this.lastHit = reader.get(target);
+    const pointIndex = (this.pointIndexes[index] ??= new PointIndex(reader));
+    const found = pointIndex.get(target);
+    if (found === POINT_INDEX_ABSENT) return searched;
+    // The prefixes could not decide (long keys): search the block as a seek does.
+    this.lastHit = found >= 0 ? pointIndex.hit(found) : reader.get(target);
     return this.lastHit === undefined ? searched : searched | LOOKUP_FOUND | this.lastHit.kind;
   }
 
@@ -155,6 +164,7 @@ class PureTableLookup implements TableLookup {
   free(): void {
     this.freed = true;
     this.readers.fill(undefined);
+    this.pointIndexes.fill(undefined);
   }
 
   private checkLive(): void {
