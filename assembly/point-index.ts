@@ -17,6 +17,8 @@ import { Position, blockFirst, blockNext, headerValueLength, readHeader, headerU
 export const POINT_INDEX_ABSENT: i32 = -1;
 export const POINT_INDEX_UNSURE: i32 = -2;
 const HEADER_BYTES: usize = 8;
+/** Bytes per entry: the host charges the block cache this much (POINT_INDEX_BYTES_PER_ENTRY, ts/core/types.ts). */
+const ENTRY_BYTES: usize = 24;
 const PREFIX_BYTES: u32 = 8;
 
 /** The value of the entry pointIndexGet found last. */
@@ -48,7 +50,7 @@ export let pointIndexTrailer: u64 = 0;
 export function pointIndexBuild(reader: Position): usize {
   const count = reader.block.entryCount;
   let firstLength: u32 = count > 0 && blockFirst(reader) != 0 ? reader.keyLength - TRAILER_BYTES : 0;
-  const index = heap.alloc(HEADER_BYTES + (<usize>count * 24) + <usize>firstLength);
+  const index = heap.alloc(HEADER_BYTES + <usize>count * ENTRY_BYTES + <usize>firstLength);
   const shared = sharedBytes(index, count);
   if (count > 0) memory.copy(shared, reader.keyPointer, firstLength);
   // The bytes every user key shares: each key against the first (a hostile block may be unsorted).

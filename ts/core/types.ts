@@ -179,6 +179,8 @@ export const LOOKUP_ABSENT = -1;
 export const LOOKUP_FOUND = 0x100;
 /** A result >= 0 names the block searched in its bits from this one up. */
 export const LOOKUP_BLOCK_SHIFT = 9;
+/** What a cached block's point index (built by its first lookup) may take per entry, besides a key's bytes. */
+export const POINT_INDEX_BYTES_PER_ENTRY = 24;
 /** Tables with this many data blocks or more cannot have a lookup (PGZ_CORRUPTION). */
 export const LOOKUP_BLOCKS_MAX = 1 << 22;
 /** get() returned a value < LOOKUP_ABSENT: this block is not cached; read it, setBlock, ask again. */

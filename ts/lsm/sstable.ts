@@ -10,7 +10,7 @@ import { assert } from "../assert.ts";
 import { bytesEqual, getUint64, magicBytes, setUint64, toHex, viewOf } from "../bytes.ts";
 import { CacheSlots, type BlockCache } from "./cache.ts";
 import { compareInternalKeys } from "../core/entry.ts";
-import { LOOKUP_ABSENT, LOOKUP_BLOCK_SHIFT, LOOKUP_FOUND, lookupBlockNeeded } from "../core/types.ts";
+import { LOOKUP_ABSENT, LOOKUP_BLOCK_SHIFT, LOOKUP_FOUND, POINT_INDEX_BYTES_PER_ENTRY, lookupBlockNeeded } from "../core/types.ts";
 import type { BlockReader, Core, Hit, PointKey, TableLookup } from "../core/types.ts";
 import { PgzError, corruption, locateCorruption } from "../errors.ts";
 import { TRAILER_BYTES } from "../core/types.ts";
@@ -290,9 +290,10 @@ export class Table {
     let block = cache.get(this.cacheSlots, index);
     if (!block) {
       block = this.readBlock(index);
-      // The cache holds decoded blocks: it is charged what the block takes decoded.
+      // The cache holds decoded blocks: it is charged what the block takes decoded, and the
+      // point index the table's lookup may build beside it.
       const handle = this.blocks[index]!;
-      cache.set(this.cacheSlots, index, block, handle.rawLength || handle.length);
+      cache.set(this.cacheSlots, index, block, (handle.rawLength || handle.length) + block.count * POINT_INDEX_BYTES_PER_ENTRY);
       this.lookup.setBlock(index, block);
     }
     return block;
