@@ -132,6 +132,8 @@ const COMPRESSION_DEFAULT: Compression = "lz4";
 const WRITE_OPTION_NAMES = ["sync", "durability", ...ENCODING_OPTION_NAMES];
 /** The names db.iterate, snapshot.iterate and tx.iterate take. */
 const ITERATE_OPTION_NAMES = ["gt", "gte", "lt", "lte", "prefix", "reverse", "limit"];
+/** Made once: a seek checks its options on every call. */
+const ITERATE_AND_ENCODING_OPTION_NAMES = [...ITERATE_OPTION_NAMES, ...ENCODING_OPTION_NAMES];
 const DURABILITIES = new Set(["sync", "os", "buffered"]);
 /** gc() collects a segment once this share of it is garbage, unless told otherwise (automatic GC too). */
 export const GC_DISCARD_RATIO_DEFAULT = 0.5;
@@ -285,7 +287,7 @@ export interface CheckedIteration {
  * with its bounds encoded as keys, for checkIterateOptions.
  */
 export function splitIterateEncodings(options: IterateOptions, fallback: Encodings): { bounds: IterateOptions; encodings: Encodings } {
-  const { keyEncoding, valueEncoding, ...bounds } = checkOptions(options, [...ITERATE_OPTION_NAMES, ...ENCODING_OPTION_NAMES], "iterate options");
+  const { keyEncoding, valueEncoding, ...bounds } = checkOptions(options, ITERATE_AND_ENCODING_OPTION_NAMES, "iterate options");
   const encodings = resolveEncodings({ keyEncoding, valueEncoding }, fallback);
   for (const name of ["gt", "gte", "lt", "lte", "prefix"] as const) {
     if (bounds[name] !== undefined) bounds[name] = encode(bounds[name], encodings.keyEncoding, name);
