@@ -205,7 +205,7 @@ export interface TableLookup extends Freeable {
    * and, with LOOKUP_FOUND set, the kind of the entry found (& 0xff).
    */
   get(key: PointKey): number;
-  /** The entry the last get() found (its kind given): a copy of the value for the caller. */
+  /** The entry the last get() found (its kind given), right after that get(): a copy of the value for the caller. */
   hit(kind: number): Hit;
 }
 

@@ -10,7 +10,7 @@ import { assert } from "../assert.ts";
 import { bytesEqual, getUint64, magicBytes, setUint64, toHex, viewOf } from "../bytes.ts";
 import { CacheSlots, type BlockCache } from "./cache.ts";
 import { compareInternalKeys } from "../core/entry.ts";
-import { LOOKUP_ABSENT, LOOKUP_BLOCK_SHIFT, LOOKUP_FOUND, POINT_INDEX_BYTES_PER_ENTRY, lookupBlockNeeded } from "../core/types.ts";
+import { LOOKUP_ABSENT, LOOKUP_BLOCKS_MAX, LOOKUP_BLOCK_SHIFT, LOOKUP_FOUND, POINT_INDEX_BYTES_PER_ENTRY, lookupBlockNeeded } from "../core/types.ts";
 import type { BlockReader, Core, Hit, PointKey, TableLookup } from "../core/types.ts";
 import { PgzError, corruption, locateCorruption } from "../errors.ts";
 import { TRAILER_BYTES } from "../core/types.ts";
@@ -213,11 +213,12 @@ export class Table {
   static open(core: Core, storage: Storage, meta: TableMeta, databaseId: Uint8Array, files: HandleCache): Table {
     const name = tableFileName(meta.fileNumber);
     const { footer, blocks, filterBytes, indexBytes } = readTableParts(core, storage, meta, databaseId);
+    if (blocks.length >= LOOKUP_BLOCKS_MAX) throw corruption(`the index has ${blocks.length} blocks, more than a table may`, { file: name, offset: footer.indexOffset });
     let lookup: TableLookup;
     try {
       lookup = core.openTableLookup(filterBytes, indexBytes);
     } catch (error) {
-      // The index was decoded already (readTableParts): a bad filter is what is left.
+      // The index was decoded and its size checked already: a bad filter is what is left.
       throw locateCorruption(error, name, footer.filterOffset);
     }
     assert(lookup.blockCount === blocks.length, "the lookup and the decoded index agree");

@@ -114,6 +114,7 @@ class PureTableLookup implements TableLookup {
   get(key: PointKey): number {
     this.checkLive();
     if (!(key instanceof PurePointKey) || key.freed) throw invalidArgument("a table lookup takes a live point key of its own core");
+    this.lastHit = undefined;
     const target = key.bytes;
     if (this.filter !== undefined) {
       if (!key.hashed) {
