@@ -16,11 +16,12 @@ import { cases as skiplistCases } from "./core/skiplist.ts";
 import { cases as mergeCases } from "./core/merge.ts";
 import { cases as bloomCases } from "./core/bloom.ts";
 import { cases as lz4Cases } from "./core/lz4.ts";
+import { cases as lookupCases } from "./core/lookup.ts";
 
 const rounds = Number(process.env.PGZ_BENCH_ROUNDS ?? 5);
 const best = process.env.PGZ_BENCH_STAT === "best";
 const only = process.env.PGZ_BENCH_ONLY?.split(",");
-const all: BenchCase[] = [...crc32cCases, ...blockCases, ...skiplistCases, ...mergeCases, ...bloomCases, ...lz4Cases];
+const all: BenchCase[] = [...crc32cCases, ...blockCases, ...skiplistCases, ...mergeCases, ...bloomCases, ...lz4Cases, ...lookupCases];
 const selected = all.filter((c) => !only || only.includes(c.hotPath));
 
 function median(values: number[]): number {

@@ -2,7 +2,7 @@
 import type { Core } from "../../ts/core/types.ts";
 
 export interface BenchCase {
-  /** crc32c, block, skiplist, merge, bloom or lz4. */
+  /** crc32c, block, skiplist, merge, bloom, lz4 or lookup. */
   hotPath: string;
   /** What one run does, e.g. "crc32c of 64 MiB" or "insert 1,000,000 16 B keys". */
   workload: string;
