@@ -248,6 +248,43 @@ test("group commit: concurrent sync writers share fdatasyncs", async () => {
   }
 });
 
+test("the log fdatasyncs behind buffered appends every MiB, off the thread; such a sync's failure refuses the next write", async () => {
+  const directory = temporaryDirectory();
+  try {
+    const storage = new FaultyStorage(directory);
+    let db = DB.open(directory, { storage, background: "inline" });
+    const before = db.stats().log.syncs;
+    const value = "v".repeat(100);
+    // About 4 MiB of log in batches of 1,000 buffered puts, the event loop turning between them.
+    for (let batch = 0; batch < 30; batch++) {
+      db.batch(Array.from({ length: 1000 }, (_, i) => ({ type: "put" as const, key: `key-${batch}-${i}`, value })));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const syncs = db.stats().log.syncs - before;
+    assert.ok(syncs >= 2, `${syncs} fdatasyncs behind 4 MiB of appends`);
+    db.close();
+    db = DB.open(directory, { storage, background: "inline" });
+    storage.faults.set("sync", "EIO");
+    let failure: unknown;
+    for (let batch = 0; batch < 30 && failure === undefined; batch++) {
+      try {
+        db.batch(Array.from({ length: 1000 }, (_, i) => ({ type: "put" as const, key: `again-${batch}-${i}`, value })));
+      } catch (error) {
+        failure = error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    assert.is((failure as PgzError | undefined)?.code, "PGZ_IO", "a write after the failed sync behind is refused");
+    storage.faults.clear();
+    db.close();
+    db = DB.open(directory, { storage, background: "inline" });
+    assert.is(text(db.get("key-29-999")), value);
+    db.close();
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
 test("a failed fdatasync is PGZ_IO, later writes are refused until reopen, and nothing acknowledged is lost", async () => {
   const directory = temporaryDirectory();
   try {
