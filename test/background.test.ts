@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readdirSync } from "node:fs";
 import { DB } from "../ts/index.ts";
-import { injectBackgroundFault, terminateBackgroundWorker } from "../ts/lsm/background.ts";
+import { BackgroundSession, injectBackgroundFault, pauseBackgroundWorker, terminateBackgroundWorker } from "../ts/lsm/background.ts";
 import { FaultyStorage } from "./fixtures/faulty-storage.ts";
 import { engineCores, expectCode, removeDirectory, temporaryDirectory, text, throwsInvalid } from "./helpers.ts";
 
@@ -40,6 +40,21 @@ function contents(db: DB): [string, string][] {
 
 function tableFiles(directory: string): number {
   return readdirSync(directory).filter((name) => name.endsWith(".sst")).length;
+}
+
+/** Runs `body` while recording the name of every file a database asks the worker to delete. */
+async function recordingRemovals<T>(body: (names: string[]) => Promise<T>): Promise<T> {
+  const names: string[] = [];
+  const start = BackgroundSession.prototype.start;
+  BackgroundSession.prototype.start = function (this: BackgroundSession, ...args: Parameters<typeof start>) {
+    if (args[0].type === "remove") names.push(args[0].name);
+    return start.apply(this, args);
+  };
+  try {
+    return await body(names);
+  } finally {
+    BackgroundSession.prototype.start = start;
+  }
 }
 
 test("background: the default is the worker, inline is asked for; a custom storage and a read-only open run inline; bad values are PGZ_INVALID_ARGUMENT", () => {
@@ -131,6 +146,68 @@ for (const core of engineCores) {
       }
     });
   }
+
+  test(`${core}: flushes copied out to the worker in pieces keep exactly what inline flushes keep`, async () => {
+    const directory = temporaryDirectory("pgz-background");
+    try {
+      // 8 versions of each of 5,000 keys through 1 MiB memtables: each flush goes out in about
+      // 5 pieces of 256 KiB (in buffers the worker hands back, once the event loop has turned),
+      // and a key's versions straddle the pieces' ends, where the worker's version filter compares
+      // with the piece before. No compaction (l0Files), so level 0 holds what the flushes wrote.
+      const entries = [];
+      for (const background of backgrounds) {
+        const db = DB.open(`${directory}/${background}`, { core, background, memtableBytes: 1024 * 1024, l0Files: 64, autoGc: false });
+        for (let put = 0; put < 40_000; put++) {
+          db.put(`key-${String((put * 7919) % 5000).padStart(5, "0")}`, `${Math.floor(put / 5000)}`.padEnd(100, "v"));
+          if (put % 250 === 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+        db.flush();
+        const stats = db.stats();
+        assert.ok(stats.flushes >= 5, `${background}: ${stats.flushes} flushes`);
+        assert.is(stats.levels[0]!.files, stats.flushes);
+        for (let i = 0; i < 5000; i += 7) assert.is(text(db.get(`key-${String(i).padStart(5, "0")}`)), "7".padEnd(100, "v"));
+        entries.push(stats.levels[0]!.entries);
+        db.close();
+      }
+      assert.ok(entries[0]! < 40_000, `the flushes dropped overwritten versions: ${entries[0]} entries`);
+      assert.is(entries[1], entries[0], "the worker's flushes wrote the entries the inline ones did");
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: a crash after the manifest edit and before the worker's unlink leaves files the next open deletes; every write survives`, async () => {
+    const directory = temporaryDirectory("pgz-background");
+    try {
+      await recordingRemovals(async (requested) => {
+        // Values inline (under valueThreshold): each flush retires the segments its memtable filled.
+        let db = DB.open(directory, { core, background: "worker", memtableBytes: 128 * 1024, segmentBytes: 64 * 1024, autoGc: false });
+        let paused = false;
+        pauseBackgroundWorker("remove", () => (paused = true));
+        const model = new Map<string, string>();
+        for (let i = 0; i < 20_000 && !paused; i++) {
+          db.put(`key-${i % 3000}`, `${i}`.padEnd(100, "v"));
+          model.set(`key-${i % 3000}`, `${i}`.padEnd(100, "v"));
+          // The pause notice comes through the event loop; stop writing before a write waits for the stopped worker.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        assert.ok(paused, "the worker stopped at its first deletion");
+        assert.ok(requested.length > 0 && requested.every((name) => name.endsWith(".vlog")), `spent segments: ${requested.join(" ")}`);
+        // The crash: the manifest edit naming them collected is durable, the unlinks never ran.
+        await terminateBackgroundWorker();
+        for (const name of requested) assert.ok(readdirSync(directory).includes(name), `${name} is still on disk`);
+        db.close();
+        db = DB.open(directory, { core, background: "worker" });
+        const left = readdirSync(directory);
+        for (const name of requested) assert.not.ok(left.includes(name), `the open deleted ${name}`);
+        for (const [key, value] of model) assert.is(text(db.get(key)), value, `${key} survives`);
+        assert.ok(db.check().ok);
+        db.close();
+      });
+    } finally {
+      removeDirectory(directory);
+    }
+  });
 
   test(`${core}: a worker that dies while a flush waits for it ends the wait with its error, not the 120 s timeout`, () => {
     const directory = temporaryDirectory("pgz-background");

@@ -172,6 +172,8 @@ for (const core of engineCores) {
       for (const [, value] of iterator) seen.push(text(value)!);
       assert.is(seen.length, 500);
       assert.ok(seen.every((value) => value.startsWith("first-")));
+      // With the worker the unlinks run there; flush() waits for them.
+      db.flush();
       assert.is(tableFiles(directory), tablesInLevels(db), "released tables were deleted");
       db.close();
     } finally {

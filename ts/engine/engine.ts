@@ -33,6 +33,7 @@ export class Engine {
       newestVersion: (key) => tree.get(key, state.lastSequence),
       rewrite: (operations) => this.writes.writeBatch(operations, "os"),
       segmentDeletable: (segment) => state.segmentDeletable(segment),
+      removeFile: (name) => tree.removals.remove(name),
     });
     state.retirer = this.gc;
     this.pacer = new Pacer(state, this.gc);
@@ -85,7 +86,10 @@ export class Engine {
       // lt is exclusive; as a user-key range bound it only widens the set of tables picked.
       largest: encodeInternalKey(lt ?? new Uint8Array(KEY_BYTES_MAX + 1).fill(0xff), 0, 0),
     };
-    state.guard(() => state.tree.compactRange(bounds, state.oldestReadSequence()));
+    state.guard(() => {
+      state.tree.compactRange(bounds, state.oldestReadSequence());
+      state.tree.waitForWorker();
+    });
   }
 
   /** Value-log garbage collection on demand (db.gc): see GarbageCollector.collect. */
@@ -98,7 +102,10 @@ export class Engine {
       // the log it lets GC reclaim. Automatic GC skips this and uses the counts as they come.
       this.pacer.rotateAndFlush();
       state.tree.compactRange(undefined, state.oldestReadSequence());
-      return this.gc.collect(discardRatio, segmentsMax);
+      const report = this.gc.collect(discardRatio, segmentsMax);
+      // Its deletions run on the worker, if there is one: gc() returns once they are done.
+      state.tree.waitForWorker();
+      return report;
     });
   }
 

@@ -56,7 +56,7 @@ export function engineStats(engine: Engine) {
 /** Value-log size, and the garbage compaction found in it (space amplification). */
 function logStats(engine: Engine) {
   const { storage, manifest, log } = engine.state;
-  const space = logSpace(storage, manifest.state, engine.state.readOnlyView !== undefined);
+  const space = logSpace(storage, manifest.state);
   return {
     segments: space.segments,
     totalBytes: space.totalBytes,
@@ -72,6 +72,8 @@ function logStats(engine: Engine) {
 export function checkEngine(engine: Engine): CheckReport {
   const { storage, tree, log, core, manifest } = engine.state;
   log.write(false);
+  // The files the worker is deleting go first: check() reads the directory as the manifest says.
+  tree.removals.settle(true);
   const problems: CheckProblem[] = [];
   for (const table of tree.tables.values()) {
     for (const problem of table.verify(storage)) problems.push({ file: table.name, ...problem });

@@ -7,7 +7,6 @@
 import { assert } from "../assert.ts";
 import type { BlockCache } from "./cache.ts";
 import type { BlockReader, Core, Cursor, Hit, Memtable, PointKey, Run } from "../core/types.ts";
-import { compareBytes, compareUserKey, userKeyOf } from "../core/entry.ts";
 import { CompactionJob, VersionFilter, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "../errors.ts";
 import { manifestFileName, parseFileName, tableFileName } from "../format.ts";
@@ -21,6 +20,8 @@ import type { LogAccounting } from "../vlog/accounting.ts";
 import type { LogPosition } from "../vlog/log.ts";
 import { deserializeError, type BackgroundReply, type BackgroundSession } from "./background.ts";
 import { RemoteCompaction, type RunningCompaction } from "./remote-compaction.ts";
+import { FileRemover } from "./removals.ts";
+import { assertLevelsDisjoint, findTableInLevel } from "./levels.ts";
 
 /** A memtable and the value-log position its first record was written at. */
 class MemtableSlot {
@@ -95,6 +96,8 @@ export class Tree {
   compactions = 0;
   compactionBytesRead = 0;
   compactionBytesWritten = 0;
+  /** Deletes the files edits stopped needing: on the worker with one (ts/lsm/removals.ts). */
+  readonly removals: FileRemover;
 
   constructor(
     private readonly core: Core,
@@ -112,6 +115,7 @@ export class Tree {
   ) {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
     this.pointKey = core.newPointKey();
+    this.removals = new FileRemover(storage, remote);
     try {
       for (const level of manifest.state.levels) {
         for (const meta of level) {
@@ -320,8 +324,8 @@ export class Tree {
         break;
       }
       done += flush.run.byteLength;
-      const bytes = flush.run.bytes().slice();
-      remote.start({ type: "flush-run", bytes }, flush.job, [bytes.buffer]);
+      const bytes = remote.copyForTransfer(flush.run.bytes());
+      remote.start({ type: "flush-run", bytes }, flush.job, [bytes.buffer as ArrayBuffer]);
     }
     return done;
   }
@@ -341,6 +345,7 @@ export class Tree {
   /** Applies the worker's finished flush and compaction, if their replies have come. */
   applyFinished(): void {
     if (!this.remote) return;
+    this.removals.settle(false);
     const flush = this.remoteFlush;
     if (flush?.sent) {
       flush.reply ??= this.remote.take(flush.job);
@@ -355,6 +360,7 @@ export class Tree {
     if (!this.remote) return;
     this.waitForFlush();
     if (this.job && this.stepJob(Number.MAX_SAFE_INTEGER)) this.commitJob();
+    this.removals.settle(true);
   }
 
   /** Whether tables are built on the background worker (this thread only copies entries out and commits). */
@@ -433,7 +439,7 @@ export class Tree {
     const fileNumber = table.meta.fileNumber;
     this.cache.dropOwner(table.cacheSlots);
     table.close();
-    this.storage.remove(tableFileName(fileNumber));
+    this.removals.remove(tableFileName(fileNumber));
   }
 
   /** Set when the version changed (a flush, a compaction) and the tree may need compacting. */
@@ -629,12 +635,12 @@ export class Tree {
   close(): void {
     // An unfinished flush or compaction is dropped; the memtable's records are in the log. The
     // worker finishes what it is writing first, so nothing writes here once close returns.
-    if (this.remoteFlush?.sent && !this.remoteFlush.reply && this.remote!.failure === undefined) {
-      try {
-        this.remote!.wait(this.remoteFlush.job);
-      } catch {
-        // The worker is lost: it writes nothing more.
-      }
+    try {
+      if (this.remoteFlush?.sent && !this.remoteFlush.reply && this.remote!.failure === undefined) this.remote!.wait(this.remoteFlush.job);
+      // And the deletions it was asked for (another open may follow at once); a failed one is an orphan the next open deletes.
+      if (this.remote?.failure === undefined) this.removals.settle(true);
+    } catch {
+      // The worker is lost: it writes nothing more.
     }
     this.dropFlush();
     this.dropJob();
@@ -685,31 +691,4 @@ function levelSource(tables: Table[], reverse: boolean, start: Uint8Array | unde
     },
     release,
   };
-}
-
-/**
- * The leveled invariant, checked after every compaction: below level 0, each level's tables
- * are sorted and their user-key ranges do not meet (a user key's versions share one table).
- */
-function assertLevelsDisjoint(levels: readonly TableMeta[][]): void {
-  for (let level = 1; level < levels.length; level++) {
-    const tables = levels[level]!;
-    for (let i = 1; i < tables.length; i++) {
-      assert(compareBytes(userKeyOf(tables[i - 1]!.largest), userKeyOf(tables[i]!.smallest)) < 0, `level ${level} tables ${tables[i - 1]!.fileNumber} and ${tables[i]!.fileNumber} overlap`);
-    }
-  }
-}
-
-/** The table of a sorted level whose key range may hold `userKey`. */
-function findTableInLevel<T extends { smallest: Uint8Array; largest: Uint8Array }>(tables: T[], userKey: Uint8Array): T | undefined {
-  let low = 0;
-  let high = tables.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (compareUserKey(tables[middle]!.largest, userKey) < 0) low = middle + 1;
-    else high = middle;
-  }
-  const table = tables[low];
-  if (!table || compareUserKey(table.smallest, userKey) > 0) return undefined;
-  return table;
 }

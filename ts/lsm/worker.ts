@@ -17,7 +17,7 @@ import { threadContext, type ThreadPort } from "../storage/threads.ts";
 import { CompactionJob, VersionFilter, type CompactionPlan, type CompactionSettings } from "./compaction.ts";
 import { Table, type TableMeta } from "./sstable.ts";
 import { TableBuilder } from "./table-builder.ts";
-import type { BackgroundRequest, SerializedError } from "./background.ts";
+import type { BackgroundRequest, PauseKind, SerializedError } from "./background.ts";
 
 interface Database {
   core: Core;
@@ -32,6 +32,8 @@ interface WorkerFlush {
   versions: VersionFilter;
   staging: Run;
   run: Run;
+  /** The buffer of the last entries added: the version filter refers to it until the next ones. */
+  held: ArrayBuffer | undefined;
 }
 
 const { port, data, onExit } = threadContext();
@@ -43,7 +45,7 @@ const failedJobs = new Set<number>();
 /** Test hook: the next job throws this message, or with `crash` kills the thread (test/background.test.ts). */
 let injectedFault: { message: string; crash: boolean } | undefined;
 /** Test hook: the next job of this kind stops halfway through its table and never goes on. */
-let pauseAt: "flush" | "compact" | undefined;
+let pauseAt: PauseKind | undefined;
 
 function reply(port: ThreadPort, message: Record<string, unknown>): void {
   port.postMessage(message);
@@ -115,7 +117,10 @@ function handle(request: BackgroundRequest): void {
     if (request.type === "flush-start") startFlush(database, request);
     else if (request.type === "flush-run") addToFlush(database, request.job, request.bytes);
     else if (request.type === "flush-finish") reply(port, { database: request.database, job: request.job, ok: true, result: finishFlush(database, request.job) });
-    else reply(port, { database: request.database, job: request.job, ok: true, result: compact(database, request.plan, request.oldestSnapshotSequence, request.fileNumbers, request.settings) });
+    else if (request.type === "remove") {
+      remove(database, request.name);
+      reply(port, { database: request.database, job: request.job, ok: true });
+    } else reply(port, { database: request.database, job: request.job, ok: true, result: compact(database, request.plan, request.oldestSnapshotSequence, request.fileNumbers, request.settings) });
   } catch (error) {
     failedJobs.add(request.job);
     dropFlush(database, request.job);
@@ -131,6 +136,7 @@ function startFlush(database: Database, { job, fileNumber, oldestReadSequence, c
     versions: new VersionFilter(oldestReadSequence, false),
     staging: core.newRun(64 * 1024),
     run: core.newRun(64 * 1024),
+    held: undefined,
   });
 }
 
@@ -138,6 +144,8 @@ function startFlush(database: Database, { job, fileNumber, oldestReadSequence, c
 function addToFlush(database: Database, job: number, bytes: Uint8Array): void {
   const flush = database.flushes.get(job)!;
   const kept = flush.versions.filter(bytes);
+  recycle(flush.held);
+  flush.held = bytes.buffer as ArrayBuffer;
   if (kept.length === 0) return;
   flush.staging.clear();
   flush.staging.appendEncoded(kept);
@@ -145,8 +153,19 @@ function addToFlush(database: Database, job: number, bytes: Uint8Array): void {
   if (pauseAt === "flush") pauseForever("flush");
 }
 
+/** Gives a buffer of entries back to the foreground, which copies the next ones into it. */
+function recycle(buffer: ArrayBuffer | undefined): void {
+  if (buffer) port.postMessage({ recycled: buffer }, [buffer]);
+}
+
+/** A file the manifest stopped needing, in a durable edit, before the foreground asked. */
+function remove(database: Database, name: string): void {
+  if (pauseAt === "remove") pauseForever("remove");
+  database.storage.remove(name);
+}
+
 /** The pause test hook: says so (the foreground resolves its promise) and blocks this thread for good. */
-function pauseForever(kind: "flush" | "compact"): never {
+function pauseForever(kind: PauseKind): never {
   pauseAt = undefined;
   reply(port, { paused: kind });
   for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
@@ -167,6 +186,7 @@ function dropFlush(database: Database, job: number): void {
   const flush = database.flushes.get(job);
   if (!flush) return;
   database.flushes.delete(job);
+  recycle(flush.held);
   flush.builder.free();
   flush.staging.free();
   flush.run.free();

@@ -40,6 +40,8 @@ export interface GcContext {
   rewrite(operations: LogOperation[]): void;
   /** The one check before any segment is deleted (change streams and consumers hold segments). */
   segmentDeletable(segment: number): boolean;
+  /** Deletes a file (ts/lsm/removals.ts: on the background worker, if there is one). */
+  removeFile(name: string): void;
 }
 
 /** Deletes segments nothing points into, once nothing holds them. */
@@ -129,7 +131,7 @@ export class GarbageCollector implements SegmentRetirer {
       for (const reader of readers) if (!this.context.readers.has(reader)) readers.delete(reader);
       if (readers.size > 0 || !this.context.segmentDeletable(segment)) continue;
       this.context.log.dropReader(segment);
-      this.context.storage.remove(segmentFileName(segment));
+      this.context.removeFile(segmentFileName(segment));
       this.collectedSegments.splice(i, 1);
     }
   }
@@ -198,22 +200,23 @@ export function liveRecords(core: Core, storage: Storage, databaseId: Uint8Array
 }
 
 /**
- * The value log's segments, their total size, and the garbage compaction found in them. With
- * `skipVanished` (a reader beside a live writer), a segment listed a moment ago and gone since
- * is skipped.
+ * The value log's segments, their total size, and the garbage compaction found in them. A
+ * segment listed a moment ago and gone since is skipped: the background worker deletes spent
+ * segments while this runs (ts/lsm/removals.ts), and so does a live writer beside a reader.
  */
-export function logSpace(storage: Storage, state: VersionState, skipVanished = false): { segments: number; totalBytes: number; garbageBytes: number } {
-  const segments = listSegments(storage);
+export function logSpace(storage: Storage, state: VersionState): { segments: number; totalBytes: number; garbageBytes: number } {
+  let segments = 0;
   let totalBytes = 0;
   let garbage = 0;
-  for (const segment of segments) {
+  for (const segment of listSegments(storage)) {
     let file;
     try {
       file = storage.open(segmentFileName(segment));
     } catch (error) {
-      if (skipVanished && ((error as { cause?: { code?: string } }).cause)?.code === "ENOENT") continue;
+      if (((error as { cause?: { code?: string } }).cause)?.code === "ENOENT") continue;
       throw error;
     }
+    segments++;
     try {
       const size = file.size();
       totalBytes += size;
@@ -222,5 +225,5 @@ export function logSpace(storage: Storage, state: VersionState, skipVanished = f
       file.close();
     }
   }
-  return { segments: segments.length, totalBytes, garbageBytes: garbage };
+  return { segments, totalBytes, garbageBytes: garbage };
 }
