@@ -24,6 +24,8 @@ const AUTO_GC_DISCARD_RATIO = GC_DISCARD_RATIO_DEFAULT;
 const IDLE_GC_BYTES = 4 * 1024 * 1024;
 /** Bytes of compaction input one idle slice merges. */
 const IDLE_SLICE_BYTES = 1024 * 1024;
+/** With the worker, bytes of a memtable one idle slice copies out to it (one piece: the event loop turns between them). */
+const IDLE_COPY_BYTES = 256 * 1024;
 
 export class Pacer {
   compactionMilliseconds = 0;
@@ -124,7 +126,7 @@ export class Pacer {
   private idleTurn(): boolean {
     const { tree, log, manifest } = this.state;
     if (tree.backgroundWorkDue) {
-      tree.backgroundWork(IDLE_SLICE_BYTES, this.state.oldestReadSequence());
+      tree.backgroundWork(tree.buildsOnWorker ? IDLE_COPY_BYTES : IDLE_SLICE_BYTES, this.state.oldestReadSequence());
       return true;
     }
     // As inline, where a running job is work due: nothing else starts until the worker's reply,

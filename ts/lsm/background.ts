@@ -70,9 +70,9 @@ const WAIT_MILLISECONDS_MAX = 120_000;
 /** A blocked wait wakes this often to look for replies (the signal wakes it sooner). */
 const WAIT_SLICE_MILLISECONDS = 50;
 /**
- * Buffers kept for copying a flush's entries out: allocating a fresh 256 KiB ArrayBuffer per
- * copy cost about 1.5 ms on this thread (zeroed memory, and the collector's work it brings on),
- * copying into a recycled one microseconds. A flush has a few copies in flight at once.
+ * Buffers for copying a flush's entries out, at most this many in circulation for paced copies:
+ * allocating a fresh 256 KiB ArrayBuffer per copy cost about 1.5 ms on this thread (zeroed
+ * memory, and the collector's work it brings on), copying into a recycled one microseconds.
  */
 const RECYCLED_BUFFERS_MAX = 16;
 /** Recycled buffers are at least this large, so one fits any copy of a flush's usual size. */
@@ -104,6 +104,8 @@ class Connection {
   readonly paused: (() => void)[] = [];
   /** Buffers the worker gave back (RecycledBuffer), for the next copies out. */
   readonly buffers: ArrayBuffer[] = [];
+  /** Copy buffers allocated and not dropped: with the worker, or in `buffers`. */
+  buffersInCirculation = 0;
   lost: unknown;
 
   constructor() {
@@ -118,6 +120,7 @@ class Connection {
     else if ("paused" in message) this.paused.splice(0).forEach((paused) => paused());
     else if ("recycled" in message) {
       if (this.buffers.length < RECYCLED_BUFFERS_MAX) this.buffers.push(message.recycled);
+      else this.buffersInCirculation--;
     } else this.sessions.get(message.database)?.receive(message);
   }
 
@@ -164,10 +167,16 @@ export class BackgroundSession {
   copyForTransfer(bytes: Uint8Array): Uint8Array {
     const buffers = this.connection.buffers;
     const index = buffers.findIndex((buffer) => buffer.byteLength >= bytes.length);
+    if (index < 0) this.connection.buffersInCirculation++;
     const buffer = index >= 0 ? buffers.splice(index, 1)[0]! : new ArrayBuffer(Math.max(bytes.length, COPY_BUFFER_BYTES_MIN));
     const copy = new Uint8Array(buffer, 0, bytes.length);
     copy.set(bytes);
     return copy;
+  }
+
+  /** Whether every copy buffer is with the worker: a paced copy waits for one to come back. */
+  get copyBuffersOut(): boolean {
+    return this.connection.buffers.length === 0 && this.connection.buffersInCirculation >= RECYCLED_BUFFERS_MAX;
   }
 
   private send(request: BackgroundRequest, transfer: ArrayBuffer[] = []): void {

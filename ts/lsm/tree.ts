@@ -306,7 +306,8 @@ export class Tree {
     }
     const flush = this.remoteFlush;
     let done = 0;
-    while (!flush.sent && done < budgetBytes) {
+    // A paced step waits for a copy buffer to come back rather than allocate one (a waiting write does not).
+    while (!flush.sent && done < budgetBytes && (budgetBytes === Number.MAX_SAFE_INTEGER || !remote.copyBuffersOut)) {
       if (flush.cursor.fill(flush.run, FLUSH_RUN_BYTES) === 0) {
         remote.start({ type: "flush-finish" }, flush.job);
         flush.sent = true;
