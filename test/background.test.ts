@@ -235,6 +235,33 @@ for (const core of engineCores) {
   });
 }
 
+test("once the worker is lost, spent files are deleted on the calling thread: a released iterator's tables go, close does not throw", async () => {
+  const directory = temporaryDirectory("pgz-background");
+  try {
+    const db = DB.open(directory, { background: "worker", ...tiny, autoGc: false });
+    const tablesInLevels = () => db.stats().levels.reduce((sum, level) => sum + level.files, 0);
+    for (let i = 0; i < 500; i++) db.put(`k${String(i).padStart(3, "0")}`, `first-${i}`);
+    db.flush();
+    const iterator = db.iterate();
+    iterator.next();
+    for (let i = 0; i < 500; i++) db.put(`k${String(i).padStart(3, "0")}`, `second-${i}`);
+    db.compact();
+    assert.ok(tableFiles(directory) > tablesInLevels(), "the iterator keeps compacted-away tables");
+    await terminateBackgroundWorker();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    let seen = 1;
+    for (const [, value] of iterator) {
+      assert.ok(text(value)!.startsWith("first-"));
+      seen++;
+    }
+    assert.is(seen, 500);
+    assert.is(tableFiles(directory), tablesInLevels(), "released tables were deleted, on this thread");
+    db.close();
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
 test("a worker that dies latches every database on it; the next write says so, never a hang", async () => {
   const directory = temporaryDirectory("pgz-background");
   try {

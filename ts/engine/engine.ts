@@ -33,7 +33,6 @@ export class Engine {
       newestVersion: (key) => tree.get(key, state.lastSequence),
       rewrite: (operations) => this.writes.writeBatch(operations, "os"),
       segmentDeletable: (segment) => state.segmentDeletable(segment),
-      removeFile: (name) => tree.removals.remove(name),
     });
     state.retirer = this.gc;
     this.pacer = new Pacer(state, this.gc);

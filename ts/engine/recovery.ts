@@ -113,6 +113,8 @@ function recover(engine: Engine, salvageLog: boolean): void {
   state.log.startSegment();
   state.tree.flushImmutables();
   moveHeadPastTables(state);
+  // From here on, with the worker, the unlinks of spent files run there.
+  state.tree.removals.takeOver(state.storage);
   // Garbage left by earlier sessions is collected without waiting for a write.
   engine.pacer.scheduleIdleWork();
 }
@@ -123,8 +125,6 @@ function removeStaleFiles(state: EngineState): void {
   // Segments GC collected before a crash cut their deletion short (no reader survives a
   // restart), or kept for a change consumer.
   for (const segment of state.manifest.state.collectedSegments) state.retireSegment(segment);
-  // With the worker they are unlinked there: open returns with them gone.
-  state.tree.removals.settle(true);
   for (const name of state.storage.list()) {
     const stale = (parseFileName(name)?.kind === "manifest" && name !== manifestFileName(state.manifest.currentManifestNumber)) || name.endsWith(TEMPORARY_SUFFIX);
     if (stale) state.storage.remove(name);

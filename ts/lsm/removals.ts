@@ -1,38 +1,43 @@
 /**
- * Deleting the files the manifest no longer needs: spent log segments (retired after a flush, or
- * collected by GC) and tables compacted away. Unlinking a 60 MiB segment took 25-45 ms, so with
- * the background worker the unlink runs there, as a job like a flush's: the caller requests it
- * only once the manifest edit that stops needing the file is durable (as it always has), so a
- * crash before the worker gets to it leaves a file the next open deletes (a collected segment,
- * or a table no level names). A failed unlink comes back as the job's error and latches the
- * database like any background failure. flush(), compact(), gc() and close() wait for the
- * deletions in flight (Tree.waitForWorker), so a caller sees the directory as the manifest says.
- * Inline, a deletion is done at once.
+ * Unlinking the files the manifest no longer needs, with the background worker: spent log
+ * segments (retired after a flush, or collected by GC) and tables compacted away. Unlinking a
+ * 60 MiB segment took 25-45 ms on the calling thread, so the unlink runs on the worker, as a job
+ * like a flush's. What to delete and when is decided on the calling thread as before: a file is
+ * removed only once the manifest edit that stops needing it is durable, and the storage's
+ * removal guard (ts/storage/readers.ts) keeps any file a live reader registration names; only
+ * the unlink it decides on comes here (unlinkWith). A crash before the worker gets to it leaves
+ * a file the next open deletes (a collected segment, or a table no level names). A failed
+ * unlink comes back as the job's error and latches the database like any background failure.
+ * flush(), compact(), gc(), close() and check() wait for the unlinks in flight, so a caller sees
+ * the directory as the manifest says. During open, after close, or once the worker is lost, an
+ * unlink is done at once on this thread.
  */
+import type { GuardedStorage } from "../storage/readers.ts";
 import type { Storage } from "../storage/io.ts";
 import { deserializeError, type BackgroundSession } from "./background.ts";
 
 export class FileRemover {
-  /** Jobs of deletions requested and not yet answered, oldest first (the worker answers in order). */
+  /** Jobs of unlinks requested and not yet answered, oldest first (the worker answers in order). */
   private readonly pending: number[] = [];
+  private closed = false;
 
-  constructor(
-    private readonly storage: Storage,
-    private readonly remote: BackgroundSession | undefined,
-  ) {}
+  constructor(private readonly remote: BackgroundSession | undefined) {}
 
-  /** Deletes `name` (a missing file is not an error), now or on the worker. */
-  remove(name: string): void {
-    if (!this.remote) return this.storage.remove(name);
-    this.pending.push(this.remote.start({ type: "remove", name }));
+  /**
+   * From now on, takes over the unlinks of `storage`'s removal guard, if it has one and there is
+   * a worker. Called once open is done: open's own deletions stay on this thread, so open never
+   * blocks on a worker that has only just started.
+   */
+  takeOver(storage: Storage): void {
+    if (this.remote) (storage as Partial<GuardedStorage>).unlinkWith?.((name, unlinkHere) => this.unlink(name, unlinkHere));
   }
 
-  /** Deletions requested and not yet known done. */
-  get inFlight(): number {
-    return this.pending.length;
+  private unlink(name: string, unlinkHere: (name: string) => void): void {
+    if (this.closed || this.remote!.failure !== undefined) return unlinkHere(name);
+    this.pending.push(this.remote!.start({ type: "remove", name }));
   }
 
-  /** Takes the answers of the deletions done (with `wait`, of all of them); throws the first failure. */
+  /** Takes the answers of the unlinks done (with `wait`, of all of them); throws the first failure. */
   settle(wait: boolean): void {
     while (this.pending.length > 0) {
       const job = this.pending[0]!;
@@ -40,6 +45,16 @@ export class FileRemover {
       if (!reply) return;
       this.pending.shift();
       if (!reply.ok) throw deserializeError(reply.error!);
+    }
+  }
+
+  /** Waits for the unlinks in flight (another open may follow at once); later ones are done on this thread. */
+  close(): void {
+    this.closed = true;
+    try {
+      this.settle(true);
+    } catch {
+      // The worker is lost, or an unlink failed: what is left is a file the next open deletes.
     }
   }
 }

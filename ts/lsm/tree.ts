@@ -96,7 +96,7 @@ export class Tree {
   compactions = 0;
   compactionBytesRead = 0;
   compactionBytesWritten = 0;
-  /** Deletes the files edits stopped needing: on the worker with one (ts/lsm/removals.ts). */
+  /** With the worker, unlinks there the files `storage.remove` decides to delete (ts/lsm/removals.ts). */
   readonly removals: FileRemover;
 
   constructor(
@@ -115,7 +115,7 @@ export class Tree {
   ) {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
     this.pointKey = core.newPointKey();
-    this.removals = new FileRemover(storage, remote);
+    this.removals = new FileRemover(remote);
     try {
       for (const level of manifest.state.levels) {
         for (const meta of level) {
@@ -440,7 +440,7 @@ export class Tree {
     const fileNumber = table.meta.fileNumber;
     this.cache.dropOwner(table.cacheSlots);
     table.close();
-    this.removals.remove(tableFileName(fileNumber));
+    this.storage.remove(tableFileName(fileNumber));
   }
 
   /** Set when the version changed (a flush, a compaction) and the tree may need compacting. */
@@ -638,11 +638,10 @@ export class Tree {
     // worker finishes what it is writing first, so nothing writes here once close returns.
     try {
       if (this.remoteFlush?.sent && !this.remoteFlush.reply && this.remote!.failure === undefined) this.remote!.wait(this.remoteFlush.job);
-      // And the deletions it was asked for (another open may follow at once); a failed one is an orphan the next open deletes.
-      if (this.remote?.failure === undefined) this.removals.settle(true);
     } catch {
       // The worker is lost: it writes nothing more.
     }
+    this.removals.close();
     this.dropFlush();
     this.dropJob();
     for (const slot of [this.memtable, ...this.immutables]) {

@@ -140,12 +140,18 @@ function readRegistration(full: string): Registration | undefined | "gone" {
  * `storage` whose remove() keeps tables and log segments a live reader names: such a removal
  * is put off and tried again at each later removal and at retryRemovals() (the writer calls it
  * at close). Every other file is removed at once. One function decides (filesInUse), so GC,
- * compaction, segment retirement and recovery all ask the same question.
+ * compaction, segment retirement and recovery all ask the same question. unlinkWith() hands the
+ * unlinks it decides on to someone else (the background worker, ts/lsm/removals.ts).
  */
-export type GuardedStorage = Storage & { retryRemovals(): void; pendingRemovals(): string[] };
+export type GuardedStorage = Storage & { retryRemovals(): void; pendingRemovals(): string[]; unlinkWith(unlink: Unlink): void };
+
+/** Unlinks a table or segment no reader holds: by `unlinkHere` (the storage's remove), or elsewhere (the background worker). */
+export type Unlink = (name: string, unlinkHere: (name: string) => void) => void;
 
 export function guardRemovals(storage: Storage): GuardedStorage {
   const pending = new Set<string>();
+  const unlinkHere = (name: string) => storage.remove(name);
+  let unlink: Unlink = (name) => unlinkHere(name);
   const removeUnlessInUse = () => {
     if (pending.size === 0) return;
     const inUse = filesInUse(storage.directory);
@@ -153,7 +159,7 @@ export function guardRemovals(storage: Storage): GuardedStorage {
       const fileNumber = parseFileName(name)!.fileNumber;
       if (inUse.all || inUse.files.has(fileNumber)) continue;
       pending.delete(name);
-      storage.remove(name);
+      unlink(name, unlinkHere);
     }
   };
   const remove = (name: string) => {
@@ -162,7 +168,10 @@ export function guardRemovals(storage: Storage): GuardedStorage {
     pending.add(name);
     removeUnlessInUse();
   };
-  const added: Record<string, unknown> = { remove, retryRemovals: removeUnlessInUse, pendingRemovals: () => [...pending] };
+  const unlinkWith = (next: Unlink) => {
+    unlink = next;
+  };
+  const added: Record<string, unknown> = { remove, retryRemovals: removeUnlessInUse, pendingRemovals: () => [...pending], unlinkWith };
   // Everything else is the storage itself: its methods run on it and its state stays its own.
   return new Proxy(storage, {
     get(target, property) {
@@ -170,5 +179,5 @@ export function guardRemovals(storage: Storage): GuardedStorage {
       const value = Reflect.get(target, property, target);
       return typeof value === "function" ? value.bind(target) : value;
     },
-  }) as Storage & { retryRemovals(): void; pendingRemovals(): string[] };
+  }) as GuardedStorage;
 }

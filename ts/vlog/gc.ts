@@ -40,8 +40,6 @@ export interface GcContext {
   rewrite(operations: LogOperation[]): void;
   /** The one check before any segment is deleted (change streams and consumers hold segments). */
   segmentDeletable(segment: number): boolean;
-  /** Deletes a file (ts/lsm/removals.ts: on the background worker, if there is one). */
-  removeFile(name: string): void;
 }
 
 /** Deletes segments nothing points into, once nothing holds them. */
@@ -131,7 +129,7 @@ export class GarbageCollector implements SegmentRetirer {
       for (const reader of readers) if (!this.context.readers.has(reader)) readers.delete(reader);
       if (readers.size > 0 || !this.context.segmentDeletable(segment)) continue;
       this.context.log.dropReader(segment);
-      this.context.removeFile(segmentFileName(segment));
+      this.context.storage.remove(segmentFileName(segment));
       this.collectedSegments.splice(i, 1);
     }
   }
