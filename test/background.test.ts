@@ -6,7 +6,9 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { DB } from "../ts/index.ts";
 import { BackgroundSession, injectBackgroundFault, pauseBackgroundWorker, terminateBackgroundWorker } from "../ts/lsm/background.ts";
 import { FaultyStorage } from "./fixtures/faulty-storage.ts";
@@ -56,6 +58,14 @@ async function recordingRemovals<T>(body: (names: string[]) => Promise<T>): Prom
     BackgroundSession.prototype.start = start;
   }
 }
+
+test("loaded through tsx's tsImport (module URLs with a query), the worker starts and a flush completes", () => {
+  // The worker's URL once kept the query and named no file: a blocked flush then waited 120 s.
+  const fixture = fileURLToPath(new URL("./fixtures/ts-import-open.mjs", import.meta.url));
+  const result = spawnSync(process.execPath, [fixture], { encoding: "utf8", timeout: 60_000 });
+  assert.is(result.status, 0, `exit ${result.status}, signal ${result.signal}: ${result.stderr}`);
+  assert.is(result.stdout.trim(), "1 value");
+});
 
 test("background: the default is the worker, inline is asked for; a custom storage and a read-only open run inline; bad values are PGZ_INVALID_ARGUMENT", () => {
   const directory = temporaryDirectory("pgz-background");

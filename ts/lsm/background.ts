@@ -91,9 +91,10 @@ export function deserializeError(error: SerializedError): Error {
  * bundle that holds the engine itself.
  */
 function workerUrl(): URL {
-  const here = import.meta.url;
-  if (here.endsWith(".ts")) return new URL("./worker.ts", here);
-  return new URL(here.includes("/chunks/") ? "../worker.mjs" : "./worker.mjs", here);
+  // By its path: tsx's tsImport gives its modules' URLs a query (?tsx-namespace=...).
+  const here = new URL(import.meta.url);
+  if (here.pathname.endsWith(".ts")) return new URL("./worker.ts", here);
+  return new URL(here.pathname.includes("/chunks/") ? "../worker.mjs" : "./worker.mjs", here);
 }
 
 class Connection {
