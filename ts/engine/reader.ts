@@ -127,32 +127,3 @@ function replayNewest(core: Core, file: StorageFile, segment: number, databaseId
     sleepMilliseconds(20);
   }
 }
-
-/**
- * check() beside a live writer: every pinned segment's records; the newest only up to where the
- * replay ended (past it the writer may be mid-append).
- */
-export function verifyPinnedLog(core: Core, storage: Storage, databaseId: Uint8Array, segments: number[], logEnd: LogPosition): { file: string; offset: number; message: string }[] {
-  const problems: { file: string; offset: number; message: string }[] = [];
-  for (const [index, segment] of segments.entries()) {
-    const name = segmentFileName(segment);
-    const newest = index === segments.length - 1;
-    const file = storage.open(name);
-    try {
-      const window = openSegment(core, file, segment, databaseId);
-      if (!window) {
-        if (!newest) problems.push({ file: name, offset: 0, message: "blank value log segment before the newest one" });
-        continue;
-      }
-      const scan = scanSegment(core, window, SEGMENT_HEADER_BYTES, () => {});
-      const damaged = newest ? segment === logEnd.segment && scan.batchEnd < logEnd.offset : scan.batchEnd < window.size && !window.zeroFrom(scan.batchEnd);
-      if (damaged) problems.push({ file: name, offset: scan.stop < window.size ? scan.stop : scan.batchEnd, message: "record checksum or header mismatch" });
-    } catch (error) {
-      if (!(error instanceof PgzError)) throw error;
-      problems.push({ file: name, offset: error.offset ?? 0, message: error.message });
-    } finally {
-      file.close();
-    }
-  }
-  return problems;
-}

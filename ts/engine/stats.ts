@@ -2,7 +2,6 @@
 import { listSegments, verifyLog } from "../vlog/replay.ts";
 import { logSpace } from "../vlog/gc.ts";
 import type { Engine } from "./engine.ts";
-import { verifyPinnedLog } from "./reader.ts";
 
 export interface CheckProblem {
   file: string;
@@ -81,7 +80,7 @@ export function checkEngine(engine: Engine): CheckReport {
   const view = engine.state.readOnlyView;
   if (view) {
     // Beside a live writer: the pinned segments, the newest up to the replayed end.
-    problems.push(...verifyPinnedLog(core, storage, manifest.databaseId, view.segments, view.logEnd));
+    problems.push(...verifyLog(core, storage, manifest.databaseId, { segments: view.segments, logEnd: view.logEnd }));
     return { ok: problems.length === 0, tables: tree.tables.size, segments: view.segments.length, problems };
   }
   problems.push(...verifyLog(core, storage, manifest.databaseId));

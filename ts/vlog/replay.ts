@@ -263,24 +263,29 @@ export function replayLog(core: Core, storage: Storage, databaseId: Uint8Array, 
   for (const segment of blank) storage.remove(segmentFileName(segment));
 }
 
-/** Verifies every record checksum of every segment; returns the problems found. */
-export function verifyLog(core: Core, storage: Storage, databaseId: Uint8Array): { file: string; offset: number; message: string }[] {
+/**
+ * Verifies every record checksum of every segment; returns the problems found. `pinned` is
+ * check() beside a live writer: only the segments its reader pinned, and the newest only up to
+ * where the replay ended (past it the writer may be mid-append).
+ */
+export function verifyLog(core: Core, storage: Storage, databaseId: Uint8Array, pinned?: { segments: number[]; logEnd: LogPosition }): { file: string; offset: number; message: string }[] {
   const problems: { file: string; offset: number; message: string }[] = [];
-  const segments = listSegments(storage);
-  for (const segment of segments) {
+  const segments = pinned?.segments ?? listSegments(storage);
+  for (const [index, segment] of segments.entries()) {
     const name = segmentFileName(segment);
+    const newest = index === segments.length - 1;
     const file = storage.open(name);
     try {
       const window = openSegment(core, file, segment, databaseId);
       if (!window) {
-        if (segment !== segments[segments.length - 1]) problems.push({ file: name, offset: 0, message: "blank value log segment before the newest one" });
+        if (!newest) problems.push({ file: name, offset: 0, message: "blank value log segment before the newest one" });
         continue;
       }
-      // Recovery cut any torn tail, so anything but zeros after the last batch is damage.
       const scan = scanSegment(core, window, SEGMENT_HEADER_BYTES, () => {});
-      if (scan.batchEnd < window.size && !window.zeroFrom(scan.batchEnd)) {
-        problems.push({ file: name, offset: scan.stop < window.size ? scan.stop : scan.batchEnd, message: "record checksum or header mismatch" });
-      }
+      // Recovery cut any torn tail, so anything but zeros after the last batch is damage.
+      const damaged =
+        pinned && newest ? segment === pinned.logEnd.segment && scan.batchEnd < pinned.logEnd.offset : scan.batchEnd < window.size && !window.zeroFrom(scan.batchEnd);
+      if (damaged) problems.push({ file: name, offset: scan.stop < window.size ? scan.stop : scan.batchEnd, message: "record checksum or header mismatch" });
     } catch (error) {
       if (!(error instanceof PgzError)) throw error;
       problems.push({ file: name, offset: error.offset ?? 0, message: error.message });
