@@ -22,7 +22,7 @@ import {
 } from "../types.ts";
 import { bloomHash, bloomMayContainHash } from "./bloom.ts";
 import { PureBlockReader, openOwnedBlock } from "./block.ts";
-import { POINT_INDEX_ABSENT, PointIndex } from "./point-index.ts";
+import { POINT_INDEX_ABSENT, PointIndex, sharedUserKeyBytes } from "./point-index.ts";
 
 class PurePointKey implements PointKey {
   /** The user key, then a trailer at the read's sequence with KIND_SEEK. */
@@ -51,20 +51,6 @@ function userKeyPrefix(internalKey: Uint8Array, from: number): number {
   let prefix = 0;
   for (let i = from; i < from + 6; i++) prefix = prefix * 256 + (i < length ? internalKey[i]! : 0);
   return prefix;
-}
-
-/** Leading user-key bytes every one of `keys` (internal keys) shares. */
-function sharedUserKeyBytes(keys: readonly Uint8Array[]): number {
-  if (keys.length === 0) return 0;
-  const first = keys[0]!;
-  let shared = first.length - TRAILER_BYTES;
-  for (const key of keys) {
-    const length = Math.min(shared, key.length - TRAILER_BYTES);
-    let same = 0;
-    while (same < length && key[same] === first[same]) same++;
-    shared = same;
-  }
-  return shared;
 }
 
 class PureTableLookup implements TableLookup {

@@ -9,6 +9,20 @@ import { copyOfRange } from "../slab.ts";
 import { TRAILER_BYTES, type Hit } from "../types.ts";
 import type { PureBlockReader } from "./block.ts";
 
+/** Leading user-key bytes every one of `keys` (internal keys) shares. */
+export function sharedUserKeyBytes(keys: readonly Uint8Array[]): number {
+  if (keys.length === 0) return 0;
+  const first = keys[0]!;
+  let shared = first.length - TRAILER_BYTES;
+  for (const key of keys) {
+    const length = Math.min(shared, key.length - TRAILER_BYTES);
+    let same = 0;
+    while (same < length && key[same] === first[same]) same++;
+    shared = same;
+  }
+  return shared;
+}
+
 export const POINT_INDEX_ABSENT = -1;
 export const POINT_INDEX_UNSURE = -2;
 const PREFIX_BYTES = 8;
@@ -40,15 +54,8 @@ export class PointIndex {
       keys.push(reader.key());
       values.push(reader.valueRange());
     }
-    const first = keys[0] ?? new Uint8Array(TRAILER_BYTES);
-    let shared = first.length - TRAILER_BYTES;
-    for (const key of keys) {
-      const length = Math.min(shared, key.length - TRAILER_BYTES);
-      let same = 0;
-      while (same < length && key[same] === first[same]) same++;
-      shared = same;
-    }
-    this.sharedBytes = first.slice(0, shared);
+    const shared = sharedUserKeyBytes(keys);
+    this.sharedBytes = (keys[0] ?? new Uint8Array(0)).slice(0, shared);
     const count = keys.length;
     // A 64-bit prefix is not exact in one double: each 32-bit half gets a slot (2i and 2i + 1).
     this.prefixes = new Float64Array(2 * count);
