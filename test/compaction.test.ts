@@ -26,9 +26,10 @@ function entriesInLevels(db: DB): number {
 }
 
 /** Every table entry's stored version, by user key: "<sequence> <kind>" strings, newest first. */
-function storedVersions(directory: string): Map<string, string[]> {
+/** Per user key, "sequence kind" of every version the tables (or the tables `names`) hold. */
+function storedVersions(directory: string, names = readdirSync(directory).filter((file) => file.endsWith(".sst"))): Map<string, string[]> {
   const versions = new Map<string, string[]>();
-  for (const name of readdirSync(directory).filter((file) => file.endsWith(".sst")).sort()) {
+  for (const name of names.sort()) {
     dumpFile(join(directory, name), {
       entries: true,
       write: (line) => {
@@ -139,6 +140,84 @@ for (const core of engineCores) {
       removeDirectory(directory);
     }
   });
+
+  for (const background of ["inline", "worker"] as const) {
+    test(`${core}, ${background}: a flush whose key range no table meets stores sequence 0 and drops tombstones; one above older versions keeps both`, () => {
+      const directory = temporaryDirectory("pgz-compaction");
+      const key = (i: number) => `m${String(i).padStart(3, "0")}`;
+      const large = (i: number) => `large-${i}-`.padEnd(200, "x");
+      const newTables = (() => {
+        const seen = new Set<string>();
+        return () => {
+          const added = readdirSync(directory).filter((file) => file.endsWith(".sst") && !seen.has(file));
+          for (const name of added) seen.add(name);
+          return storedVersions(directory, added);
+        };
+      })();
+      try {
+        let db = DB.open(directory, { core, background, valueThreshold: 64 });
+        for (let i = 0; i < 100; i++) db.put(key(i), i % 10 === 0 ? large(i) : `a-${i}`);
+        db.delete(key(5));
+        const snapshot = db.snapshot();
+        db.put(key(1), "b-1");
+        db.flush();
+        const first = newTables();
+        assert.is(first.size, 99, "the tombstone and the value it hides are gone");
+        assert.not.ok(first.has(key(5)));
+        assert.equal(first.get(key(1))!.map((version) => version.replace(/^[1-9]\d* /, "N ")), ["N value", "0 value"], "the version the snapshot hides keeps its sequence");
+        for (let i = 0; i < 100; i++) if (i !== 1 && i !== 5) assert.match(first.get(key(i))![0]!, i % 10 === 0 ? /^[1-9]\d* pointer$/ : /^0 value$/, key(i));
+
+        assert.is(text(snapshot.get(key(1))), "a-1");
+        snapshot.release();
+        // No reader needs the older sequences now: what keeps them is the first table below.
+        db.put(key(50), "c-50");
+        db.delete(key(60));
+        db.flush();
+        assert.equal([...newTables()].map(([name, versions]) => `${name} ${versions.join(",").replace(/\d+ /g, (n) => (n === "0 " ? n : "N "))}`), [`${key(50)} N value`, `${key(60)} N delete`]);
+
+        db.put("z1", "z-1");
+        db.put("z2", "z-2");
+        db.delete("z3");
+        db.flush();
+        assert.equal([...newTables()], [["z1", ["0 value"]], ["z2", ["0 value"]]]);
+
+        const expected = (i: number) => (i === 5 || i === 60 ? undefined : i === 1 ? "b-1" : i === 50 ? "c-50" : i % 10 === 0 ? large(i) : `a-${i}`);
+        for (let round = 0; round < 2; round++) {
+          for (let i = 0; i < 100; i++) assert.is(text(db.get(key(i))), expected(i), key(i));
+          assert.equal([...db.iterate()].map(([k]) => text(k)), [...Array.from({ length: 100 }, (_, i) => i).filter((i) => expected(i) !== undefined).map(key), "z1", "z2"]);
+          assert.ok(db.check().ok);
+          db.close();
+          db = DB.open(directory, { core, background, valueThreshold: 64 });
+        }
+        db.compact();
+        for (let i = 0; i < 100; i++) assert.is(text(db.get(key(i))), expected(i), key(i));
+        db.close();
+      } finally {
+        removeDirectory(directory);
+      }
+    });
+  }
+
+  for (const background of ["inline", "worker"] as const) {
+    test(`${core}, ${background}: a flush of tombstones over nothing writes no table, and the log head still moves past them`, () => {
+      const directory = temporaryDirectory("pgz-compaction");
+      try {
+        let db = DB.open(directory, { core, background });
+        for (let i = 0; i < 50; i++) db.delete(`gone-${i}`);
+        db.flush();
+        assert.is(tableFiles(directory), 0);
+        assert.equal(db.stats().memtable, { ...db.stats().memtable, entries: 0, immutables: 0 });
+        db.put("after", "1");
+        db.close();
+        db = DB.open(directory, { core, background });
+        assert.equal([...db.iterate()].map(([key, value]) => `${text(key)}=${text(value)}`), ["after=1"]);
+        assert.ok(db.check().ok);
+        db.close();
+      } finally {
+        removeDirectory(directory);
+      }
+    });
+  }
 
   test(`${core}: tombstones are dropped at the bottom level`, () => {
     const directory = temporaryDirectory("pgz-compaction");

@@ -21,7 +21,7 @@ export type BackgroundRequest =
   | { type: "close"; database: number }
   | { type: "fault"; message: string; crash: boolean }
   | { type: "pause"; kind: PauseKind }
-  | { type: "flush-start"; database: number; job: number; fileNumber: number; oldestReadSequence: number; compression: Compression }
+  | { type: "flush-start"; database: number; job: number; fileNumber: number; oldestReadSequence: number; bottommost: boolean; compression: Compression }
   | { type: "flush-run"; database: number; job: number; bytes: Uint8Array }
   | { type: "flush-finish"; database: number; job: number }
   | { type: "compact"; database: number; job: number; plan: CompactionPlan; oldestSnapshotSequence: number; fileNumbers: number[]; settings: CompactionSettings }

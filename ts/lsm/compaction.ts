@@ -44,7 +44,7 @@ export interface CompactionPlan {
   bottommost: boolean;
 }
 
-interface KeyRange {
+export interface KeyRange {
   smallest: Uint8Array;
   largest: Uint8Array;
 }
@@ -62,6 +62,15 @@ function rangeOf(tables: readonly TableMeta[]): KeyRange {
 /** Whether a table's user-key range meets [range.smallest, range.largest] (user keys). */
 function overlaps(table: TableMeta, range: KeyRange): boolean {
   return compareBytes(userKeyOf(table.largest), userKeyOf(range.smallest)) >= 0 && compareBytes(userKeyOf(table.smallest), userKeyOf(range.largest)) <= 0;
+}
+
+/**
+ * Whether a flush of entries in `range` (internal keys) lands above no older version of them: no
+ * table of any level meets the range. Flushes go oldest memtable first, so every older version
+ * is in a table by then, and a running compaction's outputs stay inside its inputs' range.
+ */
+export function flushIsBottommost(levels: readonly (readonly TableMeta[])[], range: KeyRange): boolean {
+  return !levels.some((tables) => tables.some((table) => overlaps(table, range)));
 }
 
 export function levelBytes(tables: readonly TableMeta[]): number {

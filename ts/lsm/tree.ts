@@ -7,7 +7,8 @@
 import { assert } from "../assert.ts";
 import type { BlockCache } from "./cache.ts";
 import type { BlockReader, Core, Cursor, Hit, Memtable, PointKey, Run } from "../core/types.ts";
-import { CompactionJob, VersionFilter, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
+import { decodeRun } from "../core/entry.ts";
+import { CompactionJob, VersionFilter, flushIsBottommost, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "../errors.ts";
 import { manifestFileName, parseFileName, tableFileName } from "../format.ts";
 import type { HandleCache, Storage } from "../storage/io.ts";
@@ -61,6 +62,7 @@ const MEMTABLE_FILL_BYTES_MAX = 64 * 1024;
 /** A flush on the background worker: the memtable's entries go out run by run, then its reply comes. */
 interface RemoteFlush {
   slot: MemtableSlot;
+  fileNumber: number;
   cursor: Cursor;
   run: Run;
   job: number;
@@ -218,8 +220,7 @@ export class Tree {
         cursor: slot.memtable.cursor(false),
         run: this.core.newRun(FLUSH_RUN_BYTES),
         staging: this.core.newRun(FLUSH_RUN_BYTES),
-        // A flush writes to level 0, above older versions of its keys: tombstones stay.
-        versions: new VersionFilter(this.accounting.oldestReadSequence(), false),
+        versions: new VersionFilter(this.accounting.oldestReadSequence(), this.flushIsBottommost(slot)),
         builder: new TableBuilder(this.core, this.storage, this.allocateFileNumber(), this.manifest.databaseId, this.compactionSettings.compression),
       };
     }
@@ -254,40 +255,64 @@ export class Tree {
     }
   }
 
+  /**
+   * A flush writes to level 0, above older versions of its keys, so its tombstones stay and its
+   * sequences are kept: unless no table meets the memtable's key range (the first flush, or keys
+   * written in order), when it is bottommost as a compaction to the last level is.
+   */
+  private flushIsBottommost(slot: MemtableSlot): boolean {
+    const run = this.core.newRun(1024);
+    const edgeKey = (reverse: boolean) => {
+      const cursor = slot.memtable.cursor(reverse);
+      try {
+        return cursor.fill(run, 1) === 0 ? undefined : decodeRun(run.bytes())[0]!.key.slice();
+      } finally {
+        cursor.free();
+      }
+    };
+    try {
+      const smallest = edgeKey(false);
+      const largest = edgeKey(true);
+      return smallest !== undefined && largest !== undefined && flushIsBottommost(this.manifest.state.levels, { smallest, largest });
+    } finally {
+      run.free();
+    }
+  }
+
   private commitFlush(flush: FlushInProgress): void {
     const meta = flush.builder.finish();
-    assert(meta !== undefined, "flushed an empty memtable");
     this.dropFlush();
     this.accounting.syncLog();
-    this.commitFlushedTable(flush.slot, meta, flush.versions.discardedLogBytes);
+    this.commitFlushedTable(flush.slot, flush.builder.fileNumber, meta, flush.versions.discardedLogBytes);
   }
 
   /**
-   * Records a written (and fsynced) level-0 table of the oldest immutable memtable; the log is
-   * durable up to the current memtable (the table may point into it).
+   * Records a written (and fsynced) level-0 table of the oldest immutable memtable, or none when
+   * a bottommost flush kept no entry (tombstones over nothing); the log is durable up to the
+   * current memtable (the table may point into it).
    */
-  private commitFlushedTable(slot: MemtableSlot, meta: TableMeta, discardedLogBytes: Record<string, number>): void {
+  private commitFlushedTable(slot: MemtableSlot, fileNumber: number, meta: TableMeta | undefined, discardedLogBytes: Record<string, number>): void {
     assert(this.immutables[0] === slot, "a flush commits out of order");
     const nextStart = (this.immutables[1] ?? this.memtable).logStart;
     // The worker synced the directory itself (the new file's name) before it replied.
     if (!this.remote) this.storage.syncDirectory();
     this.manifest.apply({
-      added: [{ level: 0, table: meta }],
+      added: meta ? [{ level: 0, table: meta }] : undefined,
       logHead: nextStart,
       // The head may already be in a segment numbered after the table (the log rolled over
       // while the flush ran): every number the edit names stays below nextFileNumber.
-      nextFileNumber: Math.max(meta.fileNumber, nextStart.segment) + 1,
+      nextFileNumber: Math.max(fileNumber, nextStart.segment) + 1,
       lastSequence: this.accounting.lastSequence(),
       segmentPointerBytes: this.accounting.pointerCountsUpTo(nextStart),
       discardedLogBytes,
     });
-    this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
+    if (meta) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
     this.immutables.shift();
     slot.flushed = true;
     slot.freeIfDone();
     this.flushes++;
     this.versionChanged = true;
-    this.bytesFlushed += meta.size;
+    this.bytesFlushed += meta?.size ?? 0;
     this.accounting.retireFlushedSegments();
   }
 
@@ -301,8 +326,10 @@ export class Tree {
     if (!this.remoteFlush) {
       const slot = this.immutables[0];
       if (!slot) return 0;
-      const job = remote.start({ type: "flush-start", fileNumber: this.allocateFileNumber(), oldestReadSequence: this.accounting.oldestReadSequence(), compression: this.compactionSettings.compression });
-      this.remoteFlush = { slot, cursor: slot.memtable.cursor(false), run: this.core.newRun(FLUSH_RUN_BYTES), job, sent: false, logSynced: false };
+      const { compression } = this.compactionSettings;
+      const fileNumber = this.allocateFileNumber();
+      const job = remote.start({ type: "flush-start", fileNumber, oldestReadSequence: this.accounting.oldestReadSequence(), bottommost: this.flushIsBottommost(slot), compression });
+      this.remoteFlush = { slot, fileNumber, cursor: slot.memtable.cursor(false), run: this.core.newRun(FLUSH_RUN_BYTES), job, sent: false, logSynced: false };
     }
     const flush = this.remoteFlush;
     let done = 0;
@@ -338,9 +365,8 @@ export class Tree {
     // A failed flush is dropped (the worker deleted its file); the memtable stays readable.
     if (!reply.ok) throw deserializeError(reply.error!);
     const { meta, discardedLogBytes } = reply.result as { meta: TableMeta | undefined; discardedLogBytes: Record<string, number> };
-    assert(meta !== undefined, "flushed an empty memtable");
     if (!flush.logSynced) this.accounting.syncLog();
-    this.commitFlushedTable(flush.slot, meta, discardedLogBytes);
+    this.commitFlushedTable(flush.slot, flush.fileNumber, meta, discardedLogBytes);
   }
 
   /** Applies the worker's finished flush and compaction, if their replies have come. */

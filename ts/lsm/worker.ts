@@ -128,12 +128,12 @@ function handle(request: BackgroundRequest): void {
   }
 }
 
-function startFlush(database: Database, { job, fileNumber, oldestReadSequence, compression }: Extract<BackgroundRequest, { type: "flush-start" }>): void {
+function startFlush(database: Database, { job, fileNumber, oldestReadSequence, bottommost, compression }: Extract<BackgroundRequest, { type: "flush-start" }>): void {
   const { core, storage, databaseId } = database;
   database.flushes.set(job, {
     builder: new TableBuilder(core, storage, fileNumber, databaseId, compression),
-    // A flush writes to level 0, above older versions of its keys: tombstones stay.
-    versions: new VersionFilter(oldestReadSequence, false),
+    // Tombstones stay unless no table holds an older version of the memtable's keys (Tree.flushFilter).
+    versions: new VersionFilter(oldestReadSequence, bottommost),
     staging: core.newRun(64 * 1024),
     run: core.newRun(64 * 1024),
     held: undefined,
