@@ -14,4 +14,9 @@ export {
 export * from "./skiplist";
 export * from "./merge";
 export * from "./lz4";
-export * from "./lookup";
+// lookup.ts also exports its classes and hit record to lookup-batch.ts: only its functions are listed here.
+export {
+  lookupHitPointer, pointKeyNew, pointKeyFree, pointKeyLayout, tableLookupNew, tableLookupFree, tableLookupBlockCount,
+  tableLookupSetBlock, tableLookupGet,
+} from "./lookup";
+export * from "./lookup-batch";

@@ -24,8 +24,8 @@ import {
   POINT_INDEX_ABSENT, pointIndexBuild, pointIndexGet, pointIndexTrailer, pointIndexValueLength, pointIndexValuePointer, prefixOf,
 } from "./point-index";
 
-const LOOKUP_ABSENT: i32 = -1;
-const LOOKUP_FOUND: i32 = 0x100;
+export const LOOKUP_ABSENT: i32 = -1;
+export const LOOKUP_FOUND: i32 = 0x100;
 const LOOKUP_BLOCK_SHIFT: u32 = 9;
 /** Block counts at or above this do not fit the result's block field (the host refuses them). */
 const LOOKUP_BLOCKS_MAX: u32 = 1 << 22;
@@ -40,7 +40,7 @@ const POINT_KEY_HEADER_BYTES: usize = 16;
 }
 
 // @ts-ignore: decorator
-@unmanaged class TableLookup {
+@unmanaged export class TableLookup {
   /** The filter (owned), or 0 when it matches everything (k > 30). */
   filter: usize;
   filterLength: u32;
@@ -60,14 +60,14 @@ const POINT_KEY_HEADER_BYTES: usize = 16;
 
 /** The last hit: trailer (sequence << 8 | kind) and value, read by the host. */
 // @ts-ignore: decorator
-@unmanaged class LookupHit {
+@unmanaged export class LookupHit {
   trailerLow: u32;
   trailerHigh: u32;
   valuePointer: usize;
   valueLength: u32;
 }
 
-const lookupHit = changetype<LookupHit>(memory.data(offsetof<LookupHit>()));
+export const lookupHit = changetype<LookupHit>(memory.data(offsetof<LookupHit>()));
 
 export function lookupHitPointer(): usize {
   return changetype<usize>(lookupHit);
@@ -207,15 +207,22 @@ function findFence(lookup: TableLookup, target: usize, targetLength: u32): u32 {
 
 /** The point key's newest version in this table, as the result codes above say. */
 export function tableLookupGet(lookup: TableLookup, point: PointKey): i32 {
-  const key = changetype<usize>(point) + POINT_KEY_HEADER_BYTES;
   const keyLength = point.keyLength;
   assert(keyLength >= TRAILER_BYTES && keyLength <= point.capacity);
+  return tableLookupKey(lookup, changetype<usize>(point) + POINT_KEY_HEADER_BYTES, keyLength, changetype<usize>(point) + offsetof<PointKey>("hashed"));
+}
+
+/**
+ * The newest version of the internal key [key, key + keyLength) in this table. `hashState`
+ * holds u32 hashed | u32 hash: the key's bloom hash, computed by the first table that needs it.
+ */
+export function tableLookupKey(lookup: TableLookup, key: usize, keyLength: u32, hashState: usize): i32 {
   if (lookup.filter != 0) {
-    if (point.hashed == 0) {
-      point.hash = bloomHash(key, keyLength - TRAILER_BYTES);
-      point.hashed = 1;
+    if (load<u32>(hashState) == 0) {
+      store<u32>(hashState, bloomHash(key, keyLength - TRAILER_BYTES), 4);
+      store<u32>(hashState, 1);
     }
-    if (!bloomMayContainHash(lookup.filter, lookup.filterLength, point.hash)) return LOOKUP_ABSENT;
+    if (!bloomMayContainHash(lookup.filter, lookup.filterLength, load<u32>(hashState, 4))) return LOOKUP_ABSENT;
   }
   const index = findFence(lookup, key, keyLength);
   if (index >= lookup.blockCount) return LOOKUP_ABSENT;

@@ -1,8 +1,9 @@
 /**
- * Table lookups (Core.openTableLookup, Core.newPointKey): one call per table probe. Every core
- * answers as a model of the table does, and the cores answer alike, code for code, on the same
- * tables, whichever blocks are cached; hostile filter and index bytes are PGZ_CORRUPTION (or,
- * with a valid CRC, a lookup that answers without trapping, as the debug build's asserts check).
+ * Table lookups (Core.openTableLookup, Core.newPointKey, Core.newPointBatch): one call per
+ * table probe, or per table for a whole batch. Every core answers as a model of the table
+ * does, and the cores answer alike, code for code, on the same tables, whichever blocks are
+ * cached; hostile filter and index bytes are PGZ_CORRUPTION (or, with a valid CRC, a lookup
+ * that answers without trapping, as the debug build's asserts check).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -145,6 +146,106 @@ test("every core answers as the model, and the cores answer alike, code for code
     const table = buildTable(reference, seed, seed % 2 === 0 ? "k" : "key-with-a-long-shared-prefix/");
     const expected = answers(reference, table, seed);
     for (const [name, core] of cores.slice(1)) assert.equal(answers(core, table, seed), expected, `seed ${seed}, core ${name}`);
+  }
+});
+
+/**
+ * A batch asked of the table as ts/lsm/read.ts asks it: in a few ranges of slots, hits read
+ * after each call, the blocks named loaded (and now and then another evicted), then asked
+ * again. Returns each slot's answer (its hit, or "-") and each call's found and needed lists.
+ */
+function batchAnswers(core: Core, table: TableBytes, keys: Uint8Array[], sequence: number, seed: number): { slots: string[]; calls: string[] } {
+  const next = random(seed);
+  const lookup = core.openTableLookup(table.filter, table.index);
+  const readers: (BlockReader | undefined)[] = table.blocks.map(() => undefined);
+  const setBlock = (index: number, reader: BlockReader | undefined) => {
+    lookup.setBlock(index, reader);
+    readers[index]?.free();
+    readers[index] = reader;
+  };
+  table.blocks.forEach((block, index) => next() < 0.5 && setBlock(index, core.openBlock(block)));
+  const batch = core.newPointBatch();
+  batch.set(keys, keys.map((_, index) => keys.length - 1 - index), keys.length, sequence);
+  const slots = keys.map(() => "-");
+  const calls: string[] = [];
+  const cuts = [0, Math.floor(next() * keys.length), keys.length].sort((a, b) => a - b);
+  for (let range = 0; range < 2; range++) {
+    for (let retry = false; ; retry = true) {
+      lookup.getMany(batch, cuts[range]!, cuts[range + 1]!, retry);
+      const found = Array.from({ length: batch.foundCount }, (_, i) => batch.foundSlot(i));
+      for (const slot of found) {
+        const hit = batch.hit(slot);
+        slots[slot] = `${hit.kind} ${hit.sequence} ${Buffer.from(hit.value).toString("hex")} block ${batch.hitBlock(slot)}`;
+      }
+      const needed = Array.from({ length: batch.neededCount }, (_, i) => batch.neededBlock(i));
+      calls.push(`found ${found.join(",")} needed ${needed.join(",")}`);
+      if (needed.length === 0) break;
+      for (const index of needed) if (!readers[index]) setBlock(index, core.openBlock(table.blocks[index]!));
+      const evicted = Math.floor(next() * table.blocks.length);
+      if (next() < 0.3 && !needed.includes(evicted)) setBlock(evicted, undefined);
+    }
+  }
+  batch.free();
+  lookup.free();
+  for (const reader of readers) reader?.free();
+  return { slots, calls };
+}
+
+test("getMany answers each slot as the model, and the cores answer alike, call for call", () => {
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    const table = buildTable(reference, seed, seed % 2 === 0 ? "k" : "key-with-a-long-shared-prefix/");
+    const next = random(seed + 100);
+    // Known keys, absent ones and repeats; slot i holds keys[length - 1 - i] (the order given).
+    const keys = Array.from({ length: 300 }, () => (next() < 0.7 ? table.entries[Math.floor(next() * table.entries.length)]!.userKey : userKeyOf(next, "k")));
+    for (let i = 0; i < 20; i++) keys.push(keys[Math.floor(next() * keys.length)]!);
+    const sequence = Math.floor(next() * 500);
+    const expected = batchAnswers(reference, table, keys, sequence, seed);
+    expected.slots.forEach((answer, slot) => {
+      const want = modelGet(table.entries, keys[keys.length - 1 - slot]!, sequence);
+      if (want) assert.ok(answer.startsWith(`${want.kind} ${want.sequence} ${Buffer.from(want.value).toString("hex")} block `), `seed ${seed} slot ${slot}: ${answer}`);
+      else assert.is(answer, "-", `seed ${seed} slot ${slot}`);
+    });
+    assert.ok(expected.calls.length > 2, `seed ${seed}: some blocks were loaded and asked again`);
+    for (const [name, core] of cores.slice(1)) assert.equal(batchAnswers(core, table, keys, sequence, seed), expected, `seed ${seed}, core ${name}`);
+  }
+});
+
+test("a point batch: misuse is PGZ_INVALID_ARGUMENT, and set() starts it afresh", () => {
+  for (const [name, core] of cores) {
+    const other = cores.find(([, candidate]) => candidate.name !== core.name)![1];
+    const table = buildTable(core, 71, "k");
+    const lookup = core.openTableLookup(table.filter, table.index);
+    const readers = table.blocks.map((block, index) => {
+      const reader = core.openBlock(block);
+      lookup.setBlock(index, reader);
+      return reader;
+    });
+    const batch = core.newPointBatch();
+    const keys = table.entries.slice(0, 5).map((entry) => entry.userKey);
+    batch.set(keys, [0, 1, 2, 3, 4], 5, 1000);
+    throwsInvalid(() => lookup.getMany(batch, 0, 6, false), `${name}: a range past the batch`);
+    throwsInvalid(() => lookup.getMany(batch, 3, 2, false), `${name}: an empty range backwards`);
+    throwsInvalid(() => lookup.getMany(other.newPointBatch(), 0, 0, false), `${name}: another core's batch`);
+    lookup.getMany(batch, 0, 5, false);
+    assert.is(batch.foundCount, 5, `${name}: every key found`);
+    throwsInvalid(() => batch.foundSlot(5), `${name}: a found slot past the list`);
+    throwsInvalid(() => batch.neededBlock(0), `${name}: a needed slot of an empty list`);
+    throwsInvalid(() => batch.hit(7), `${name}: a slot past the batch`);
+    throwsInvalid(() => batch.set(keys, [0, 1], 3, 1000), `${name}: a count past the order`);
+    throwsInvalid(() => batch.set([5 as unknown as Uint8Array], [0], 1, 1000), `${name}: a key that is not bytes`);
+    throwsInvalid(() => batch.set(keys, [0], 1, -1), `${name}: a negative sequence`);
+    // Found slots are skipped; set() makes them pending again.
+    lookup.getMany(batch, 0, 5, false);
+    assert.is(batch.foundCount, 0, `${name}: found slots are not asked again`);
+    batch.set(keys, [4, 3], 2, 1000);
+    lookup.getMany(batch, 0, 2, false);
+    assert.equal([batch.foundSlot(0), batch.foundSlot(1)], [0, 1], `${name}: after set(), both slots asked`);
+    assert.equal(Buffer.from(batch.hit(0).value), Buffer.from(modelGet(table.entries, keys[4]!, 1000)!.value), `${name}: slot 0 is keys[order[0]]`);
+    batch.free();
+    throwsInvalid(() => batch.set(keys, [0], 1, 1), `${name}: a freed batch`);
+    throwsInvalid(() => lookup.getMany(batch, 0, 0, false), `${name}: getMany with a freed batch`);
+    lookup.free();
+    for (const reader of readers) reader.free();
   }
 });
 

@@ -6,7 +6,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { DB } from "../ts/index.ts";
+import { DB, type Snapshot } from "../ts/index.ts";
+import type { ReadPath } from "../ts/engine/read.ts";
 import { bytes, engineCores, expectCode, random, removeDirectory, text } from "./helpers.ts";
 import { scratchDirectory, tinyOptions } from "./model.ts";
 
@@ -49,6 +50,48 @@ for (const core of engineCores) {
         }
         const shape = db.stats().levels.filter((level) => level.files > 0).length;
         assert.ok(shape >= 2, `seed ${seed}: the workload reached two levels or more (${shape})`);
+      } finally {
+        db.close();
+        removeDirectory(directory);
+      }
+    }
+  });
+
+  test(`${core}: getMany at a snapshot answers as get there and as the model, with a block cache of a few blocks`, () => {
+    for (const seed of SEEDS) {
+      const next = random(seed + 10);
+      const directory = scratchDirectory();
+      // tinyOptions' 16 KiB block cache: a batch's blocks evict each other between its calls.
+      const db = DB.open(directory, { ...tinyOptions(core), background: "inline" });
+      const model = new Map<string, string>();
+      const pinned: { snapshot: Snapshot; model: Map<string, string> }[] = [];
+      const reads = (db as unknown as { engine: { reads: ReadPath } }).engine.reads;
+      try {
+        for (let step = 0; step < 500; step++) {
+          const key = keyOf(Math.floor(next() * 150));
+          if (next() < 0.25) {
+            db.delete(key);
+            model.delete(key);
+          } else {
+            const value = `${key}@${step}`.padEnd(next() < 0.5 ? 8 : 40, "x");
+            db.put(key, value);
+            model.set(key, value);
+          }
+          if (step % 60 === 0) db.flush();
+          if (step % 150 === 0) db.compact();
+          if (step % 50 === 0) pinned.push({ snapshot: db.snapshot(), model: new Map(model) });
+        }
+        db.flush();
+        for (const [index, { snapshot, model: then }] of pinned.entries()) {
+          // Keys in and out of the database, repeated, in no order.
+          const keys = Array.from({ length: 200 }, () => keyOf(Math.floor(next() * 170)));
+          const many = reads.getMany(keys.map(bytes), snapshot.sequence).map(text);
+          assert.equal(many, keys.map((each) => text(snapshot.get(each))), `seed ${seed} snapshot ${index}: getMany against get`);
+          assert.equal(many, keys.map((each) => then.get(each)), `seed ${seed} snapshot ${index}: getMany against the model`);
+          snapshot.release();
+        }
+        const levels = db.stats().levels.filter((level) => level.files > 0).length;
+        assert.ok(levels >= 2, `seed ${seed}: tables on two levels or more (${levels})`);
       } finally {
         db.close();
         removeDirectory(directory);

@@ -207,6 +207,33 @@ export interface TableLookup extends Freeable {
   get(key: PointKey): number;
   /** The entry the last get() found (its kind given), right after that get(): a copy of the value for the caller. */
   hit(kind: number): Hit;
+  /**
+   * Asks this table about the slots [from, to) of `batch` not found yet (with `retry`, only
+   * those the last call left needing a block): one call for them all. Afterwards the batch
+   * lists the slots found here and those whose block is not cached; read the values found
+   * before any block is loaded, load the blocks (setBlock), and ask again with `retry`.
+   */
+  getMany(batch: PointBatch, from: number, to: number, retry: boolean): void;
+}
+
+/**
+ * The keys of one batch lookup (getMany), written once and asked of table after table
+ * (TableLookup.getMany); each slot keeps what has been found for it.
+ */
+export interface PointBatch extends Freeable {
+  /** Slot i is keys[order[i]] at `sequence`, for i < count; nothing found yet. */
+  set(keys: readonly Uint8Array[], order: readonly number[], count: number, sequence: number): void;
+  readonly count: number;
+  /** The slots the last TableLookup.getMany found: foundSlot(i) for i < foundCount. */
+  readonly foundCount: number;
+  foundSlot(i: number): number;
+  /** The slots the last TableLookup.getMany left needing a block, and the block each needs. */
+  readonly neededCount: number;
+  neededBlock(i: number): number;
+  /** The entry found for `slot`, right after the call that found it: a copy of the value for the caller. */
+  hit(slot: number): Hit;
+  /** The block that held the entry found for `slot`. */
+  hitBlock(slot: number): number;
 }
 
 /** What a merge yields: every internal entry, or the user-visible view at a sequence. */
@@ -276,6 +303,7 @@ export interface Core {
   openBloom(filter: Uint8Array): BloomFilter;
   newMerge(sourceCount: number, options: MergeOptions): Merge;
   newPointKey(): PointKey;
+  newPointBatch(): PointBatch;
   /**
    * A lookup over a table's filter and index block (as read from disk: the block's CRC and
    * structure are checked); PGZ_CORRUPTION if either is malformed.

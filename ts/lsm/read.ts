@@ -1,13 +1,15 @@
 /**
  * Batched point lookups (db.getMany): the tree is walked source by source rather than key by
- * key, with the keys sorted once when a deeper level is to be walked. Each memtable, each level-0 table and each deeper level is
- * asked about every key still unresolved before the next source is touched, so one table's
- * filter, index and blocks stay hot in the CPU caches for the whole batch, and a deeper level
- * finds each key's table by moving forward through its sorted tables instead of by a binary
- * search per key. Results come back in the caller's order.
+ * key, with the keys sorted once when a deeper level is to be walked. Each memtable is asked
+ * about every key still unresolved; the keys left are then written once into the core's point
+ * batch, and each level-0 table, and each table of a deeper level for the keys in its range,
+ * answers all of its keys in one core call while their blocks are cached (TableLookup.getMany).
+ * Results come back in the caller's order.
  */
+import { assert } from "../assert.ts";
 import { compareBytes, compareUserKey } from "../core/entry.ts";
-import type { Hit, Memtable, PointKey } from "../core/types.ts";
+import type { BlockReader, Hit, Memtable, PointBatch } from "../core/types.ts";
+import type { BlockCache } from "./cache.ts";
 import type { Table, TableMeta } from "./sstable.ts";
 
 /** What the walk needs from the tree: its sources, newest first. */
@@ -15,9 +17,9 @@ export interface PointSources {
   memtables(): Memtable[];
   levels(): readonly TableMeta[][];
   table(meta: TableMeta): Table;
-  /** A point key to set per lookup (the tree's: getMany, like get, runs to the end synchronously). */
-  pointKey(): PointKey;
-  tableGet(table: Table, key: PointKey): Hit | undefined;
+  /** A point batch to set per lookup (the tree's: getMany runs to the end synchronously). */
+  pointBatch(): PointBatch;
+  cache(): BlockCache<BlockReader>;
 }
 
 /**
@@ -29,46 +31,41 @@ export function getMany(sources: PointSources, keys: readonly Uint8Array[], sequ
   // Only the walk of a deeper level needs the keys in order; memtables and level-0 tables
   // answer each key on its own, and sorting costs about a tenth of a batch.
   const sorted = levels.some((tables, level) => level > 0 && tables.length > 0);
-  const batch = new Batch(sources, keys, sequence, sorted);
+  const batch = new Batch(keys, sequence, sorted);
   for (const memtable of sources.memtables()) {
     if (memtable.count > 0) batch.askMemtable(memtable);
   }
-  for (let level = 0; level < levels.length && batch.pendingCount > 0; level++) {
-    const tables = levels[level]!;
+  if (batch.pendingCount === 0 || levels.every((tables) => tables.length === 0)) return batch.hits;
+  const tables = new TableBatch(sources, batch);
+  for (let level = 0; level < levels.length && tables.pendingCount > 0; level++) {
     if (level === 0) {
-      for (const meta of tables) batch.askTable(sources, sources.table(meta));
-    } else if (tables.length > 0) {
-      batch.askLevel(sources, tables);
+      for (const meta of levels[0]!) tables.askTable(sources.table(meta), 0, tables.count);
+    } else if (levels[level]!.length > 0) {
+      tables.askLevel(levels[level]!);
     }
   }
+  tables.finish();
   return batch.hits;
 }
 
-/**
- * The keys of one getMany and what is known of them. Each ask method puts the keys still
- * pending to one source, in ascending key order, and keeps those it did not resolve (compacted
- * in place, so no array per source). Plain loops, not a loop taking a callback: each call site
- * then sees one callee, which V8 inlines.
- */
+/** The keys of one getMany and what is known of them, for the memtables' turn. */
 class Batch {
   readonly hits: (Hit | undefined)[];
   /** Indexes into `keys` (ascending by key when a level walk needs it); the first pendingCount are unresolved. */
-  private readonly order: number[];
+  readonly order: number[];
   pendingCount: number;
-  private readonly key: PointKey;
 
   constructor(
-    sources: PointSources,
-    private readonly keys: readonly Uint8Array[],
-    private readonly sequence: number,
+    readonly keys: readonly Uint8Array[],
+    readonly sequence: number,
     sorted: boolean,
   ) {
     this.hits = new Array<Hit | undefined>(keys.length).fill(undefined);
     this.order = sorted ? sortedIndexes(keys) : Array.from({ length: keys.length }, (_, index) => index);
     this.pendingCount = this.order.length;
-    this.key = sources.pointKey();
   }
 
+  /** Keeps the keys the memtable did not resolve, in order (compacted in place: no array per source). */
   askMemtable(memtable: Memtable): void {
     let kept = 0;
     for (let i = 0; i < this.pendingCount; i++) {
@@ -79,38 +76,83 @@ class Batch {
     }
     this.pendingCount = kept;
   }
+}
 
-  askTable(sources: PointSources, table: Table): void {
-    let kept = 0;
-    for (let i = 0; i < this.pendingCount; i++) {
-      const index = this.order[i]!;
-      this.key.set(this.keys[index]!, this.sequence);
-      const hit = sources.tableGet(table, this.key);
-      if (hit === undefined) this.order[kept++] = index;
-      else this.hits[index] = hit;
-    }
-    this.pendingCount = kept;
+/** The keys the memtables left, as slots of the core's point batch (slot i is order[i]), asked of tables. */
+class TableBatch {
+  private readonly batch: PointBatch;
+  private readonly cache: BlockCache<BlockReader>;
+  /** The hit of each slot: the core skips slots found already. */
+  private readonly slotHits: (Hit | undefined)[];
+  readonly count: number;
+  pendingCount: number;
+
+  constructor(
+    private readonly sources: PointSources,
+    private readonly keys: Batch,
+  ) {
+    this.batch = sources.pointBatch();
+    this.cache = sources.cache();
+    this.count = keys.pendingCount;
+    this.pendingCount = keys.pendingCount;
+    this.batch.set(keys.keys, keys.order, this.count, keys.sequence);
+    this.slotHits = new Array<Hit | undefined>(this.count).fill(undefined);
   }
 
   /**
-   * A sorted level: keys ascend, so a table that ends before this key ends before every later
-   * one, and each key's table is found by moving forward, not by a search per key.
+   * Slots [from, to) not found yet, asked of `table`. Values are copied out before the blocks the
+   * call named are loaded (a load may evict a block a value lies in), then those slots are
+   * asked again; the block loaded last stays cached, so each round resolves a slot or more.
    */
-  askLevel(sources: PointSources, tables: readonly TableMeta[]): void {
-    let kept = 0;
-    let tableIndex = 0;
-    for (let i = 0; i < this.pendingCount; i++) {
-      const index = this.order[i]!;
-      const key = this.keys[index]!;
-      while (tableIndex < tables.length && compareUserKey(tables[tableIndex]!.largest, key) < 0) tableIndex++;
-      const meta = tables[tableIndex];
-      const inRange = meta !== undefined && compareUserKey(meta.smallest, key) <= 0;
-      if (inRange) this.key.set(key, this.sequence);
-      const hit = inRange ? sources.tableGet(sources.table(meta), this.key) : undefined;
-      if (hit === undefined) this.order[kept++] = index;
-      else this.hits[index] = hit;
+  askTable(table: Table, from: number, to: number): void {
+    const batch = this.batch;
+    let loaded = -1;
+    for (let retry = false; ; retry = true) {
+      table.lookupMany(batch, from, to, retry, this.cache);
+      const found = batch.foundCount;
+      for (let i = 0; i < found; i++) {
+        const slot = batch.foundSlot(i);
+        this.slotHits[slot] = batch.hit(slot);
+      }
+      this.pendingCount -= found;
+      const needed = batch.neededCount;
+      if (needed === 0) return;
+      const lastLoaded = loaded;
+      for (let i = 0; i < needed; i++) {
+        const block = batch.neededBlock(i);
+        assert(block !== lastLoaded, "a block just cached is in the lookup");
+        // Slots in key order that need a block mostly need the block the slot before needed.
+        if (block !== loaded) table.cachedBlock(block, this.cache);
+        loaded = block;
+      }
     }
-    this.pendingCount = kept;
+  }
+
+  /**
+   * A sorted level: slots ascend by key, so each table's keys are one run of slots, found by
+   * moving forward through the level's tables.
+   */
+  askLevel(tables: readonly TableMeta[]): void {
+    const { keys, order } = this.keys;
+    let tableIndex = 0;
+    let slot = 0;
+    while (slot < this.count && tableIndex < tables.length) {
+      const meta = tables[tableIndex]!;
+      // The table's bounds are internal keys: compared by their user keys.
+      while (slot < this.count && compareUserKey(meta.smallest, keys[order[slot]!]!) > 0) slot++;
+      const from = slot;
+      while (slot < this.count && compareUserKey(meta.largest, keys[order[slot]!]!) >= 0) slot++;
+      if (slot > from) this.askTable(this.sources.table(meta), from, slot);
+      tableIndex++;
+    }
+  }
+
+  /** Each slot's hit, in the caller's order. */
+  finish(): void {
+    for (let slot = 0; slot < this.count; slot++) {
+      const hit = this.slotHits[slot];
+      if (hit !== undefined) this.keys.hits[this.keys.order[slot]!] = hit;
+    }
   }
 }
 

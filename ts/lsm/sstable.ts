@@ -11,7 +11,7 @@ import { bytesEqual, getUint64, magicBytes, setUint64, toHex, viewOf } from "../
 import { CacheSlots, type BlockCache } from "./cache.ts";
 import { compareInternalKeys } from "../core/entry.ts";
 import { LOOKUP_ABSENT, LOOKUP_BLOCKS_MAX, LOOKUP_BLOCK_SHIFT, LOOKUP_FOUND, POINT_INDEX_BYTES_PER_ENTRY, lookupBlockNeeded } from "../core/types.ts";
-import type { BlockReader, Core, Hit, PointKey, TableLookup } from "../core/types.ts";
+import type { BlockReader, Core, Hit, PointBatch, PointKey, TableLookup } from "../core/types.ts";
 import { PgzError, corruption, locateCorruption } from "../errors.ts";
 import { TRAILER_BYTES } from "../core/types.ts";
 import {
@@ -334,6 +334,12 @@ export class Table {
       cache.touch(this.cacheSlots, result >>> LOOKUP_BLOCK_SHIFT);
     }
     return result < 0 || (result & LOOKUP_FOUND) === 0 ? undefined : this.lookup.hit(result & 0xff);
+  }
+
+  /** TableLookup.getMany on this table (ts/lsm/read.ts drives it); the blocks of the slots found count as just read. */
+  lookupMany(batch: PointBatch, from: number, to: number, retry: boolean, cache: BlockCache<BlockReader>): void {
+    this.lookup.getMany(batch, from, to, retry);
+    for (let i = 0; i < batch.foundCount; i++) cache.touch(this.cacheSlots, batch.hitBlock(batch.foundSlot(i)));
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import { assert } from "../assert.ts";
 import type { BlockCache } from "./cache.ts";
-import type { BlockReader, Core, Cursor, Hit, Memtable, PointKey, Run } from "../core/types.ts";
+import type { BlockReader, Core, Cursor, Hit, Memtable, PointBatch, PointKey, Run } from "../core/types.ts";
 import { decodeRun } from "../core/entry.ts";
 import { CompactionJob, VersionFilter, flushIsBottommost, pickCompaction, planRange, type CompactionSettings } from "./compaction.ts";
 import { corruption } from "../errors.ts";
@@ -117,6 +117,7 @@ export class Tree {
   ) {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
     this.pointKey = core.newPointKey();
+    this.pointBatch = core.newPointBatch();
     this.removals = new FileRemover(remote);
     try {
       for (const level of manifest.state.levels) {
@@ -171,12 +172,14 @@ export class Tree {
     memtables: () => [this.memtable.memtable, ...this.immutables.map((slot) => slot.memtable).reverse()],
     levels: () => this.levels,
     table: (meta) => this.tables.get(meta.fileNumber)!,
-    pointKey: () => this.pointKey,
-    tableGet: (table, key) => table.get(key, this.cache),
+    pointBatch: () => this.pointBatch,
+    cache: () => this.cache,
   };
 
   /** The key of every point read, set by each (nothing keeps it past the call): no allocation per read. */
   private readonly pointKey: PointKey;
+  /** The keys of a getMany, set by each. */
+  private readonly pointBatch: PointBatch;
 
   /** Moves the memtable to the immutables; the new one starts at `logStart`. */
   rotate(logStart: LogPosition): void {
@@ -677,6 +680,7 @@ export class Tree {
     // Retired tables are no longer in the manifest: the next open deletes their files.
     for (const table of [...this.tables.values(), ...this.retired]) table.close();
     this.pointKey.free();
+    this.pointBatch.free();
     this.tables.clear();
     this.retired.clear();
   }

@@ -6,10 +6,9 @@
  * set(), so every table a read asks probes its filter with one hash.
  */
 import { invalidArgument, corruption } from "../../errors.ts";
-import { compareInternalKeys, writeTrailer } from "../entry.ts";
+import { compareInternalKeys } from "../entry.ts";
 import { BLOOM_PROBES_MAX, checkFilter } from "../checks.ts";
 import {
-  KIND_SEEK,
   LOOKUP_ABSENT,
   LOOKUP_BLOCKS_MAX,
   LOOKUP_BLOCK_SHIFT,
@@ -17,27 +16,22 @@ import {
   TRAILER_BYTES,
   type BlockReader,
   type Hit,
+  type PointBatch,
   type PointKey,
   type TableLookup,
 } from "../types.ts";
 import { bloomHash, bloomMayContainHash } from "./bloom.ts";
 import { PureBlockReader, openOwnedBlock } from "./block.ts";
 import { POINT_INDEX_ABSENT, PointIndex, sharedUserKeyBytes } from "./point-index.ts";
+import { BATCH_FOUND, BATCH_NEEDED, BATCH_PENDING, LookupKey, PurePointBatch } from "./lookup-batch.ts";
 
-class PurePointKey implements PointKey {
-  /** The user key, then a trailer at the read's sequence with KIND_SEEK. */
-  bytes = new Uint8Array(TRAILER_BYTES);
-  hash = 0;
-  hashed = false;
+class PurePointKey extends LookupKey implements PointKey {
   freed = false;
 
   set(userKey: Uint8Array, sequence: number): void {
     if (this.freed) throw invalidArgument("point key used after free()");
     if (!(userKey instanceof Uint8Array)) throw invalidArgument("a point key's user key must be a Uint8Array");
-    if (this.bytes.length !== userKey.length + TRAILER_BYTES) this.bytes = new Uint8Array(userKey.length + TRAILER_BYTES);
-    this.bytes.set(userKey);
-    writeTrailer(this.bytes, userKey.length, sequence, KIND_SEEK);
-    this.hashed = false;
+    this.write(userKey, sequence);
   }
 
   free(): void {
@@ -100,6 +94,35 @@ class PureTableLookup implements TableLookup {
   get(key: PointKey): number {
     this.checkLive();
     if (!(key instanceof PurePointKey) || key.freed) throw invalidArgument("a table lookup takes a live point key of its own core");
+    return this.search(key);
+  }
+
+  getMany(batch: PointBatch, from: number, to: number, retry: boolean): void {
+    this.checkLive();
+    if (!(batch instanceof PurePointBatch) || batch.freed) throw invalidArgument("a table lookup takes a live point batch of its own core");
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > batch.count) throw invalidArgument(`slots [${from}, ${to}) of a batch of ${batch.count}`);
+    batch.found.length = 0;
+    batch.needed.length = 0;
+    for (let slot = from; slot < to; slot++) {
+      const state = batch.states[slot];
+      if (state === BATCH_FOUND || (retry && state !== BATCH_NEEDED)) continue;
+      const result = this.search(batch.keys[slot]!);
+      batch.results[slot] = result;
+      if (result < LOOKUP_ABSENT) {
+        batch.states[slot] = BATCH_NEEDED;
+        batch.needed.push(slot);
+      } else if (this.lastHit !== undefined) {
+        batch.states[slot] = BATCH_FOUND;
+        batch.hits[slot] = this.lastHit;
+        batch.found.push(slot);
+      } else {
+        batch.states[slot] = BATCH_PENDING;
+      }
+    }
+  }
+
+  /** The key's newest version here, as get() answers; lastHit holds it when found. */
+  private search(key: LookupKey): number {
     this.lastHit = undefined;
     const target = key.bytes;
     if (this.filter !== undefined) {
@@ -162,6 +185,7 @@ class PureTableLookup implements TableLookup {
 export function pureLookup() {
   return {
     newPointKey: (): PointKey => new PurePointKey(),
+    newPointBatch: (): PointBatch => new PurePointBatch(),
     openTableLookup: (filter: Uint8Array, index: Uint8Array): TableLookup => new PureTableLookup(filter, index),
   };
 }

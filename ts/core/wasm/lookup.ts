@@ -8,11 +8,12 @@
 import { corruption, invalidArgument } from "../../errors.ts";
 import { checkSequence } from "../entry.ts";
 import { BLOOM_PROBES_MAX, checkFilter } from "../checks.ts";
-import { KIND_SEEK, LOOKUP_BLOCKS_MAX, TRAILER_BYTES, type BlockReader, type Hit, type PointKey, type TableLookup } from "../types.ts";
+import { KIND_SEEK, LOOKUP_BLOCKS_MAX, TRAILER_BYTES, type BlockReader, type Hit, type PointBatch, type PointKey, type TableLookup } from "../types.ts";
 import { WasmBlockReader, openBlockInMemory } from "./block.ts";
+import { WasmPointBatch, type BatchExports } from "./lookup-batch.ts";
 import type { WasmRuntime } from "./runtime.ts";
 
-interface LookupExports {
+interface LookupExports extends BatchExports {
   lookupHitPointer(): number;
   pointKeyNew(capacity: number): number;
   pointKeyFree(point: number): void;
@@ -108,6 +109,13 @@ class WasmTableLookup implements TableLookup {
     return this.exports.tableLookupGet(handle, key.pointer);
   }
 
+  getMany(batch: PointBatch, from: number, to: number, retry: boolean): void {
+    const handle = this.handle;
+    if (!(batch instanceof WasmPointBatch) || batch.runtime !== this.runtime || batch.pointer === 0) throw invalidArgument("a table lookup takes a live point batch of its own core");
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > batch.count) throw invalidArgument(`slots [${from}, ${to}) of a batch of ${batch.count}`);
+    this.exports.tableLookupGetMany(handle, batch.pointer, from, to, retry ? 1 : 0);
+  }
+
   hit(kind: number): Hit {
     this.handle;
     const view = this.runtime.view;
@@ -151,6 +159,7 @@ export function wasmLookup(runtime: WasmRuntime) {
   if (exports.pointKeyLayout() >>> 0 !== POINT_KEY_LAYOUT) throw new Error("assembly/lookup.ts PointKey layout differs from ts/core/wasm/lookup.ts");
   return {
     newPointKey: (): PointKey => new WasmPointKey(runtime, exports),
+    newPointBatch: (): PointBatch => new WasmPointBatch(runtime, exports),
     openTableLookup: (filter: Uint8Array, index: Uint8Array): TableLookup => openTableLookup(runtime, exports, filter, index),
   };
 }
