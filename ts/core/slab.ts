@@ -29,3 +29,25 @@ export function copyOfRange(source: Uint8Array, start: number, end: number): Uin
   slabUsed += (length + 7) & ~7;
   return copy;
 }
+
+/** Iterator fills: a few KiB each, carved from slabs of their own so they do not pin value slabs. */
+const FILL_SLAB_BYTES = 64 * 1024;
+const FILL_COPY_BYTES_MAX = 16 * 1024;
+let fillSlab = new ArrayBuffer(0);
+let fillSlabBytes = new Uint8Array(fillSlab);
+let fillSlabUsed = 0;
+
+/** A copy of `source` for an iterator's entries (views of it go to callers), from a slab when small. */
+export function copyOfFill(source: Uint8Array): Uint8Array {
+  const length = source.length;
+  if (length > FILL_COPY_BYTES_MAX) return source.slice();
+  if (fillSlabUsed + length > fillSlab.byteLength) {
+    fillSlab = new ArrayBuffer(FILL_SLAB_BYTES);
+    fillSlabBytes = new Uint8Array(fillSlab);
+    fillSlabUsed = 0;
+  }
+  const copy = new Uint8Array(fillSlab, fillSlabUsed, length);
+  fillSlabBytes.set(source, fillSlabUsed);
+  fillSlabUsed += (length + 7) & ~7;
+  return copy;
+}

@@ -130,6 +130,7 @@ export class Engine {
     const state = this.state;
     if (state.closed) return;
     state.closed = true;
+    this.reads.close();
     this.pacer.stop();
     state.changes.close();
     let failure: unknown;

@@ -3,9 +3,10 @@
  * log; an iteration merges every source (memtables, tables) at a sequence within its bounds,
  * holding a read point from its creation to its end so compaction and GC keep what it reads.
  */
-import { RunReader, compareBytes, encodeInternalKey, kindOf, seekKey, sequenceOf, userKeyOf } from "../core/entry.ts";
-import { KIND_DELETE, KIND_POINTER, MERGE_DONE, SEQUENCE_MAX, mergeSourceNeeded, type Hit } from "../core/types.ts";
+import { RunReader, compareBytes, encodeInternalKey, seekKey, sequenceAt } from "../core/entry.ts";
+import { KIND_DELETE, KIND_POINTER, MERGE_DONE, SEQUENCE_MAX, TRAILER_BYTES, mergeSourceNeeded, type Hit, type Run } from "../core/types.ts";
 import type { CheckedIteration } from "../api/options.ts";
+import { copyOfFill } from "../core/slab.ts";
 import { decodeValuePointer } from "../vlog/record.ts";
 import type { EngineState } from "./state.ts";
 
@@ -17,6 +18,9 @@ const MERGE_FILL_BYTES_MAX = 64 * 1024;
  * fill. Runs grow as a scan needs; a seek reading a few entries allocates no 64 KiB per source.
  */
 const RUN_BYTES_INITIAL = 8 * 1024;
+/** Spare runs kept for the next iterators, and the most bytes a kept run may have held last. */
+const SPARE_RUNS_MAX = 16;
+const SPARE_RUN_BYTES_MAX = 16 * 1024;
 
 export type Entries = Generator<[Uint8Array, Uint8Array], void, undefined>;
 
@@ -41,6 +45,27 @@ export class ReadPath {
     /** Lets go of a reader's read point (and deletes collected segments nobody reads any more). */
     private readonly release: (reader: object) => void,
   ) {}
+
+  /**
+   * Runs iterators finished with, for the next ones: a seek then costs no run allocated (and
+   * freed) in the core per source. Only runs that stayed small are kept, at most SPARE_RUNS_MAX.
+   */
+  private readonly spareRuns: Run[] = [];
+
+  private takeRun(): Run {
+    return this.spareRuns.pop() ?? this.state.core.newRun(RUN_BYTES_INITIAL);
+  }
+
+  private giveRun(run: Run): void {
+    // A run that held a scan's 64 KiB fills may have grown past that: let it go.
+    if (this.spareRuns.length < SPARE_RUNS_MAX && run.byteLength <= SPARE_RUN_BYTES_MAX && !this.state.closed) this.spareRuns.push(run);
+    else run.free();
+  }
+
+  /** Frees the spare runs (the engine closes; the core goes with it). */
+  close(): void {
+    for (const run of this.spareRuns.splice(0)) run.free();
+  }
 
   /** The value of `key` as of `sequence`, or undefined. */
   get(key: Uint8Array, sequence: number): Uint8Array | undefined {
@@ -100,8 +125,8 @@ export class ReadPath {
   private *merged(bounds: Bounds, sequence: number): Entries {
     const core = this.state.core;
     const sources = this.state.tree.sources(bounds.reverse, bounds.start);
-    const runs = sources.map(() => core.newRun(RUN_BYTES_INITIAL));
-    const out = core.newRun(RUN_BYTES_INITIAL);
+    const runs = sources.map(() => this.takeRun());
+    const out = this.takeRun();
     const merge = core.newMerge(Math.max(1, sources.length), { reverse: bounds.reverse, sequence, mode: "visible" });
     let yielded = 0;
     // A seek that reads a few entries merges (and copies out) a few KiB, not 64: the target
@@ -120,25 +145,26 @@ export class ReadPath {
           continue;
         }
         // The run is a view into core memory: copy it before anything else calls the core.
-        const bytes = out.bytes().slice();
+        const bytes = copyOfFill(out.bytes());
         const entries = new RunReader(bytes);
         while (yielded < bounds.limit && entries.next()) {
-          const internalKey = entries.key();
+          // The user key and value as views of the copy; the trailer read in place.
+          const userKey = bytes.subarray(entries.keyStart, entries.valueStart - TRAILER_BYTES);
           const value = entries.value();
-          const userKey = userKeyOf(internalKey);
           const position = bounds.classify(userKey);
           if (position < 0) continue;
           if (position > 0) return;
           this.state.checkOpen();
-          const resolved = kindOf(internalKey) === KIND_POINTER ? this.state.log.readValue(decodeValuePointer(value), userKey, sequenceOf(internalKey)) : value;
+          const pointer = bytes[entries.valueStart - TRAILER_BYTES] === KIND_POINTER;
+          const resolved = pointer ? this.state.log.readValue(decodeValuePointer(value), userKey, sequenceAt(bytes, entries.valueStart - TRAILER_BYTES)) : value;
           yielded++;
           yield [userKey, resolved];
         }
       }
     } finally {
       merge.free();
-      out.free();
-      for (const run of runs) run.free();
+      this.giveRun(out);
+      for (const run of runs) this.giveRun(run);
       for (const source of sources) source.release();
     }
   }

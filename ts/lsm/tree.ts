@@ -425,6 +425,9 @@ export class Tree {
   sources(reverse: boolean, start: Uint8Array | undefined): Source[] {
     const sources: Source[] = [];
     for (const slot of [this.memtable, ...[...this.immutables].reverse()]) {
+      // An empty memtable (the active one, after open or a rotation) has nothing to merge; it
+      // gains only entries written after this read's sequence.
+      if (slot.memtable.count === 0) continue;
       slot.readers++;
       const cursor: Cursor = slot.memtable.cursor(reverse, start);
       // Small first (a seek reads a few entries), then doubling, as the iterator's merge does.
