@@ -1,11 +1,12 @@
 /**
  * `npm run bench:scale`: the engine at scale. Fills PGZ_BENCH_KEYS keys (default 2,000,000) with
- * 1 KiB values, then overwrites all of them PGZ_BENCH_ROUNDS more times (default 2: three writes
+ * PGZ_BENCH_VALUE_BYTES values (default 1 KiB), then overwrites all of them PGZ_BENCH_ROUNDS more times (default 2: three writes
  * of every key, about 6 GiB from the user at full size), in batches of 100, on a directory under
  * the temp dir, WASM core, default options. GC runs as an application would call it: once after
  * each round. Reports per round: write rate, p99 and max latency per batch; and at the end: write
  * amplification (bytes written to disk / by the user), space amplification after db.gc() (bytes
- * on disk / live bytes), random-read throughput right after the first fill and at the end.
+ * on disk / live bytes), random-read throughput and per-read latency (p50, p99, p99.9, each get
+ * timed) right after the first fill and at the end.
  */
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +15,7 @@ import { DB } from "../dist/pgz.mjs";
 
 const keyCount = Number(process.env.PGZ_BENCH_KEYS ?? 2_000_000);
 const overwriteRounds = Number(process.env.PGZ_BENCH_ROUNDS ?? 2);
-const valueBytes = 1024;
+const valueBytes = Number(process.env.PGZ_BENCH_VALUE_BYTES ?? 1024);
 const batchSize = 100;
 const readCount = Math.min(200_000, keyCount);
 
@@ -35,15 +36,33 @@ function directoryBytes(directory: string): number {
   return readdirSync(directory).reduce((sum, name) => sum + statSync(join(directory, name)).size, 0);
 }
 
-function readRandom(db: DB): number {
+interface ReadFigures {
+  perSecond: number;
+  /** Milliseconds per get at the 50th, 99th and 99.9th percentile. */
+  p50: number;
+  p99: number;
+  p999: number;
+}
+
+function readRandom(db: DB): ReadFigures {
   let x = 7;
+  const latencies = new Float64Array(readCount);
   const started = performance.now();
   for (let i = 0; i < readCount; i++) {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    if (db.get(keyAt(x % keyCount)) === undefined) throw new Error("a key went missing");
+    const before = performance.now();
+    const value = db.get(keyAt(x % keyCount));
+    latencies[i] = performance.now() - before;
+    if (value === undefined) throw new Error("a key went missing");
   }
-  return readCount / ((performance.now() - started) / 1000);
+  const perSecond = readCount / ((performance.now() - started) / 1000);
+  latencies.sort();
+  const at = (quantile: number) => latencies[Math.min(readCount - 1, Math.floor(readCount * quantile))]!;
+  return { perSecond, p50: at(0.5), p99: at(0.99), p999: at(0.999) };
 }
+
+const describeReads = (reads: ReadFigures) =>
+  `${format(reads.perSecond)} reads/s, p50 ${(reads.p50 * 1000).toFixed(1)} µs, p99 ${(reads.p99 * 1000).toFixed(1)} µs, p99.9 ${(reads.p999 * 1000).toFixed(1)} µs`;
 
 const format = (value: number) => Math.round(value).toLocaleString("en-US");
 const directory = mkdtempSync(join(tmpdir(), "pgz-scale-"));
@@ -52,7 +71,7 @@ try {
   console.log(`bench:scale: ${format(keyCount)} keys x ${valueBytes} B, ${1 + overwriteRounds} writes of each, batches of ${batchSize}, WASM core, node ${process.version}\n`);
   console.log("| round | ops/s | p99 batch ms | max batch ms | disk after GC MiB | segments collected |");
   console.log("|---|---:|---:|---:|---:|---:|");
-  let readAfterFill = 0;
+  let readAfterFill: ReadFigures | undefined;
   for (let round = 0; round <= overwriteRounds; round++) {
     const value = valueFor(round);
     const latencies = new Float64Array(Math.ceil(keyCount / batchSize));
@@ -82,8 +101,8 @@ try {
 | write amplification | ${(stats.diskBytesWritten / stats.userBytesWritten).toFixed(2)} |
 | bytes on disk after db.gc() | ${format(directoryBytes(directory) / 1048576)} MiB |
 | space amplification (disk / live key+value bytes) | ${(directoryBytes(directory) / liveBytes).toFixed(2)} |
-| random reads/s right after the fill | ${format(readAfterFill)} |
-| random reads/s at the end | ${format(readAtEnd)} (${((readAtEnd / readAfterFill) * 100).toFixed(0)}%) |
+| random reads right after the fill | ${describeReads(readAfterFill!)} |
+| random reads at the end | ${describeReads(readAtEnd)} (${((readAtEnd.perSecond / readAfterFill!.perSecond) * 100).toFixed(0)}% of the rate) |
 | compactions / flushes / GC runs | ${stats.compaction.done} / ${stats.flushes} / ${stats.log.gcRuns} |`);
   db.close();
 } finally {
