@@ -15,6 +15,8 @@ import type { Compression } from "../format.ts";
 import { platformThreads } from "../storage/platform.ts";
 import type { ThreadHandle } from "../storage/threads.ts";
 import type { CompactionPlan, CompactionSettings } from "./compaction.ts";
+import type { TableMeta } from "./sstable.ts";
+import type { TableImage } from "./table-image.ts";
 
 export type BackgroundRequest =
   | { type: "open"; database: number; directory: string; core: CoreName; databaseId: Uint8Array; openFilesMax: number }
@@ -56,6 +58,13 @@ interface RecycledBuffer {
 }
 
 type WorkerMessage = BackgroundReply | ExitNotice | PauseNotice | RecycledBuffer;
+
+/** A flush's reply: its table (none if every entry was dropped) and what the foreground opens it from. */
+export interface FlushResult {
+  meta: TableMeta | undefined;
+  discardedLogBytes: Record<string, number>;
+  image: TableImage | undefined;
+}
 
 export interface BackgroundReply {
   database: number;

@@ -16,6 +16,7 @@ import { VALUE_POINTER_BYTES, type Compression } from "../format.ts";
 import type { Storage } from "../storage/io.ts";
 import { LEVEL_COUNT, type VersionEdit } from "./version.ts";
 import type { Table, TableMeta } from "./sstable.ts";
+import type { TableImage } from "./table-image.ts";
 import { TableSource } from "./table-source.ts";
 import { TableBuilder } from "./table-builder.ts";
 import { decodeValuePointer } from "../vlog/record.ts";
@@ -252,6 +253,8 @@ export interface CompactionResult {
   edit: VersionEdit;
   removed: number[];
   added: TableMeta[];
+  /** From the worker: what the foreground opens each added table from (ts/lsm/table-image.ts). */
+  images?: TableImage[];
 }
 
 /**

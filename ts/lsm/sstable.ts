@@ -13,7 +13,6 @@ import { compareInternalKeys } from "../core/entry.ts";
 import { LOOKUP_ABSENT, LOOKUP_BLOCKS_MAX, LOOKUP_BLOCK_SHIFT, LOOKUP_FOUND, POINT_INDEX_BYTES_PER_ENTRY, lookupBlockNeeded } from "../core/types.ts";
 import type { BlockReader, Core, Hit, PointBatch, PointKey, TableLookup } from "../core/types.ts";
 import { PgzError, corruption, locateCorruption } from "../errors.ts";
-import { TRAILER_BYTES } from "../core/types.ts";
 import {
   DATABASE_ID_BYTES,
   DATA_BLOCK_BYTES_TARGET,
@@ -25,6 +24,7 @@ import {
   tableFileName,
 } from "../format.ts";
 import { decodeBlockHandle, openStoredBlock, type BlockHandle } from "./table-block.ts";
+import { blockPrefixesOf, startsWith, userKeyPrefix, type BlockPrefixes } from "./block-prefixes.ts";
 import { readExactly, type HandleCache, type Storage, type StorageFile } from "../storage/io.ts";
 
 export interface TableMeta {
@@ -35,7 +35,6 @@ export interface TableMeta {
   smallest: Uint8Array;
   largest: Uint8Array;
 }
-
 
 /** The decoded fields of a table footer (layout in ts/format.ts, FOOTER_FIELD_OFFSETS). */
 export interface TableFooter {
@@ -134,34 +133,6 @@ function checkIdentity(core: Core, meta: TableMeta, databaseId: Uint8Array, name
   if (!largest || !bytesEqual(largest, meta.largest)) throw differs("largest key", largest ? toHex(largest) : "(none)", toHex(meta.largest));
 }
 
-
-
-/**
- * The 6 bytes of an internal key's user key from `from` on, as a number (big-endian,
- * zero-padded: exact in a double and order-preserving among keys that agree before `from`).
- */
-function userKeyPrefix(internalKey: Uint8Array, from: number): number {
-  const length = internalKey.length - TRAILER_BYTES;
-  let prefix = 0;
-  for (let i = from; i < from + 6; i++) prefix = prefix * 256 + (i < length ? internalKey[i]! : 0);
-  return prefix;
-}
-
-/** How many leading user-key bytes two internal keys share. */
-function sharedUserKeyBytes(a: Uint8Array, b: Uint8Array): number {
-  const length = Math.min(a.length, b.length) - TRAILER_BYTES;
-  let shared = 0;
-  while (shared < length && a[shared] === b[shared]) shared++;
-  return shared;
-}
-
-/** Whether the internal keys' user keys agree on their first `count` bytes. */
-function startsWith(internalKey: Uint8Array, other: Uint8Array, count: number): boolean {
-  if (internalKey.length - TRAILER_BYTES < count) return false;
-  for (let i = 0; i < count; i++) if (internalKey[i] !== other[i]) return false;
-  return true;
-}
-
 let readScratch = new Uint8Array(2 * PAGE_SIZE);
 
 const READAHEAD_BYTES = 256 * 1024;
@@ -200,19 +171,31 @@ export class Table {
     readonly blocks: BlockHandle[],
     private readonly lookup: TableLookup,
     readonly entries: number,
+    prefixes: BlockPrefixes,
   ) {
     // A block the cache lets go of leaves the lookup's slot before its reader is freed.
     this.cacheSlots = new CacheSlots<BlockReader>(blocks.length, (index) => {
       if (!this.closed) lookup.setBlock(index, undefined);
     });
-    this.sharedPrefixBytes = blocks.length === 0 ? 0 : sharedUserKeyBytes(blocks[0]!.lastKey, blocks[blocks.length - 1]!.lastKey);
-    this.blockPrefixes = Float64Array.from(blocks, (block) => userKeyPrefix(block.lastKey, this.sharedPrefixBytes));
+    assert(prefixes.blockPrefixes.length === blocks.length, "a prefix per block");
+    this.sharedPrefixBytes = prefixes.sharedPrefixBytes;
+    this.blockPrefixes = prefixes.blockPrefixes;
   }
 
   /** Opens a table: footer, index and filter are read now; data blocks through `files`. */
   static open(core: Core, storage: Storage, meta: TableMeta, databaseId: Uint8Array, files: HandleCache): Table {
+    const parts = readTableParts(core, storage, meta, databaseId);
+    return Table.fromParts(core, meta, databaseId, files, parts, blockPrefixesOf(parts.blocks));
+  }
+
+  /**
+   * A table from what readTableParts read and checked: here (open), or on the background
+   * worker, which hands them over with the table it wrote (ts/lsm/table-image.ts), so this
+   * thread reads and decodes nothing per block.
+   */
+  static fromParts(core: Core, meta: TableMeta, databaseId: Uint8Array, files: HandleCache, parts: TableParts, prefixes: BlockPrefixes): Table {
     const name = tableFileName(meta.fileNumber);
-    const { footer, blocks, filterBytes, indexBytes } = readTableParts(core, storage, meta, databaseId);
+    const { footer, blocks, filterBytes, indexBytes } = parts;
     if (blocks.length >= LOOKUP_BLOCKS_MAX) throw corruption(`the index has ${blocks.length} blocks, more than a table may`, { file: name, offset: footer.indexOffset });
     let lookup: TableLookup;
     try {
@@ -222,7 +205,7 @@ export class Table {
       throw locateCorruption(error, name, footer.filterOffset);
     }
     assert(lookup.blockCount === blocks.length, "the lookup and the decoded index agree");
-    return new Table(core, meta, databaseId, name, files, blocks, lookup, footer.entries);
+    return new Table(core, meta, databaseId, name, files, blocks, lookup, footer.entries, prefixes);
   }
 
   close(): void {
@@ -395,11 +378,19 @@ function readFooterOfSize(core: Core, file: StorageFile, meta: TableMeta, name: 
   return decodeFooter(core, readExactly(file, footerOffset, FOOTER_BYTES), name, footerOffset);
 }
 
+/** What an open table is made of, read from its file and checked (readTableParts). */
+export interface TableParts {
+  footer: TableFooter;
+  blocks: BlockHandle[];
+  filterBytes: Uint8Array;
+  indexBytes: Uint8Array;
+}
+
 /**
  * Reads what an open table keeps (footer, index, filter bytes) from the file the manifest names,
  * checking every checksum and that the file is that table (checkIdentity).
  */
-function readTableParts(core: Core, storage: Storage, meta: TableMeta, databaseId: Uint8Array): { footer: TableFooter; blocks: BlockHandle[]; filterBytes: Uint8Array; indexBytes: Uint8Array } {
+export function readTableParts(core: Core, storage: Storage, meta: TableMeta, databaseId: Uint8Array): TableParts {
   const name = tableFileName(meta.fileNumber);
   const file = storage.open(name);
   try {

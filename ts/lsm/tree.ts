@@ -19,7 +19,8 @@ import { TableSource } from "./table-source.ts";
 import { TableBuilder } from "./table-builder.ts";
 import type { LogAccounting } from "../vlog/accounting.ts";
 import type { LogPosition } from "../vlog/log.ts";
-import { deserializeError, type BackgroundReply, type BackgroundSession } from "./background.ts";
+import { deserializeError, type BackgroundReply, type BackgroundSession, type FlushResult } from "./background.ts";
+import { openTableImage, type TableImage } from "./table-image.ts";
 import { RemoteCompaction, type RunningCompaction } from "./remote-compaction.ts";
 import { FileRemover } from "./removals.ts";
 import { assertLevelsDisjoint, findTableInLevel } from "./levels.ts";
@@ -294,7 +295,7 @@ export class Tree {
    * a bottommost flush kept no entry (tombstones over nothing); the log is durable up to the
    * current memtable (the table may point into it).
    */
-  private commitFlushedTable(slot: MemtableSlot, fileNumber: number, meta: TableMeta | undefined, discardedLogBytes: Record<string, number>): void {
+  private commitFlushedTable(slot: MemtableSlot, fileNumber: number, meta: TableMeta | undefined, discardedLogBytes: Record<string, number>, image?: TableImage): void {
     assert(this.immutables[0] === slot, "a flush commits out of order");
     const nextStart = (this.immutables[1] ?? this.memtable).logStart;
     // The worker synced the directory itself (the new file's name) before it replied.
@@ -309,7 +310,7 @@ export class Tree {
       segmentPointerBytes: this.accounting.pointerCountsUpTo(nextStart),
       discardedLogBytes,
     });
-    if (meta) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
+    if (meta) this.tables.set(meta.fileNumber, this.openTable(meta, image));
     this.immutables.shift();
     slot.flushed = true;
     slot.freeIfDone();
@@ -317,6 +318,12 @@ export class Tree {
     this.versionChanged = true;
     this.bytesFlushed += meta?.size ?? 0;
     this.accounting.retireFlushedSegments();
+  }
+
+  /** A table a flush or compaction wrote: from the worker's image of it, or else from its file. */
+  private openTable(meta: TableMeta, image: TableImage | undefined): Table {
+    if (image) return openTableImage(this.core, meta, this.manifest.databaseId, this.files, image);
+    return Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files);
   }
 
   /**
@@ -367,9 +374,9 @@ export class Tree {
     this.remoteFlush = undefined;
     // A failed flush is dropped (the worker deleted its file); the memtable stays readable.
     if (!reply.ok) throw deserializeError(reply.error!);
-    const { meta, discardedLogBytes } = reply.result as { meta: TableMeta | undefined; discardedLogBytes: Record<string, number> };
+    const { meta, discardedLogBytes, image } = reply.result as FlushResult;
     if (!flush.logSynced) this.accounting.syncLog();
-    this.commitFlushedTable(flush.slot, flush.fileNumber, meta, discardedLogBytes);
+    this.commitFlushedTable(flush.slot, flush.fileNumber, meta, discardedLogBytes, image);
   }
 
   /** Applies the worker's finished flush and compaction, if their replies have come. */
@@ -591,7 +598,7 @@ export class Tree {
       if (!this.remote) this.storage.syncDirectory();
       this.manifest.apply(result.edit);
       assertLevelsDisjoint(this.levels);
-      for (const meta of result.added) this.tables.set(meta.fileNumber, Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
+      result.added.forEach((meta, index) => this.tables.set(meta.fileNumber, this.openTable(meta, result.images?.[index])));
       for (const fileNumber of result.removed) {
         const table = this.tables.get(fileNumber)!;
         this.tables.delete(fileNumber);

@@ -17,7 +17,8 @@ import { threadContext, type ThreadPort } from "../storage/threads.ts";
 import { CompactionJob, VersionFilter, type CompactionPlan, type CompactionSettings } from "./compaction.ts";
 import { Table, type TableMeta } from "./sstable.ts";
 import { TableBuilder } from "./table-builder.ts";
-import type { BackgroundRequest, PauseKind, SerializedError } from "./background.ts";
+import { readTableImage, tableImageBuffers } from "./table-image.ts";
+import type { BackgroundRequest, FlushResult, PauseKind, SerializedError } from "./background.ts";
 
 interface Database {
   core: Core;
@@ -47,8 +48,8 @@ let injectedFault: { message: string; crash: boolean } | undefined;
 /** Test hook: the next job of this kind stops halfway through its table and never goes on. */
 let pauseAt: PauseKind | undefined;
 
-function reply(port: ThreadPort, message: Record<string, unknown>): void {
-  port.postMessage(message);
+function reply(port: ThreadPort, message: Record<string, unknown>, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
   Atomics.add(signal, 0, 1);
   Atomics.notify(signal, 0);
 }
@@ -116,11 +117,17 @@ function handle(request: BackgroundRequest): void {
     }
     if (request.type === "flush-start") startFlush(database, request);
     else if (request.type === "flush-run") addToFlush(database, request.job, request.bytes);
-    else if (request.type === "flush-finish") reply(port, { database: request.database, job: request.job, ok: true, result: finishFlush(database, request.job) });
+    else if (request.type === "flush-finish") {
+      const result = finishFlush(database, request.job);
+      reply(port, { database: request.database, job: request.job, ok: true, result }, result.image ? tableImageBuffers(result.image) : []);
+    }
     else if (request.type === "remove") {
       remove(database, request.name);
       reply(port, { database: request.database, job: request.job, ok: true });
-    } else reply(port, { database: request.database, job: request.job, ok: true, result: compact(database, request.plan, request.oldestSnapshotSequence, request.fileNumbers, request.settings) });
+    } else {
+      const result = compact(database, request.plan, request.oldestSnapshotSequence, request.fileNumbers, request.settings);
+      reply(port, { database: request.database, job: request.job, ok: true, result }, result.images.flatMap(tableImageBuffers));
+    }
   } catch (error) {
     failedJobs.add(request.job);
     dropFlush(database, request.job);
@@ -171,7 +178,7 @@ function pauseForever(kind: PauseKind): never {
   for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }
 
-function finishFlush(database: Database, job: number): { meta: TableMeta | undefined; discardedLogBytes: Record<string, number> } {
+function finishFlush(database: Database, job: number): FlushResult {
   const flush = database.flushes.get(job)!;
   // finish() fsyncs the table and the directory its name is in: it is durable before the
   // foreground's edit names it.
@@ -179,7 +186,9 @@ function finishFlush(database: Database, job: number): { meta: TableMeta | undef
   database.storage.syncDirectory();
   const { discardedLogBytes } = flush.versions;
   dropFlush(database, job);
-  return { meta, discardedLogBytes };
+  // What the foreground's Table.open would read and decode, read back and checked here.
+  const image = meta && readTableImage(database.core, database.storage, meta, database.databaseId);
+  return { meta, discardedLogBytes, image };
 }
 
 function dropFlush(database: Database, job: number): void {
@@ -215,7 +224,10 @@ function compact(database: Database, plan: CompactionPlan, oldestSnapshotSequenc
     // Every output table is fsynced by TableBuilder.finish before the reply goes out.
     while (!job.step(Number.MAX_SAFE_INTEGER));
     storage.syncDirectory();
-    return { ...job.result(), bytesRead: job.bytesRead, bytesWritten: job.bytesWritten };
+    const result = job.result();
+    // The foreground opens the outputs from these (ts/lsm/table-image.ts), not from their files.
+    const images = result.added.map((meta) => readTableImage(core, storage, meta, databaseId));
+    return { ...result, images, bytesRead: job.bytesRead, bytesWritten: job.bytesWritten };
   } finally {
     job.free();
     for (const table of tables.values()) table.close();
