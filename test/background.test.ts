@@ -11,6 +11,7 @@ import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { DB } from "../ts/index.ts";
 import { BackgroundSession, injectBackgroundFault, pauseBackgroundWorker, terminateBackgroundWorker } from "../ts/lsm/background.ts";
+import { Tree } from "../ts/lsm/tree.ts";
 import { FaultyStorage } from "./fixtures/faulty-storage.ts";
 import { engineCores, expectCode, removeDirectory, temporaryDirectory, text, throwsInvalid } from "./helpers.ts";
 
@@ -215,6 +216,43 @@ for (const core of engineCores) {
         db.close();
       });
     } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: the worker's flushed table is opened one step and committed the next; a close between them loses nothing and closes every file`, async () => {
+    const directory = temporaryDirectory("pgz-background");
+    const openTable = (Tree.prototype as unknown as { openTable: (...args: unknown[]) => unknown }).openTable;
+    let opened = false;
+    (Tree.prototype as unknown as { openTable: unknown }).openTable = function (this: Tree, ...args: unknown[]) {
+      opened = true;
+      return openTable.apply(this, args);
+    };
+    const descriptors = () => readdirSync("/proc/self/fd").length;
+    try {
+      const baseline = descriptors();
+      // No compactions (l0Files): only flushes open tables here.
+      const db = DB.open(directory, { core, background: "worker", memtableBytes: 128 * 1024, l0Files: 64, autoGc: false });
+      const model = new Map<string, string>();
+      let between = false;
+      for (let i = 0; i < 50_000 && !between; i++) {
+        const flushes = db.stats().flushes;
+        opened = false;
+        db.put(`key-${i % 3000}`, `${i}`.padEnd(100, "v"));
+        model.set(`key-${i % 3000}`, `${i}`.padEnd(100, "v"));
+        between = opened && db.stats().flushes === flushes;
+        if (!between) await new Promise((resolve) => setImmediate(resolve));
+        between ||= opened && db.stats().flushes === flushes;
+      }
+      assert.ok(between, "a flushed table was opened and not yet committed");
+      db.close();
+      assert.is(descriptors(), baseline, "close closed the opened table's handles too");
+      const reopened = DB.open(directory, { core, background: "inline" });
+      for (const [key, value] of model) assert.is(text(reopened.get(key)), value, `${key} survives`);
+      assert.ok(reopened.check().ok);
+      reopened.close();
+    } finally {
+      (Tree.prototype as unknown as { openTable: unknown }).openTable = openTable;
       removeDirectory(directory);
     }
   });

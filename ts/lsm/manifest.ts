@@ -240,21 +240,98 @@ export class Manifest {
     return this.manifestNumber;
   }
 
-  /** Applies `edit` durably: appended and synced (or folded into a new manifest) first. */
+  /**
+   * Applies `edit`: appended and synced (or folded into a new manifest) first. With
+   * syncInBackground, an append's fdatasync runs off this thread instead and the edit counts at
+   * once; what may only happen once it is durable (deleting the files it stops needing) waits
+   * for editsDurable to reach it (ts/lsm/removals.ts). A crash before then loses the edit and
+   * nothing else: the log records it covers are still past the durable head, the table it adds
+   * an orphan the next open deletes.
+   */
   apply(edit: VersionEdit): void {
+    this.checkBackgroundSync();
     const next: VersionState = structuredClone(this.state);
     applyEdit(next, edit);
-    if (this.end >= this.rewriteBytes) {
+    const rewrite = this.end >= this.rewriteBytes;
+    if (rewrite) {
       this.rewrite(next);
     } else {
       const pages = encodeEdit(this.core, edit);
       this.file.write(pages, this.end);
-      this.file.sync();
+      if (!this.backgroundSync) this.file.sync();
       this.end += pages.length;
     }
     this.editsWritten++;
     Object.assign(this.state, next);
+    // A rewrite syncs the new manifest and the superblock naming it: every edit is in it, durable.
+    if (rewrite || !this.backgroundSync) this.markDurable(this.editsWritten);
+    else this.startBackgroundSync();
   }
+
+  /** Edits applied that are durable (all of them but with syncInBackground). */
+  editsDurable = 0;
+  private backgroundSync = false;
+  private syncing: StorageFile | undefined;
+  private syncFailure: unknown;
+  private durableListeners: (() => void)[] = [];
+
+  /** From now on, appends fdatasync on the thread pool (with the background worker). */
+  syncInBackground(): void {
+    this.backgroundSync = true;
+  }
+
+  /** Throws the failure of a background fdatasync: once one failed, no later edit counts (fsync errors are not retried). */
+  checkBackgroundSync(): void {
+    if (this.syncFailure !== undefined) throw this.syncFailure;
+  }
+
+  /** Calls `listener` once editsDurable next moves (or a background sync fails). */
+  onDurable(listener: () => void): void {
+    this.durableListeners.push(listener);
+  }
+
+  /** Makes every edit applied durable now, on this thread. */
+  syncNow(): void {
+    this.checkBackgroundSync();
+    if (this.editsDurable === this.editsWritten) return;
+    try {
+      this.file.sync();
+    } catch (error) {
+      this.syncFailure = error;
+      throw error;
+    }
+    this.markDurable(this.editsWritten);
+  }
+
+  private markDurable(edits: number): void {
+    if (edits <= this.editsDurable) return;
+    this.editsDurable = edits;
+    for (const listener of this.durableListeners.splice(0)) listener();
+  }
+
+  /** One fdatasync in flight at a time; edits appended meanwhile share the next one. */
+  private startBackgroundSync(): void {
+    if (this.syncing || this.syncFailure !== undefined || this.editsDurable === this.editsWritten) return;
+    const file = (this.syncing = this.file);
+    const edits = this.editsWritten;
+    // A rewrite or close may close the file before this settles: both synced everything on this
+    // thread first, so the outcome no longer matters (an fdatasync of a closed descriptor fails,
+    // of a reused one syncs another file).
+    const settled = (error: unknown) => {
+      this.syncing = undefined;
+      if (this.closing) return;
+      if (file !== this.file) return this.startBackgroundSync();
+      if (error === undefined) {
+        this.markDurable(edits);
+        return this.startBackgroundSync();
+      }
+      this.syncFailure ??= error;
+      for (const listener of this.durableListeners.splice(0)) listener();
+    };
+    file.syncAsync().then(() => settled(undefined), settled);
+  }
+
+  private closing = false;
 
   /**
    * The manifest is rewritten as one snapshot once it passes this: four times its last
@@ -305,7 +382,15 @@ export class Manifest {
   }
 
   close(): void {
-    this.file.close();
+    this.closing = true;
+    try {
+      this.syncNow();
+    } catch {
+      // Nothing waits for these edits any more (the deletions that did ran after theirs were
+      // durable): losing them costs the next open a longer replay, never data.
+    } finally {
+      this.file.close();
+    }
   }
 }
 

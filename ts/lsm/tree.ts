@@ -73,6 +73,8 @@ interface RemoteFlush {
   logSynced: boolean;
   /** The worker's reply, kept until the log sync is done too. */
   reply?: BackgroundReply;
+  /** The table, opened from the reply one step before the step that commits it. */
+  table?: Table;
 }
 
 /** Entries a flush step copies out of the memtable at a time. */
@@ -119,7 +121,7 @@ export class Tree {
     this.memtable = new MemtableSlot(core.newMemtable(), manifest.state.logHead);
     this.pointKey = core.newPointKey();
     this.pointBatch = core.newPointBatch();
-    this.removals = new FileRemover(remote);
+    this.removals = new FileRemover(remote, manifest);
     try {
       for (const level of manifest.state.levels) {
         for (const meta of level) {
@@ -205,7 +207,7 @@ export class Tree {
   /** Waits for the worker's flush in flight (if any) and commits it. */
   private waitForFlush(): void {
     const flush = this.remoteFlush;
-    if (flush?.sent) this.applyFlushReply(flush.reply ?? this.remote!.wait(flush.job));
+    if (flush?.sent) this.applyFlushReply(flush.reply ?? this.remote!.wait(flush.job), true);
   }
 
   /**
@@ -287,7 +289,7 @@ export class Tree {
     const meta = flush.builder.finish();
     this.dropFlush();
     this.accounting.syncLog();
-    this.commitFlushedTable(flush.slot, flush.builder.fileNumber, meta, flush.versions.discardedLogBytes);
+    this.commitFlushedTable(flush.slot, flush.builder.fileNumber, meta, flush.versions.discardedLogBytes, meta && Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
   }
 
   /**
@@ -295,11 +297,29 @@ export class Tree {
    * a bottommost flush kept no entry (tombstones over nothing); the log is durable up to the
    * current memtable (the table may point into it).
    */
-  private commitFlushedTable(slot: MemtableSlot, fileNumber: number, meta: TableMeta | undefined, discardedLogBytes: Record<string, number>, image?: TableImage): void {
+  private commitFlushedTable(slot: MemtableSlot, fileNumber: number, meta: TableMeta | undefined, discardedLogBytes: Record<string, number>, table: Table | undefined): void {
     assert(this.immutables[0] === slot, "a flush commits out of order");
     const nextStart = (this.immutables[1] ?? this.memtable).logStart;
     // The worker synced the directory itself (the new file's name) before it replied.
     if (!this.remote) this.storage.syncDirectory();
+    assert((table === undefined) === (meta === undefined), "a flushed table is opened before its commit");
+    try {
+      this.applyFlushEdit(fileNumber, meta, nextStart, discardedLogBytes);
+    } catch (error) {
+      table?.close();
+      throw error;
+    }
+    if (table) this.tables.set(table.meta.fileNumber, table);
+    this.immutables.shift();
+    slot.flushed = true;
+    slot.freeIfDone();
+    this.flushes++;
+    this.versionChanged = true;
+    this.bytesFlushed += meta?.size ?? 0;
+    this.accounting.retireFlushedSegments();
+  }
+
+  private applyFlushEdit(fileNumber: number, meta: TableMeta | undefined, nextStart: LogPosition, discardedLogBytes: Record<string, number>): void {
     this.manifest.apply({
       added: meta ? [{ level: 0, table: meta }] : undefined,
       logHead: nextStart,
@@ -310,14 +330,6 @@ export class Tree {
       segmentPointerBytes: this.accounting.pointerCountsUpTo(nextStart),
       discardedLogBytes,
     });
-    if (meta) this.tables.set(meta.fileNumber, this.openTable(meta, image));
-    this.immutables.shift();
-    slot.flushed = true;
-    slot.freeIfDone();
-    this.flushes++;
-    this.versionChanged = true;
-    this.bytesFlushed += meta?.size ?? 0;
-    this.accounting.retireFlushedSegments();
   }
 
   /** A table a flush or compaction wrote: from the worker's image of it, or else from its file. */
@@ -368,26 +380,38 @@ export class Tree {
     return done;
   }
 
-  /** Commits the worker's flush; a log sync still in flight is done here, synchronously. */
-  private applyFlushReply(reply: BackgroundReply): void {
+  /**
+   * Opens the worker's flushed table, and in a later step (at once with `wait`) commits it, so
+   * no one step carries both; a log sync still in flight is done here, synchronously.
+   */
+  private applyFlushReply(reply: BackgroundReply, wait: boolean): void {
     const flush = this.remoteFlush!;
-    this.remoteFlush = undefined;
     // A failed flush is dropped (the worker deleted its file); the memtable stays readable.
-    if (!reply.ok) throw deserializeError(reply.error!);
+    if (!reply.ok) {
+      this.remoteFlush = undefined;
+      throw deserializeError(reply.error!);
+    }
     const { meta, discardedLogBytes, image } = reply.result as FlushResult;
+    if (meta && !flush.table) {
+      assert(image !== undefined, "a flushed table comes with its image");
+      flush.table = this.openTable(meta, image);
+      if (!wait) return;
+    }
+    this.remoteFlush = undefined;
     if (!flush.logSynced) this.accounting.syncLog();
-    this.commitFlushedTable(flush.slot, flush.fileNumber, meta, discardedLogBytes, image);
+    this.commitFlushedTable(flush.slot, flush.fileNumber, meta, discardedLogBytes, flush.table);
   }
 
   /** Applies the worker's finished flush and compaction, if their replies have come. */
   applyFinished(): void {
     if (!this.remote) return;
+    this.manifest.checkBackgroundSync();
     this.removals.settle(false);
     const flush = this.remoteFlush;
     if (flush?.sent) {
       flush.reply ??= this.remote.take(flush.job);
       // Without a wait: only once the log sync off this thread is done too.
-      if (flush.reply && (flush.logSynced || !flush.reply.ok)) this.applyFlushReply(flush.reply);
+      if (flush.reply && (flush.logSynced || !flush.reply.ok)) this.applyFlushReply(flush.reply, false);
     }
     if (this.job && this.stepJob(0)) this.commitJob();
   }
@@ -412,6 +436,7 @@ export class Tree {
 
   /** Frees the flush in progress; an unfinished table file is deleted by TableBuilder.free. */
   private dropFlush(): void {
+    this.remoteFlush?.table?.close();
     if (this.remoteFlush && !this.remoteFlush.sent) {
       this.remoteFlush.cursor.free();
       this.remoteFlush.run.free();
@@ -500,6 +525,7 @@ export class Tree {
    * starting a compaction); work the worker is doing calls back when it is done (onReply).
    */
   private foregroundStepDue(): boolean {
+    if (this.remoteFlush?.table) return true;
     if (this.immutables.length > 0 && !this.remoteFlush?.sent) return true;
     if (this.job) return false;
     if (this.fullCompaction.length > 0) return true;
