@@ -11,7 +11,7 @@ import type { BlockReader, Core, Hit } from "../ts/core/types.ts";
 import { BlockCache } from "../ts/lsm/cache.ts";
 import { Manifest } from "../ts/lsm/manifest.ts";
 import { Table, type TableMeta } from "../ts/lsm/sstable.ts";
-import { openTableImage, readTableImage, tableImageBuffers } from "../ts/lsm/table-image.ts";
+import { TableOpening, openTableImage, readTableImage, tableImageBuffers } from "../ts/lsm/table-image.ts";
 import { TableSource } from "../ts/lsm/table-source.ts";
 import { HandleCache } from "../ts/storage/io.ts";
 import { NodeStorage } from "../ts/storage/node.ts";
@@ -63,10 +63,19 @@ for (const coreName of engineCores) {
       const fromFile = Table.open(core, storage, meta, manifest.databaseId, files);
       const image = readTableImage(core, storage, meta, manifest.databaseId);
       assert.ok(tableImageBuffers(image).length >= 1, "the image has buffers to transfer");
-      const fromImage = openTableImage(core, meta, manifest.databaseId, files, structuredClone(image));
+      // In steps of 5 block handles, as the foreground opens a flushed table (TableOpening).
+      const opening = new TableOpening(core, meta, manifest.databaseId, files, structuredClone(image));
+      let steps = 1;
+      let opened = opening.step(5);
+      for (; !opened; steps++) opened = opening.step(5);
+      const fromImage = opened;
       try {
         assert.ok(fromFile.blocks.length > 20, `many blocks (${fromFile.blocks.length})`);
+        assert.is(steps, Math.ceil(fromFile.blocks.length / 5), "five handles a step");
         assert.is(fromImage.entries, fromFile.entries);
+        const inOneGo = openTableImage(core, meta, manifest.databaseId, files, structuredClone(image));
+        assert.equal(inOneGo.blocks, fromImage.blocks, "in one go as in steps");
+        inOneGo.close();
         assert.equal(
           fromImage.blocks.map(({ offset, length, rawLength, lastKey }) => [offset, length, rawLength, [...lastKey]]),
           fromFile.blocks.map(({ offset, length, rawLength, lastKey }) => [offset, length, rawLength, [...lastKey]]),

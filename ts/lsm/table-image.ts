@@ -57,25 +57,50 @@ export function tableImageBuffers(image: TableImage): ArrayBuffer[] {
   return [...new Set(arrays.map((array) => array.buffer as ArrayBuffer))];
 }
 
+/** Block handles one step of a TableOpening builds: cold code built 13,000 in 20-50 ms. */
+const HANDLES_PER_STEP = 1024;
+
 /**
- * On the foreground: the table `meta` names, from the image the worker sent with it. The image
- * must describe that table (its footer's counts, its last key the manifest's largest): the
- * worker checked the file itself, so a mismatch here is a bug, not corruption.
+ * On the foreground: opens the table `meta` names from the image the worker sent with it, in
+ * steps of HANDLES_PER_STEP block handles, so no one turn of the caller's thread carries a
+ * whole table. The image must describe that table (its footer's counts, its last key the
+ * manifest's largest): the worker checked the file itself, so a mismatch is a bug, not corruption.
  */
-export function openTableImage(core: Core, meta: TableMeta, databaseId: Uint8Array, files: HandleCache, image: TableImage): Table {
-  const count = image.keyEnds.length;
-  assert(image.handles.length === count * HANDLE_FIELDS, "a handle per block key");
-  assert(image.blockPrefixes.length === count, "a prefix per block key");
-  assert(image.footer.blockCount === count && image.footer.entries === meta.entries, "the image is of the table the manifest names");
-  const blocks: BlockHandle[] = [];
-  let start = 0;
-  for (let index = 0; index < count; index++) {
-    const end = image.keyEnds[index]!;
-    const base = index * HANDLE_FIELDS;
-    blocks.push({ lastKey: image.lastKeys.subarray(start, end), offset: image.handles[base]!, length: image.handles[base + 1]!, rawLength: image.handles[base + 2]! });
-    start = end;
+export class TableOpening {
+  private readonly blocks: BlockHandle[] = [];
+  private keyStart = 0;
+
+  constructor(
+    private readonly core: Core,
+    private readonly meta: TableMeta,
+    private readonly databaseId: Uint8Array,
+    private readonly files: HandleCache,
+    private readonly image: TableImage,
+  ) {
+    const count = image.keyEnds.length;
+    assert(count > 0 && image.handles.length === count * HANDLE_FIELDS, "a handle per block key");
+    assert(image.blockPrefixes.length === count, "a prefix per block key");
+    assert(image.footer.blockCount === count && image.footer.entries === meta.entries, "the image is of the table the manifest names");
   }
-  assert(count > 0 && bytesEqual(blocks[count - 1]!.lastKey, meta.largest), "the image ends at the manifest's largest key");
-  const parts = { footer: image.footer, blocks, filterBytes: image.filterBytes, indexBytes: image.indexBytes };
-  return Table.fromParts(core, meta, databaseId, files, parts, { sharedPrefixBytes: image.sharedPrefixBytes, blockPrefixes: image.blockPrefixes });
+
+  /** Builds up to `handlesMax` more block handles; once every one is built, opens the table and returns it. */
+  step(handlesMax = HANDLES_PER_STEP): Table | undefined {
+    const { image, blocks } = this;
+    const end = Math.min(image.keyEnds.length, blocks.length + handlesMax);
+    for (let index = blocks.length; index < end; index++) {
+      const keyEnd = image.keyEnds[index]!;
+      const base = index * HANDLE_FIELDS;
+      blocks.push({ lastKey: image.lastKeys.subarray(this.keyStart, keyEnd), offset: image.handles[base]!, length: image.handles[base + 1]!, rawLength: image.handles[base + 2]! });
+      this.keyStart = keyEnd;
+    }
+    if (blocks.length < image.keyEnds.length) return undefined;
+    assert(bytesEqual(blocks[blocks.length - 1]!.lastKey, this.meta.largest), "the image ends at the manifest's largest key");
+    const parts = { footer: image.footer, blocks, filterBytes: image.filterBytes, indexBytes: image.indexBytes };
+    return Table.fromParts(this.core, this.meta, this.databaseId, this.files, parts, { sharedPrefixBytes: image.sharedPrefixBytes, blockPrefixes: image.blockPrefixes });
+  }
+}
+
+/** The same in one go (a compaction's outputs, tests). */
+export function openTableImage(core: Core, meta: TableMeta, databaseId: Uint8Array, files: HandleCache, image: TableImage): Table {
+  return new TableOpening(core, meta, databaseId, files, image).step(Number.MAX_SAFE_INTEGER)!;
 }

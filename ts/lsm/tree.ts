@@ -20,7 +20,7 @@ import { TableBuilder } from "./table-builder.ts";
 import type { LogAccounting } from "../vlog/accounting.ts";
 import type { LogPosition } from "../vlog/log.ts";
 import { deserializeError, type BackgroundReply, type BackgroundSession, type FlushResult } from "./background.ts";
-import { openTableImage, type TableImage } from "./table-image.ts";
+import { TableOpening, openTableImage, type TableImage } from "./table-image.ts";
 import { RemoteCompaction, type RunningCompaction } from "./remote-compaction.ts";
 import { FileRemover } from "./removals.ts";
 import { assertLevelsDisjoint, findTableInLevel } from "./levels.ts";
@@ -73,7 +73,8 @@ interface RemoteFlush {
   logSynced: boolean;
   /** The worker's reply, kept until the log sync is done too. */
   reply?: BackgroundReply;
-  /** The table, opened from the reply one step before the step that commits it. */
+  /** The table being opened from the reply, in steps before the step that commits it. */
+  opening?: TableOpening;
   table?: Table;
 }
 
@@ -381,8 +382,8 @@ export class Tree {
   }
 
   /**
-   * Opens the worker's flushed table, and in a later step (at once with `wait`) commits it, so
-   * no one step carries both; a log sync still in flight is done here, synchronously.
+   * Opens the worker's flushed table in steps (TableOpening), and in a later step commits it (all
+   * at once with `wait`), so no one step carries much; a log sync still in flight is done here.
    */
   private applyFlushReply(reply: BackgroundReply, wait: boolean): void {
     const flush = this.remoteFlush!;
@@ -394,9 +395,11 @@ export class Tree {
     const { meta, discardedLogBytes, image } = reply.result as FlushResult;
     if (meta && !flush.table) {
       assert(image !== undefined, "a flushed table comes with its image");
-      flush.table = this.openTable(meta, image);
+      flush.opening ??= new TableOpening(this.core, meta, this.manifest.databaseId, this.files, image);
+      flush.table = flush.opening.step(wait ? Number.MAX_SAFE_INTEGER : undefined);
       if (!wait) return;
     }
+    assert(meta === undefined || flush.table !== undefined, "a flush waited for is opened whole");
     this.remoteFlush = undefined;
     if (!flush.logSynced) this.accounting.syncLog();
     this.commitFlushedTable(flush.slot, flush.fileNumber, meta, discardedLogBytes, flush.table);
@@ -525,7 +528,7 @@ export class Tree {
    * starting a compaction); work the worker is doing calls back when it is done (onReply).
    */
   private foregroundStepDue(): boolean {
-    if (this.remoteFlush?.table) return true;
+    if (this.remoteFlush?.opening) return true;
     if (this.immutables.length > 0 && !this.remoteFlush?.sent) return true;
     if (this.job) return false;
     if (this.fullCompaction.length > 0) return true;
