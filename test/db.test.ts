@@ -377,6 +377,10 @@ test("ill-typed and unknown options are PGZ_INVALID_ARGUMENT everywhere; sequenc
     expectCode("PGZ_INVALID_ARGUMENT", () => db.iterateAt({}, 1.5), "iterateAt at a fractional sequence");
     expectCode("PGZ_INVALID_ARGUMENT", () => db.batch([{ type: "put", key: "a", value: "2", sync: true } as never]), "a batch operation with an extra field");
     expectCode("PGZ_INVALID_ARGUMENT", () => db.batch([{ type: "del", key: "a", value: "2" } as never]), "a delete with a value");
+    // The error names the operation by its index (made only when one fails).
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.batch([{ type: "put", key: "b", value: "1" }, { type: "put", key: "c", value: "2", sync: true } as never]), "operation 1", /in batch operation 1;/);
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.batch([{ type: "put", key: "b", value: "1" }, [] as never]), "operation 1, an array", /^batch operation 1 must be a plain object/);
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.batch([{ type: "put", key: "b", value: null } as never]), "operation 0, a null value", /option value in batch operation 0 must not be null/);
     assert.is(text(db.get("a")), "1", "nothing was written by the refused calls");
     const transaction = db.begin();
     db.close();

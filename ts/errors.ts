@@ -60,19 +60,24 @@ export function locateCorruption(error: unknown, file: string, offset: number): 
   return error;
 }
 
+/** What checkOptions names in an error: `what`, with the index of a batch's operation (made only then). */
+function optionsName(what: string, index: number | undefined): string {
+  return index === undefined ? what : `${what} ${index}`;
+}
+
 /**
  * Checks that `options` is a plain options object (not null, not an array) whose every key is
  * one of `names`: an unknown or misspelt option is an error, never silently ignored (a
  * misspelt `gte` would otherwise scan everything). Returns it typed.
  */
-export function checkOptions<T extends object>(options: T, names: readonly string[], what: string): T {
+export function checkOptions<T extends object>(options: T, names: readonly string[], what: string, index?: number): T {
   // A plain object: an array, a Map or a Date has no option names to check, and would pass as "no options".
   const prototype = typeof options === "object" && options !== null ? Object.getPrototypeOf(options) : undefined;
-  if (prototype !== Object.prototype && prototype !== null) throw invalidArgument(`${what} must be a plain object`);
+  if (prototype !== Object.prototype && prototype !== null) throw invalidArgument(`${optionsName(what, index)} must be a plain object`);
   for (const name of Object.keys(options)) {
-    if (!names.includes(name)) throw invalidArgument(`unknown option ${name} in ${what}; expected one of ${names.join(", ")}`);
+    if (!names.includes(name)) throw invalidArgument(`unknown option ${name} in ${optionsName(what, index)}; expected one of ${names.join(", ")}`);
     // Only undefined means "not given"; null is a wrong type like any other.
-    if ((options as Record<string, unknown>)[name] === null) throw invalidArgument(`option ${name} in ${what} must not be null`);
+    if ((options as Record<string, unknown>)[name] === null) throw invalidArgument(`option ${name} in ${optionsName(what, index)} must not be null`);
   }
   return options;
 }
