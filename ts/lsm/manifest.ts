@@ -2,7 +2,8 @@
  * The manifest (layout in ts/format.ts, docs/FORMAT.md): a log of version edits (ts/lsm/version.ts)
  * whose replay gives the table set per level, the value-log head (where recovery replays from),
  * the next file number and the last sequence; the superblock (ts/lsm/superblock.ts) names the
- * current one. Every edit is synced before it counts.
+ * current one. Every edit is synced before it counts, or, with the background worker, before
+ * anything that depends on it happens (syncInBackground).
  */
 import { viewOf } from "../bytes.ts";
 import type { Core } from "../core/types.ts";
