@@ -277,6 +277,26 @@ for (const core of engineCores) {
   });
 }
 
+test("the copy buffers of a flush exist once the worker starts: the first copy out takes one, it allocates none", async () => {
+  await terminateBackgroundWorker();
+  const directory = temporaryDirectory("pgz-background");
+  try {
+    const db = DB.open(directory, { background: "worker" });
+    const session = (db as unknown as { engine: { state: { background: BackgroundSession } } }).engine.state.background;
+    const connection = (session as unknown as { connection: { buffers: ArrayBuffer[]; buffersInCirculation: number } }).connection;
+    const made = [...connection.buffers];
+    assert.is(made.length, 16, "made when the worker started");
+    const copy = session.copyForTransfer(new Uint8Array(256 * 1024).fill(3));
+    assert.ok(made.includes(copy.buffer as ArrayBuffer), "the copy went into one of them");
+    assert.is(connection.buffersInCirculation, 16, "none allocated");
+    assert.ok(copy.every((byte) => byte === 3));
+    connection.buffers.push(copy.buffer as ArrayBuffer);
+    db.close();
+  } finally {
+    removeDirectory(directory);
+  }
+});
+
 test("once the worker is lost, spent files are deleted on the calling thread: a released iterator's tables go, close does not throw", async () => {
   const directory = temporaryDirectory("pgz-background");
   try {

@@ -119,6 +119,10 @@ class Connection {
   lost: unknown;
 
   constructor() {
+    // Made now, not by the first copies of the first flush: allocating them there (and the
+    // collection that external memory brings on) took 8-12 ms per copy of the write at rotation.
+    for (let i = 0; i < RECYCLED_BUFFERS_MAX; i++) this.buffers.push(new ArrayBuffer(COPY_BUFFER_BYTES_MIN));
+    this.buffersInCirculation = RECYCLED_BUFFERS_MAX;
     // Only reached with background: "worker", which options.ts grants only where threads exist.
     this.thread = platformThreads()!.spawn(workerUrl(), { signal: this.signal.buffer });
     this.thread.port.onMessage((message) => this.dispatch(message as WorkerMessage));
