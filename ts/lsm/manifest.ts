@@ -244,7 +244,7 @@ export class Manifest {
   /**
    * Applies `edit`: appended and synced (or folded into a new manifest) first. With
    * syncInBackground, an append's fdatasync runs off this thread instead and the edit counts at
-   * once; what may only happen once it is durable (deleting the files it stops needing) waits
+   * once (the edit before it, if not yet durable, is synced here first); what may only happen once it is durable (deleting the files it stops needing) waits
    * for editsDurable to reach it (ts/lsm/removals.ts). A crash before then loses the edit and
    * nothing else: the log records it covers are still past the durable head, the table it adds
    * an orphan the next open deletes.
@@ -257,6 +257,10 @@ export class Manifest {
     if (rewrite) {
       this.rewrite(next);
     } else {
+      // At most one edit is ever written and not yet durable: two under one fdatasync may reach
+      // the disk in either order, and a power loss that kept the later whole and tore the
+      // earlier would leave a valid record after a bad one, which replay must call damage.
+      if (this.backgroundSync) this.syncNow();
       const pages = encodeEdit(this.core, edit);
       this.file.write(pages, this.end);
       if (!this.backgroundSync) this.file.sync();
@@ -310,7 +314,7 @@ export class Manifest {
     for (const listener of this.durableListeners.splice(0)) listener();
   }
 
-  /** One fdatasync in flight at a time; edits appended meanwhile share the next one. */
+  /** One fdatasync in flight at a time (apply syncs an edit still waiting before it writes the next). */
   private startBackgroundSync(): void {
     if (this.syncing || this.syncFailure !== undefined || this.editsDurable === this.editsWritten) return;
     const file = (this.syncing = this.file);
