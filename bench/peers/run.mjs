@@ -16,7 +16,8 @@
  * PGZ_BENCH_DIR (where temporary directories go; default the OS temp dir), PGZ_BENCH_JSON (the
  * results file; default bench/peers/results-quick.json or results-full.json), PGZ_BENCH_ROUNDS
  * (default 1: run everything this many times, rounds one after the other so a change in the
- * machine's load hits every engine, each round starting one engine later; each result is the
+ * machine's load hits every engine, each round starting one engine later and every second one
+ * running backwards, so each engine follows each other about equally often; each result is the
  * round with the median ops/s, and lists every round's ops/s and bytes on disk). Before each
  * engine's scenario the kernel writes back every dirty page (sync(1)), so no engine pays for
  * the writeback of the one before it.
@@ -342,8 +343,11 @@ async function main() {
   // Scenario by scenario, every engine in turn: a change in the machine's load hits all of them.
   const results = [];
   for (let round = 1; round <= rounds; round++) {
-    // Each round starts one engine later, so no engine always runs right after the same one.
-    const order = loaded.map((_, index) => loaded[(index + round - 1) % loaded.length]);
+    // Each round starts one engine later, and every second round runs backwards: over rounds,
+    // each engine follows each other one about as often (rotation alone put the same engine
+    // after classic-level every time: in one 5-round run those were its three slowest fills).
+    const rotated = loaded.map((_, index) => loaded[(index + round - 1) % loaded.length]);
+    const order = round % 2 === 0 ? rotated.reverse() : rotated;
     for (const pass of passes) {
       const durable = pass === "sync";
       for (const scenario of scenarios) {
