@@ -7,8 +7,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { cpSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { DB } from "../ts/index.ts";
 import { BackgroundSession, injectBackgroundFault, pauseBackgroundWorker, terminateBackgroundWorker } from "../ts/lsm/background.ts";
 import { Tree } from "../ts/lsm/tree.ts";
@@ -66,6 +67,31 @@ test("loaded through tsx's tsImport (module URLs with a query), the worker start
   const result = spawnSync(process.execPath, [fixture], { encoding: "utf8", timeout: 60_000 });
   assert.is(result.status, 0, `exit ${result.status}, signal ${result.signal}: ${result.stderr}`);
   assert.is(result.stdout.trim(), "1 value");
+});
+
+test("a bundle shipped without dist/worker.mjs is PGZ_IO at open, naming the file, not a hang at the first flush; inline still opens", () => {
+  const root = fileURLToPath(new URL("../", import.meta.url));
+  const bundle = temporaryDirectory("pgz-bundle");
+  const directory = temporaryDirectory("pgz-background");
+  try {
+    cpSync(join(root, "dist"), bundle, { recursive: true });
+    rmSync(join(bundle, "worker.mjs"));
+    const script = `
+      const { DB } = await import(${JSON.stringify(pathToFileURL(join(bundle, "pgz.mjs")).href)});
+      try { DB.open(${JSON.stringify(directory)}); console.log("opened"); } catch (error) { console.log(error.code, error.message); }
+      const db = DB.open(${JSON.stringify(directory)}, { background: "inline" });
+      db.put("k", "v");
+      console.log("inline", db.get("k", { valueEncoding: "utf8" }));
+      db.close();`;
+    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+    assert.is(result.status, 0, `exit ${result.status}, signal ${result.signal}: ${result.stderr}`);
+    const [refused, inline] = result.stdout.trim().split("\n");
+    assert.match(refused!, /^PGZ_IO the background worker's module \S*worker\.mjs is missing/);
+    assert.is(inline, "inline v", "the failed open left no lock behind");
+  } finally {
+    removeDirectory(bundle);
+    removeDirectory(directory);
+  }
 });
 
 test("background: the default is the worker, inline is asked for; a custom storage and a read-only open run inline; bad values are PGZ_INVALID_ARGUMENT", () => {

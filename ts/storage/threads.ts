@@ -4,8 +4,11 @@
  * (ThreadPlatform in platform.ts, installed by node-platform.ts), so pgz/browser, which installs
  * none, runs background work inline and reaches no node: module.
  */
+import { existsSync } from "node:fs";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
+import { PgzError } from "../errors.ts";
 
 export interface ThreadPort {
   postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
@@ -44,6 +47,12 @@ function wrapPort(port: MessagePort): ThreadPort {
  * workerData.port); the other end comes back. The thread never keeps the process alive.
  */
 export function spawnThread(url: URL, data: Record<string, unknown>): ThreadHandle {
+  // A missing module fails the thread only later, by an event a blocked write cannot see: a
+  // bundle copied without dist/worker.mjs would make the first write that waits on it hang
+  // until its timeout. Refuse it here, at open, instead.
+  if (url.protocol === "file:" && !existsSync(fileURLToPath(url))) {
+    throw new PgzError("PGZ_IO", `the background worker's module ${fileURLToPath(url)} is missing: ship dist/worker.mjs beside the bundle (dist/chunks/ beside it too), or open with background: "inline"`);
+  }
   const channel = new MessageChannel();
   const options = { workerData: { ...data, port: channel.port2 }, transferList: [channel.port2] };
   // From source (tests under tsx), the worker module is TypeScript: Node 20 does not pass tsx's
