@@ -244,10 +244,10 @@ export class Manifest {
   /**
    * Applies `edit`: appended and synced (or folded into a new manifest) first. With
    * syncInBackground, an append's fdatasync runs off this thread instead and the edit counts at
-   * once (the edit before it, if not yet durable, is synced here first); what may only happen once it is durable (deleting the files it stops needing) waits
-   * for editsDurable to reach it (ts/lsm/removals.ts). A crash before then loses the edit and
-   * nothing else: the log records it covers are still past the durable head, the table it adds
-   * an orphan the next open deletes.
+   * once (the edit before it, if not yet durable, is synced here first); what may only happen
+   * once it is durable (deleting the files it stops needing) waits for editsDurable to reach it
+   * (ts/lsm/removals.ts). A crash before then loses the edit and nothing else: the log records
+   * it covers are still past the durable head, the table it adds an orphan the next open deletes.
    */
   apply(edit: VersionEdit): void {
     this.checkBackgroundSync();
