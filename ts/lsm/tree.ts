@@ -290,7 +290,7 @@ export class Tree {
     const meta = flush.builder.finish();
     this.dropFlush();
     this.accounting.syncLog();
-    this.commitFlushedTable(flush.slot, flush.builder.fileNumber, meta, flush.versions.discardedLogBytes, meta && Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files));
+    this.commitFlushedTable(flush.slot, flush.builder.fileNumber, meta && Table.open(this.core, this.storage, meta, this.manifest.databaseId, this.files), flush.versions.discardedLogBytes);
   }
 
   /**
@@ -298,14 +298,13 @@ export class Tree {
    * a bottommost flush kept no entry (tombstones over nothing); the log is durable up to the
    * current memtable (the table may point into it).
    */
-  private commitFlushedTable(slot: MemtableSlot, fileNumber: number, meta: TableMeta | undefined, discardedLogBytes: Record<string, number>, table: Table | undefined): void {
+  private commitFlushedTable(slot: MemtableSlot, fileNumber: number, table: Table | undefined, discardedLogBytes: Record<string, number>): void {
     assert(this.immutables[0] === slot, "a flush commits out of order");
     const nextStart = (this.immutables[1] ?? this.memtable).logStart;
     // The worker synced the directory itself (the new file's name) before it replied.
     if (!this.remote) this.storage.syncDirectory();
-    assert((table === undefined) === (meta === undefined), "a flushed table is opened before its commit");
     try {
-      this.applyFlushEdit(fileNumber, meta, nextStart, discardedLogBytes);
+      this.applyFlushEdit(fileNumber, table?.meta, nextStart, discardedLogBytes);
     } catch (error) {
       table?.close();
       throw error;
@@ -316,7 +315,7 @@ export class Tree {
     slot.freeIfDone();
     this.flushes++;
     this.versionChanged = true;
-    this.bytesFlushed += meta?.size ?? 0;
+    this.bytesFlushed += table?.meta.size ?? 0;
     this.accounting.retireFlushedSegments();
   }
 
@@ -402,7 +401,7 @@ export class Tree {
     assert(meta === undefined || flush.table !== undefined, "a flush waited for is opened whole");
     this.remoteFlush = undefined;
     if (!flush.logSynced) this.accounting.syncLog();
-    this.commitFlushedTable(flush.slot, flush.fileNumber, meta, discardedLogBytes, flush.table);
+    this.commitFlushedTable(flush.slot, flush.fileNumber, flush.table, discardedLogBytes);
   }
 
   /** Applies the worker's finished flush and compaction, if their replies have come. */
