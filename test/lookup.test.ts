@@ -84,6 +84,17 @@ function modelGet(entries: readonly Entry[], userKey: Uint8Array, sequence: numb
   return best;
 }
 
+/** A lookup of `table` with every data block's reader in its slot (free both when done). */
+function openWithEveryBlock(core: Core, table: TableBytes): { lookup: TableLookup; readers: BlockReader[] } {
+  const lookup = core.openTableLookup(table.filter, table.index);
+  const readers = table.blocks.map((block, index) => {
+    const reader = core.openBlock(block);
+    lookup.setBlock(index, reader);
+    return reader;
+  });
+  return { lookup, readers };
+}
+
 /**
  * Asks the lookup as a Table does (reading a block it names, then asking again) and records each
  * code and the hit, so two cores can be compared answer by answer.
@@ -214,12 +225,7 @@ test("a point batch: misuse is PGZ_INVALID_ARGUMENT, and set() starts it afresh"
   for (const [name, core] of cores) {
     const other = cores.find(([, candidate]) => candidate.name !== core.name)![1];
     const table = buildTable(core, 71, "k");
-    const lookup = core.openTableLookup(table.filter, table.index);
-    const readers = table.blocks.map((block, index) => {
-      const reader = core.openBlock(block);
-      lookup.setBlock(index, reader);
-      return reader;
-    });
+    const { lookup, readers } = openWithEveryBlock(core, table);
     const batch = core.newPointBatch();
     const keys = table.entries.slice(0, 5).map((entry) => entry.userKey);
     batch.set(keys, [0, 1, 2, 3, 4], 5, 1000);
@@ -365,12 +371,7 @@ test("misuse is PGZ_INVALID_ARGUMENT: slots outside the table, another core's re
 test("the found entry's kind and block come back in the result's fields", () => {
   for (const [name, core] of cores) {
     const table = buildTable(core, 61, "k");
-    const lookup = core.openTableLookup(table.filter, table.index);
-    const readers = table.blocks.map((block, index) => {
-      const reader = core.openBlock(block);
-      lookup.setBlock(index, reader);
-      return reader;
-    });
+    const { lookup, readers } = openWithEveryBlock(core, table);
     const key = core.newPointKey();
     // The last entry: the oldest version of the largest user key, visible at its own sequence.
     const last = table.entries[table.entries.length - 1]!;
