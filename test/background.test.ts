@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { cpSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { DB } from "../ts/index.ts";
@@ -88,6 +88,36 @@ test("a bundle shipped without dist/worker.mjs is PGZ_IO at open, naming the fil
     const [refused, inline] = result.stdout.trim().split("\n");
     assert.match(refused!, /^PGZ_IO the background worker's module \S*worker\.mjs is missing/);
     assert.is(inline, "inline v", "the failed open left no lock behind");
+  } finally {
+    removeDirectory(bundle);
+    removeDirectory(directory);
+  }
+});
+
+test("a worker module that fails to load (a syntax error) fails the write waiting on it with PGZ_IO, not a hang; inline still opens", () => {
+  const root = fileURLToPath(new URL("../", import.meta.url));
+  const bundle = temporaryDirectory("pgz-bundle");
+  const directory = temporaryDirectory("pgz-background");
+  try {
+    cpSync(join(root, "dist"), bundle, { recursive: true });
+    writeFileSync(join(bundle, "worker.mjs"), "export const broken = ;\n");
+    // Small memtables: the third fills while the first two wait for the worker, so a put blocks.
+    const script = `
+      const { DB } = await import(${JSON.stringify(pathToFileURL(join(bundle, "pgz.mjs")).href)});
+      const db = DB.open(${JSON.stringify(directory)}, { memtableBytes: 64 * 1024 });
+      try {
+        for (let i = 0; i < 100000; i++) db.put("key" + i, "v".repeat(100));
+        console.log("no failure");
+      } catch (error) { console.log(error.code, error.message); }
+      try { db.close(); } catch {}
+      const inline = DB.open(${JSON.stringify(directory)}, { background: "inline" });
+      console.log("inline " + inline.get("key0", { valueEncoding: "utf8" })?.length);
+      inline.close();`;
+    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+    assert.is(result.status, 0, `exit ${result.status}, signal ${result.signal}: ${result.stderr}`);
+    const [failure, inline] = result.stdout.trim().split("\n");
+    assert.match(failure!, /^PGZ_IO .*the background worker stopped: its module failed to load: Unexpected token/);
+    assert.is(inline, "inline 100", "acknowledged writes are there, and no lock was left behind");
   } finally {
     removeDirectory(bundle);
     removeDirectory(directory);

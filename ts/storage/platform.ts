@@ -8,14 +8,14 @@ import { invalidArgument } from "../errors.ts";
 import type { BackupReport, BackupSource } from "../api/backup.ts";
 import type { Storage } from "./io.ts";
 import type { GuardedStorage, ReaderRegistration } from "./readers.ts";
-import type { ThreadHandle } from "./threads.ts";
+import type { ThreadData, ThreadHandle } from "./threads.ts";
 
 /** Threads for background work (background: "worker"); Node, Deno and Bun have them. */
 export interface ThreadPlatform {
   /** Whether a thread can run here (and the caller block on it with Atomics.wait). */
   available(): boolean;
   /** Starts the module at `url` on a thread with a port of a fresh channel (workerData.port). */
-  spawn(url: URL, data: Record<string, unknown>): ThreadHandle;
+  spawn(url: URL, data: ThreadData): ThreadHandle;
 }
 
 export interface Platform {

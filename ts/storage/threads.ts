@@ -43,23 +43,44 @@ function wrapPort(port: MessagePort): ThreadPort {
 }
 
 /**
+ * What a thread starts with: its data, and a shared word it bumps after every message it posts,
+ * so that a caller blocked in Atomics.wait (which sees no events) wakes and takes the message.
+ */
+export interface ThreadData {
+  signal: SharedArrayBuffer;
+  [name: string]: unknown;
+}
+
+/**
+ * The thread's first code: it loads the module at `url` (under tsx, after registering tsx's
+ * loader there: Node 20 does not pass it on to worker threads). A module that fails to load (a
+ * syntax error, a throw at its top) would fail the thread only by an "error" event, which a
+ * caller blocked in Atomics.wait never sees; so the bootstrap posts the same notice a thread
+ * that dies by itself posts ({ exited, message }) and bumps the signal word first.
+ */
+function bootstrapSource(url: URL): string {
+  const registerLoader = url.pathname.endsWith(".ts") ? `import("tsx/esm/api").then((tsx) => tsx.register())` : "Promise.resolve()";
+  return `import("node:worker_threads").then(({ workerData }) => ${registerLoader}.then(() => import(${JSON.stringify(url.href)})).catch((error) => {
+    workerData.port.postMessage({ exited: true, message: "its module failed to load: " + String((error && error.message) || error) });
+    const signal = new Int32Array(workerData.signal);
+    Atomics.add(signal, 0, 1);
+    Atomics.notify(signal, 0);
+    throw error;
+  }))`;
+}
+
+/**
  * Starts the module at `url` on a thread, handing it a port of a fresh channel (as
  * workerData.port); the other end comes back. The thread never keeps the process alive.
  */
-export function spawnThread(url: URL, data: Record<string, unknown>): ThreadHandle {
-  // A missing module fails the thread only later, by an event a blocked write cannot see: a
-  // bundle copied without dist/worker.mjs would make the first write that waits on it hang
-  // until its timeout. Refuse it here, at open, instead.
+export function spawnThread(url: URL, data: ThreadData): ThreadHandle {
+  // A missing module is refused here, at open, with the file named (the bootstrap would report it
+  // only at the first write that waits on the thread).
   if (url.protocol === "file:" && !existsSync(fileURLToPath(url))) {
     throw new PgzError("PGZ_IO", `the background worker's module ${fileURLToPath(url)} is missing: ship dist/worker.mjs beside the bundle (dist/chunks/ beside it too), or open with background: "inline"`);
   }
   const channel = new MessageChannel();
-  const options = { workerData: { ...data, port: channel.port2 }, transferList: [channel.port2] };
-  // From source (tests under tsx), the worker module is TypeScript: Node 20 does not pass tsx's
-  // loader on to worker threads, so a small bootstrap registers it there first.
-  const worker = url.pathname.endsWith(".ts")
-    ? new Worker(`import("tsx/esm/api").then((tsx) => tsx.register()).then(() => import(${JSON.stringify(url.href)}))`, { ...options, eval: true })
-    : new Worker(url, options);
+  const worker = new Worker(bootstrapSource(url), { eval: true, workerData: { ...data, port: channel.port2 }, transferList: [channel.port2] });
   (worker as { unref?: () => void }).unref?.();
   return {
     port: wrapPort(channel.port1),
