@@ -7,6 +7,7 @@
 import { checkCompressArguments, checkDecompressArguments, lz4CompressBound, lz4CorruptionError } from "../checks.ts";
 import type { BlockReader } from "../types.ts";
 import { openOwnedBlock } from "./block.ts";
+import { copyBytes } from "./bytes.ts";
 
 const HASH_LOG = 12;
 const MIN_MATCH = 4;
@@ -33,14 +34,6 @@ function writeLength(out: Uint8Array, at: number, length: number): number {
   }
   out[at++] = rest;
   return at;
-}
-
-function copyBytes(target: Uint8Array, at: number, source: Uint8Array, from: number, length: number): void {
-  if (length <= COPY_LOOP_BYTES_MAX) {
-    for (let i = 0; i < length; i++) target[at + i] = source[from + i]!;
-  } else {
-    target.set(source.subarray(from, from + length), at);
-  }
 }
 
 function matchEnd(data: Uint8Array, from: number, candidate: number, limit: number): number {

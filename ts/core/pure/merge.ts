@@ -14,7 +14,7 @@
 import { invalidArgument } from "../../errors.ts";
 import { KIND_DELETE, MERGE_DONE, TRAILER_BYTES, type Merge, type MergeOptions, type Run } from "../types.ts";
 import { asPureRun, type PureRun } from "./run.ts";
-import { copyBytes } from "./skiplist.ts";
+import { copyBytes } from "./bytes.ts";
 import { MERGE_BYTES_TARGET, checkBytesTarget, checkMergeArguments, checkSourceIndex, notAwaiting } from "../checks.ts";
 
 const SOURCE_AWAITING = 0;
@@ -197,7 +197,7 @@ class PureMerge implements Merge {
       if (same) return false;
     }
     this.ensureHeld(userLength);
-    copyBytes(buffer, keyAt, this.held, 0, userLength);
+    copyBytes(this.held, 0, buffer, keyAt, userLength);
     this.heldLength = userLength;
     this.holding = true;
     return (buffer[keyEnd - TRAILER_BYTES]! & 0xff) !== KIND_DELETE;
@@ -219,7 +219,7 @@ class PureMerge implements Merge {
     }
     if (sequenceBefore(buffer, keyAt + keyLength) <= this.sequence) {
       this.ensureHeld(bytes);
-      copyBytes(buffer, entryAt, this.held, 0, bytes);
+      copyBytes(this.held, 0, buffer, entryAt, bytes);
       this.holding = true;
     }
     return yielded;
@@ -232,7 +232,7 @@ class PureMerge implements Merge {
     if (held[keyLength]! === KIND_DELETE) return 0;
     const bytes = 8 + keyLength + readU32(held, 4);
     const at = out.reserve(bytes);
-    copyBytes(held, 0, out.buffer, at, bytes);
+    copyBytes(out.buffer, at, held, 0, bytes);
     out.byteLength = at + bytes;
     out.count++;
     return 1;
@@ -266,7 +266,7 @@ class PureMerge implements Merge {
       const bytes = 8 + keyLength + readU32(buffer, entryAt + 4);
       if (!visible || (!reverse && this.forwardVisible(buffer, entryAt, keyLength))) {
         const at = out.reserve(bytes);
-        copyBytes(buffer, entryAt, out.buffer, at, bytes);
+        copyBytes(out.buffer, at, buffer, entryAt, bytes);
         out.byteLength = at + bytes;
         out.count++;
         count++;

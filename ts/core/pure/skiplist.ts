@@ -27,6 +27,8 @@ import { invalidArgument } from "../../errors.ts";
 import { copyOfRange } from "../slab.ts";
 import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit, type Run } from "../types.ts";
 import { asPureRun } from "./run.ts";
+import { copyBytes } from "./bytes.ts";
+import { readTrailerHigh, readTrailerLow, prefixHalf, compareToTarget, compareRunKeys } from "./skiplist-keys.ts";
 import { CURSOR_BYTES_TARGET, checkBytesTarget, checkCursorStart, checkGetArguments, countRunEntries } from "../checks.ts";
 
 export const HEIGHT_MAX = 16;
@@ -53,67 +55,6 @@ const BATCH_ENTRIES = 1024;
 /** Bytes the WASM arena spends on a node and its value: the number both cores report in arenaBytes. */
 export function nodeBytes(height: number, keyLength: number, valueLength: number): number {
   return ((height * LINK_BYTES + NODE_HEADER_BYTES + keyLength + 3) & ~3) + valueLength;
-}
-
-/** Copies `length` bytes; a loop for small copies, where subarray() would cost more. */
-export function copyBytes(source: Uint8Array, sourceOffset: number, target: Uint8Array, targetOffset: number, length: number): void {
-  if (length <= 48) {
-    for (let i = 0; i < length; i++) target[targetOffset + i] = source[sourceOffset + i]!;
-  } else {
-    target.set(source.subarray(sourceOffset, sourceOffset + length), targetOffset);
-  }
-}
-
-/** The high (bits 32..63) and low halves of a trailer, as unsigned numbers. */
-function readTrailerHigh(bytes: Uint8Array, at: number): number {
-  return (bytes[at + 4]! | (bytes[at + 5]! << 8) | (bytes[at + 6]! << 16) | (bytes[at + 7]! << 24)) >>> 0;
-}
-
-function readTrailerLow(bytes: Uint8Array, at: number): number {
-  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
-}
-
-/** The first 4 bytes of a user key (big-endian, zero-padded) as an unsigned number. */
-function prefixHalf(bytes: Uint8Array, at: number, available: number): number {
-  if (available >= 4) return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
-  let half = 0;
-  for (let i = 0; i < 4; i++) half = (half << 8) | (i < available ? bytes[at + i]! : 0);
-  return half >>> 0;
-}
-
-/**
- * Internal-key order of the key at arena[at, at + length) against a target given as its user
- * key target[targetAt, targetAt + targetUserLength) and trailer halves.
- */
-function compareToTarget(
-  arena: Uint8Array,
-  at: number,
-  length: number,
-  target: Uint8Array,
-  targetAt: number,
-  targetUserLength: number,
-  targetHigh: number,
-  targetLow: number,
-): number {
-  const userLength = length - TRAILER_BYTES;
-  const shorter = userLength < targetUserLength ? userLength : targetUserLength;
-  for (let i = 0; i < shorter; i++) {
-    const difference = arena[at + i]! - target[targetAt + i]!;
-    if (difference !== 0) return difference;
-  }
-  if (userLength !== targetUserLength) return userLength - targetUserLength;
-  // Trailers sort descending: the newest version first.
-  const high = readTrailerHigh(arena, at + userLength);
-  if (high !== targetHigh) return high > targetHigh ? -1 : 1;
-  const low = readTrailerLow(arena, at + userLength);
-  if (low !== targetLow) return low > targetLow ? -1 : 1;
-  return 0;
-}
-
-/** Internal-key order of the run entries at offsets a and b of `run`. */
-function compareRunKeys(run: Uint8Array, a: number, b: number): number {
-  const bTrailerAt = b + readTrailerLow(run, b); // b + 8 + user key length: b's trailer
-  return compareToTarget(run, a + 8, readTrailerLow(run, a), run, b + 8, bTrailerAt - b - 8, readTrailerHigh(run, bTrailerAt), readTrailerLow(run, bTrailerAt));
 }
 
 class PureMemtable implements Memtable {
@@ -375,7 +316,7 @@ class PureMemtable implements Memtable {
     const nodes = this.nodes;
     nodes[node + KEY_LENGTH] = keyLength;
     nodes[node + VALUE_LENGTH] = valueLength;
-    copyBytes(run, keyAt, this.arena, nodes[node + KEY_OFFSET]!, keyLength + valueLength);
+    copyBytes(this.arena, nodes[node + KEY_OFFSET]!, run, keyAt, keyLength + valueLength);
     this.arenaBytesUsed += nodeBytes(height, keyLength, valueLength);
     this.entryCount++;
     return node;
@@ -474,7 +415,7 @@ class PureMemtableCursor implements Cursor {
       const view = out.view;
       view.setUint32(at, keyLength, true);
       view.setUint32(at + 4, valueLength, true);
-      copyBytes(arena, nodes[node + KEY_OFFSET]!, out.buffer, at + 8, keyLength + valueLength);
+      copyBytes(out.buffer, at + 8, arena, nodes[node + KEY_OFFSET]!, keyLength + valueLength);
       out.byteLength = at + 8 + keyLength + valueLength;
       count++;
       node = nodes[node + nextSlot]!;
