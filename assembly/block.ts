@@ -12,12 +12,9 @@
 // so the positioning code after it can decode without bounds checks and never traps.
 import { BLOCK_TRAILER_BYTES, TRAILER_BYTES } from "./format";
 import { compareBytes, compareInternalKeys } from "./entry";
-import { Run, runReserve } from "./run";
 import { crc32cCompute } from "./crc32c";
+import { maskCrc, copyBytes } from "./block-bytes";
 
-/** Expected failures, returned to the host, which throws the matching PgzError. */
-const STATUS_OK: u32 = 0;
-const STATUS_UNSORTED: u32 = 1;
 /** blockOpen results below this are corruption codes, not reader pointers. */
 const OPEN_ERROR_LIMIT: usize = 16;
 const CORRUPT_TOO_SHORT: usize = 1;
@@ -27,270 +24,15 @@ const CORRUPT_RESTARTS: usize = 4;
 const CORRUPT_ENTRY: usize = 5;
 /** Largest key or value a block may hold (ENTRY_LENGTH_MAX of ts/core/types.ts). */
 const ENTRY_LENGTH_MAX: u64 = 0x7fff_ffff;
-const CRC_MASK_DELTA: u32 = 0xa282ead8;
 
 /** Details of the last corruption found by blockOpen, read by the host to build its error. */
 let corruptionExpected: u32 = 0;
 let corruptionActual: u32 = 0;
 let corruptionOffset: u32 = 0;
-/** Index of the run entry that broke key order in the last failed blockBuilderAddFromRun. */
-let unsortedIndex: u32 = 0;
 
 export function blockCorruptionExpected(): u32 { return corruptionExpected; }
 export function blockCorruptionActual(): u32 { return corruptionActual; }
 export function blockCorruptionOffset(): u32 { return corruptionOffset; }
-export function blockUnsortedIndex(): u32 { return unsortedIndex; }
-
-// @ts-ignore: decorator
-@inline function maskCrc(crc: u32): u32 {
-  return ((crc >>> 15) | (crc << 17)) + CRC_MASK_DELTA;
-}
-
-// @ts-ignore: decorator
-@inline function varintLength(value: u32): u32 {
-  return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x20_0000 ? 3 : value < 0x1000_0000 ? 4 : 5;
-}
-
-// @ts-ignore: decorator
-@inline function writeVarint(at: usize, value: u32): usize {
-  while (value >= 0x80) {
-    store<u8>(at, (value & 0x7f) | 0x80);
-    value >>>= 7;
-    at++;
-  }
-  store<u8>(at, value);
-  return at + 1;
-}
-
-/**
- * Copies `length` bytes between buffers that do not overlap. Keys are mostly short, and for
- * short lengths a word loop beats memory.copy, which V8 compiles to a call out of the module.
- */
-// @ts-ignore: decorator
-@inline function copyBytes(target: usize, source: usize, length: u32): void {
-  if (length <= 32) {
-    let i: u32 = 0;
-    while (i + 8 <= length) {
-      store<u64>(target + i, load<u64>(source + i));
-      i += 8;
-    }
-    while (i < length) {
-      store<u8>(target + i, load<u8>(source + i));
-      i++;
-    }
-  } else {
-    memory.copy(target, source, length);
-  }
-}
-
-/** Length of the common prefix of [a, a + length) and [b, b + length). */
-function commonPrefix(a: usize, b: usize, length: u32): u32 {
-  let i: u32 = 0;
-  while (i + 8 <= length) {
-    const difference = load<u64>(a + i) ^ load<u64>(b + i);
-    if (difference != 0) return i + (<u32>ctz(difference) >> 3);
-    i += 8;
-  }
-  while (i < length && load<u8>(a + i) == load<u8>(b + i)) i++;
-  return i;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Builder.
-
-// @ts-ignore: decorator
-@unmanaged class BlockBuilder {
-  /** Entry bytes; finish appends the restarts and the trailer after them. */
-  entries: usize;
-  entriesCapacity: u32;
-  entriesLength: u32;
-  /** Offsets of restart entries, u32 each. */
-  restarts: usize;
-  restartsCapacity: u32;
-  restartCount: u32;
-  entryCount: u32;
-  /** Entries since the last restart (restartInterval forces the next entry to restart). */
-  sinceRestart: u32;
-  restartInterval: u32;
-  lastKey: usize;
-  lastKeyCapacity: u32;
-  lastKeyLength: u32;
-}
-
-export function blockBuilderNew(restartInterval: u32): BlockBuilder {
-  assert(restartInterval >= 1);
-  const builder = changetype<BlockBuilder>(heap.alloc(offsetof<BlockBuilder>()));
-  builder.entriesCapacity = 4096;
-  builder.entries = heap.alloc(builder.entriesCapacity);
-  builder.restartsCapacity = 64;
-  builder.restarts = heap.alloc(builder.restartsCapacity << 2);
-  builder.lastKeyCapacity = 64;
-  builder.lastKey = heap.alloc(builder.lastKeyCapacity);
-  builder.restartInterval = restartInterval;
-  builderReset(builder);
-  return builder;
-}
-
-export function blockBuilderFree(builder: BlockBuilder): void {
-  heap.free(builder.entries);
-  heap.free(builder.restarts);
-  heap.free(builder.lastKey);
-  heap.free(changetype<usize>(builder));
-}
-
-function builderReset(builder: BlockBuilder): void {
-  builder.entriesLength = 0;
-  builder.restartCount = 0;
-  builder.entryCount = 0;
-  builder.sinceRestart = 0;
-  builder.lastKeyLength = 0;
-}
-
-export function blockBuilderCount(builder: BlockBuilder): u32 { return builder.entryCount; }
-
-/** Size of the finished block if finish were called now. */
-export function blockBuilderSizeEstimate(builder: BlockBuilder): u32 {
-  return builder.entriesLength + (builder.restartCount << 2) + BLOCK_TRAILER_BYTES;
-}
-
-export function blockBuilderLastKeyPointer(builder: BlockBuilder): usize { return builder.lastKey; }
-export function blockBuilderLastKeyLength(builder: BlockBuilder): u32 { return builder.lastKeyLength; }
-/** Where finish left the finished block (valid until the next add). */
-export function blockBuilderPointer(builder: BlockBuilder): usize { return builder.entries; }
-
-function reserveEntries(builder: BlockBuilder, bytes: u32): void {
-  const needed = <u64>builder.entriesLength + bytes;
-  if (needed <= <u64>builder.entriesCapacity) return;
-  let capacity = <u64>builder.entriesCapacity;
-  while (capacity < needed) capacity <<= 1;
-  builder.entries = heap.realloc(builder.entries, <usize>capacity);
-  builder.entriesCapacity = <u32>capacity;
-}
-
-function pushRestart(builder: BlockBuilder): void {
-  if (builder.restartCount == builder.restartsCapacity) {
-    builder.restartsCapacity <<= 1;
-    builder.restarts = heap.realloc(builder.restarts, builder.restartsCapacity << 2);
-  }
-  store<u32>(builder.restarts + (builder.restartCount << 2), builder.entriesLength);
-  builder.restartCount++;
-  builder.sinceRestart = 0;
-}
-
-function setLastKey(builder: BlockBuilder, key: usize, keyLength: u32): void {
-  if (keyLength > builder.lastKeyCapacity) {
-    let capacity = builder.lastKeyCapacity;
-    while (capacity < keyLength) capacity <<= 1;
-    heap.free(builder.lastKey);
-    builder.lastKey = heap.alloc(capacity);
-    builder.lastKeyCapacity = capacity;
-  }
-  copyBytes(builder.lastKey, key, keyLength);
-  builder.lastKeyLength = keyLength;
-}
-
-// @ts-ignore: decorator
-@inline function startsRestart(builder: BlockBuilder): bool {
-  return builder.entryCount == 0 || builder.sinceRestart >= builder.restartInterval;
-}
-
-/** Writes one entry whose shared prefix with the previous key is `shared` (0 at a restart). */
-// @ts-ignore: decorator
-@inline function writeEntry(builder: BlockBuilder, restart: bool, shared: u32, size: u32, key: usize, keyLength: u32, value: usize, valueLength: u32): void {
-  if (restart) pushRestart(builder);
-  reserveEntries(builder, size);
-  const unshared = keyLength - shared;
-  let at = builder.entries + builder.entriesLength;
-  at = writeVarint(at, shared);
-  at = writeVarint(at, unshared);
-  at = writeVarint(at, valueLength);
-  copyBytes(at, key + shared, unshared);
-  copyBytes(at + unshared, value, valueLength);
-  builder.entriesLength += size;
-  builder.entryCount++;
-  builder.sinceRestart++;
-}
-
-// @ts-ignore: decorator
-@inline function entrySize(shared: u32, keyLength: u32, valueLength: u32): u32 {
-  const unshared = keyLength - shared;
-  return varintLength(shared) + varintLength(unshared) + varintLength(valueLength) + unshared + valueLength;
-}
-
-/** Appends one entry; STATUS_UNSORTED (nothing changed) unless key > the last key. */
-export function blockBuilderAdd(builder: BlockBuilder, key: usize, keyLength: u32, value: usize, valueLength: u32): u32 {
-  assert(keyLength >= TRAILER_BYTES);
-  if (builder.entryCount > 0 && compareInternalKeys(builder.lastKey, builder.lastKeyLength, key, keyLength) >= 0) {
-    return STATUS_UNSORTED;
-  }
-  const restart = startsRestart(builder);
-  const previousLength = builder.lastKeyLength;
-  const shared = restart ? 0 : commonPrefix(builder.lastKey, key, previousLength < keyLength ? previousLength : keyLength);
-  writeEntry(builder, restart, shared, entrySize(shared, keyLength, valueLength), key, keyLength, value, valueLength);
-  setLastKey(builder, key, keyLength);
-  return STATUS_OK;
-}
-
-/**
- * Appends run entries from index `from` while the size estimate stays within `target` (at
- * least one entry per call). Returns the index of the first entry not taken, or -1 if an entry
- * is not greater than its predecessor: then the builder is rolled back to its state at the
- * call (unsortedIndex names the entry). The host checked `from` <= run.count.
- */
-export function blockBuilderAddFromRun(builder: BlockBuilder, run: Run, from: u32, target: u32): i32 {
-  const base = run.pointer;
-  const count = run.count;
-  let offset: usize = 0;
-  for (let i: u32 = 0; i < from; i++) offset += 8 + <usize>load<u32>(base + offset) + <usize>load<u32>(base + offset, 4);
-  // Rollback state: the last key buffer is only written after the loop, so it needs none.
-  const savedEntriesLength = builder.entriesLength;
-  const savedRestartCount = builder.restartCount;
-  const savedEntryCount = builder.entryCount;
-  const savedSinceRestart = builder.sinceRestart;
-  let previous = builder.lastKey;
-  let previousLength = builder.lastKeyLength;
-  let index = from;
-  while (index < count) {
-    const keyLength = load<u32>(base + offset);
-    const valueLength = load<u32>(base + offset, 4);
-    const key = base + offset + 8;
-    if (builder.entryCount > 0 && compareInternalKeys(previous, previousLength, key, keyLength) >= 0) {
-      builder.entriesLength = savedEntriesLength;
-      builder.restartCount = savedRestartCount;
-      builder.entryCount = savedEntryCount;
-      builder.sinceRestart = savedSinceRestart;
-      unsortedIndex = index;
-      return -1;
-    }
-    const restart = startsRestart(builder);
-    const shared = restart ? 0 : commonPrefix(previous, key, previousLength < keyLength ? previousLength : keyLength);
-    const size = entrySize(shared, keyLength, valueLength);
-    const estimate = <u64>builder.entriesLength + size + ((<u64>builder.restartCount + (restart ? 1 : 0)) << 2) + BLOCK_TRAILER_BYTES;
-    if (index > from && estimate > <u64>target) break;
-    writeEntry(builder, restart, shared, size, key, keyLength, key + keyLength, valueLength);
-    previous = key;
-    previousLength = keyLength;
-    offset += 8 + <usize>keyLength + valueLength;
-    index++;
-  }
-  if (index > from) setLastKey(builder, previous, previousLength);
-  return <i32>index;
-}
-
-/** Appends restarts and trailer, resets the builder and returns the block's length. */
-export function blockBuilderFinish(builder: BlockBuilder): u32 {
-  const restartBytes = builder.restartCount << 2;
-  reserveEntries(builder, restartBytes + BLOCK_TRAILER_BYTES);
-  let at = builder.entries + builder.entriesLength;
-  memory.copy(at, builder.restarts, restartBytes);
-  at += restartBytes;
-  store<u32>(at, builder.restartCount);
-  store<u32>(at, builder.entryCount, 4);
-  const length = builder.entriesLength + restartBytes + BLOCK_TRAILER_BYTES;
-  store<u32>(at, maskCrc(crc32cCompute(builder.entries, length - 4, 0)), 8);
-  builderReset(builder);
-  return length;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reader.
@@ -337,7 +79,7 @@ export function blockPositionLayout(): u32 {
 }
 
 // @ts-ignore: decorator
-@inline function restartAt(block: Block, index: u32): u32 {
+@inline export function restartAt(block: Block, index: u32): u32 {
   return load<u32>(block.data + block.restartsOffset + (index << 2));
 }
 
@@ -482,12 +224,12 @@ function positionInit(at: usize, block: Block, keyBuffer: usize): Position {
 }
 
 /** A cursor's position: [Position | key buffer]. */
-function positionNew(block: Block): Position {
+export function positionNew(block: Block): Position {
   const at = heap.alloc(offsetof<Position>() + keyCapacity(block));
   return positionInit(at, block, at + offsetof<Position>());
 }
 
-function positionFree(position: Position): void {
+export function positionFree(position: Position): void {
   if (position.scratch != 0) heap.free(position.scratch);
   heap.free(changetype<usize>(position));
 }
@@ -534,7 +276,7 @@ export function blockReaderFree(reader: Position): void {
 }
 
 /** Decodes the entry at `offset`, whose shared prefix is in the key buffer (validated block). */
-function decodeAt(position: Position, offset: u32): void {
+export function decodeAt(position: Position, offset: u32): void {
   const data = position.block.data;
   const at = readHeader(data + offset);
   const shared = headerShared;
@@ -641,132 +383,4 @@ export function blockGet(position: Position, target: usize, targetLength: u32): 
   const userKeyLength = targetLength - TRAILER_BYTES;
   if (compareBytes(position.keyPointer, userKeyLength, target, userKeyLength) != 0) return -1;
   return <i32>load<u8>(position.keyPointer + userKeyLength);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cursors: their own position (and key buffer), starting where the reader stands.
-
-export function blockCursorNew(reader: Position, reverse: u32): Position {
-  const block = reader.block;
-  const cursor = positionNew(block);
-  if (reverse != 0) {
-    const scratchEntries: u32 = block.intervalEntriesMax > 0 ? block.intervalEntriesMax : 1;
-    cursor.scratch = heap.alloc(<usize>scratchEntries << 2);
-    if (reader.valid != 0) {
-      cursor.endOffset = reader.nextOffset;
-      cursor.restartIndex = reader.restartIndex;
-    } else if (block.entryCount > 0) {
-      cursor.endOffset = block.restartsOffset;
-      cursor.restartIndex = block.restartCount - 1;
-    }
-  } else if (reader.valid != 0) {
-    memory.copy(cursor.keyPointer, reader.keyPointer, reader.keyLength);
-    cursor.keyLength = reader.keyLength;
-    cursor.valuePointer = reader.valuePointer;
-    cursor.valueLength = reader.valueLength;
-    cursor.valid = 1;
-    cursor.offset = reader.offset;
-    cursor.nextOffset = reader.nextOffset;
-    cursor.restartIndex = reader.restartIndex;
-  } else {
-    blockFirst(cursor);
-  }
-  return cursor;
-}
-
-export function blockCursorFree(cursor: Position): void {
-  positionFree(cursor);
-}
-
-/** Appends the cursor's entry to `run` (runAppend, with copyBytes for the short key). */
-// @ts-ignore: decorator
-@inline function appendEntry(run: Run, cursor: Position): void {
-  const keyLength = cursor.keyLength;
-  const valueLength = cursor.valueLength;
-  const size = 8 + keyLength + valueLength;
-  const at = runReserve(run, size);
-  store<u32>(at, keyLength);
-  store<u32>(at, valueLength, 4);
-  copyBytes(at + 8, cursor.keyPointer, keyLength);
-  copyBytes(at + 8 + keyLength, cursor.valuePointer, valueLength);
-  run.byteLength += size;
-  run.count++;
-}
-
-/** Clears `run` and appends entries until it holds `target` bytes; returns how many. */
-export function blockCursorFill(cursor: Position, run: Run, reverse: u32, target: u32): u32 {
-  run.byteLength = 0;
-  run.count = 0;
-  if (reverse != 0) return fillReverse(cursor, run, target);
-  let appended: u32 = 0;
-  while (cursor.valid != 0) {
-    appendEntry(run, cursor);
-    appended++;
-    blockNext(cursor);
-    if (run.byteLength >= target) break;
-  }
-  return appended;
-}
-
-/**
- * Emits entries before endOffset, newest offset first, one restart interval at a time: a pass
- * over the interval's headers sizes the entries, then a forward decode writes each emitted
- * entry into its mirrored slot of the run. Each entry is decoded twice instead of the
- * interval/2 times a prev() per entry would cost.
- */
-function fillReverse(cursor: Position, run: Run, target: u32): u32 {
-  const block = cursor.block;
-  const data = block.data;
-  const sizes = cursor.scratch;
-  let appended: u32 = 0;
-  while (cursor.endOffset > 0 && (appended == 0 || run.byteLength < target)) {
-    const start = restartAt(block, cursor.restartIndex);
-    const end = cursor.endOffset;
-    let count: u32 = 0;
-    let at = data + start;
-    while (at < data + end) {
-      at = readHeader(at);
-      assert(count < block.intervalEntriesMax);
-      store<u32>(sizes + (count << 2), 8 + headerShared + headerUnshared + headerValueLength);
-      count++;
-      at += <usize>headerUnshared + headerValueLength;
-    }
-    // Take entries from the interval's end until the run reaches the target.
-    let taken: u32 = 0;
-    let total: u32 = 0;
-    while (taken < count) {
-      total += load<u32>(sizes + ((count - 1 - taken) << 2));
-      taken++;
-      if (run.byteLength + total >= target) break;
-    }
-    const firstTaken = count - taken;
-    let slot = runReserve(run, total) + total;
-    let offset = start;
-    let firstTakenOffset = start;
-    for (let index: u32 = 0; index < count; index++) {
-      decodeAt(cursor, offset);
-      if (index >= firstTaken) {
-        if (index == firstTaken) firstTakenOffset = offset;
-        const keyLength = cursor.keyLength;
-        const valueLength = cursor.valueLength;
-        slot -= 8 + <usize>keyLength + valueLength;
-        store<u32>(slot, keyLength);
-        store<u32>(slot, valueLength, 4);
-        copyBytes(slot + 8, cursor.keyPointer, keyLength);
-        copyBytes(slot + 8 + keyLength, cursor.valuePointer, valueLength);
-      }
-      offset = cursor.nextOffset;
-    }
-    run.byteLength += total;
-    run.count += taken;
-    appended += taken;
-    if (taken == count) {
-      cursor.endOffset = start;
-      if (cursor.restartIndex > 0) cursor.restartIndex--;
-    } else {
-      cursor.endOffset = firstTakenOffset;
-    }
-  }
-  cursor.valid = 0;
-  return appended;
 }
