@@ -286,7 +286,7 @@ for (const core of engineCores) {
       const model = new Map<string, string>();
       // The tree's flush in flight: its table opened and not yet committed.
       const tree = (db as unknown as { engine: { state: { tree: Tree } } }).engine.state.tree;
-      const opened = () => (tree as unknown as { remoteFlush?: { table?: unknown } }).remoteFlush?.table !== undefined;
+      const opened = () => (tree as unknown as { flusher: { remoteFlush?: { table?: unknown } } }).flusher.remoteFlush?.table !== undefined;
       let between = false;
       for (let i = 0; i < 50_000 && !between; i++) {
         db.put(`key-${i % 3000}`, `${i}`.padEnd(100, "v"));

@@ -30,7 +30,7 @@ const FILE_LINES_MAX = 450;
  * Files still over FILE_LINES_MAX. Remove a file from here as soon as it fits: the test fails
  * while a listed file is within the limit, so this list can only shrink.
  */
-const OVERSIZED_FILES_ALLOWED = new Set(["ts/lsm/tree.ts"]);
+const OVERSIZED_FILES_ALLOWED = new Set<string>([]);
 
 function sourceFiles(directory: string): string[] {
   return readdirSync(directory).flatMap((name) => {
