@@ -5,6 +5,7 @@
  */
 import { GC_DISCARD_RATIO_DEFAULT } from "../api/options.ts";
 import { logSpace, type GarbageCollector } from "../vlog/gc.ts";
+import { sleep, slowdownMilliseconds, slowdownSteps } from "./slowdown.ts";
 import type { EngineState } from "./state.ts";
 
 /** Bytes of compaction input merged per byte written, while level 0 is within l0Files. */
@@ -29,6 +30,8 @@ const IDLE_COPY_BYTES = 256 * 1024;
 
 export class Pacer {
   compactionMilliseconds = 0;
+  /** Writes that slept because the worker was behind (ts/engine/slowdown.ts). */
+  slowdowns = 0;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** manifest.editsWritten when automatic GC last found nothing to collect. */
   private gcLookedAtEdit = -1;
@@ -66,7 +69,20 @@ export class Pacer {
     // With the worker, a stall is a wait for it (see Tree.stall); otherwise the work itself.
     if (level0 >= l0Files * L0_STOP_MULTIPLIER) tree.stall(this.state.oldestReadSequence());
     else if (due) tree.backgroundWork(bytes * (tree.buildsOnWorker ? WORKER_COPY_PACE : COMPACTION_PACE) * 2 ** Math.max(0, level0 - l0Files), this.state.oldestReadSequence());
+    if (tree.buildsOnWorker) this.slowDown(bytes);
     this.compactionMilliseconds += performance.now() - started;
+  }
+
+  /** With the worker: a write sleeps while the worker is behind (ts/engine/slowdown.ts), then copies what it can. */
+  private slowDown(bytes: number): void {
+    const tree = this.state.tree;
+    const memtableFill = tree.memtable.memtable.arenaBytes / this.state.settings.memtableBytes;
+    const steps = slowdownSteps({ level0Tables: tree.levels[0]!.length, l0Files: tree.compactionSettings.l0Files, flushWaiting: tree.immutables.length > 0, memtableFill });
+    if (steps === 0) return;
+    this.slowdowns++;
+    sleep(slowdownMilliseconds(bytes, steps));
+    tree.applyFinished();
+    if (tree.backgroundWorkDue) tree.backgroundWork(bytes * WORKER_COPY_PACE, this.state.oldestReadSequence());
   }
 
   /**

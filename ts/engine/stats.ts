@@ -43,6 +43,8 @@ export function engineStats(engine: Engine) {
       pending: tree.backgroundWorkDue,
       /** Time writes spent on flushes and compactions (the stall policy), in milliseconds. */
       stallMilliseconds: Math.round(engine.pacer.compactionMilliseconds),
+      /** Writes slowed down because the background worker was behind (ts/engine/slowdown.ts). */
+      slowedWrites: engine.pacer.slowdowns,
     },
     snapshots: readers.size,
     /** Why writes are refused until reopen (a failed write or sync, or failed background work), if they are. */

@@ -25,7 +25,7 @@ export type BackgroundRequest =
   | { type: "pause"; kind: PauseKind }
   | { type: "flush-start"; database: number; job: number; fileNumber: number; oldestReadSequence: number; bottommost: boolean; compression: Compression }
   | { type: "flush-run"; database: number; job: number; bytes: Uint8Array }
-  | { type: "flush-finish"; database: number; job: number }
+  | { type: "flush-finish"; database: number; job: number; logSegment: number }
   | { type: "compact"; database: number; job: number; plan: CompactionPlan; oldestSnapshotSequence: number; fileNumbers: number[]; settings: CompactionSettings }
   | { type: "remove"; database: number; job: number; name: string };
 
@@ -188,8 +188,13 @@ export class BackgroundSession {
     return copy;
   }
 
-  /** Whether every copy buffer is with the worker: a paced copy waits for one to come back. */
+  /**
+   * Whether every copy buffer is with the worker: a paced copy waits for one to come back. The
+   * buffers the worker gave back are taken off the port first: a caller writing in a loop that
+   * never yields gets no message events, and its copies would wait for the flush's end.
+   */
   get copyBuffersOut(): boolean {
+    if (this.connection.buffers.length === 0) this.connection.drain();
     return this.connection.buffers.length === 0 && this.connection.buffersInCirculation >= RECYCLED_BUFFERS_MAX;
   }
 

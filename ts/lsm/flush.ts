@@ -34,9 +34,7 @@ interface RemoteFlush {
   job: number;
   /** Every entry is sent and the worker is finishing the table. */
   sent: boolean;
-  /** The log fsync the table may need (its pointers), done off this thread while the worker works. */
-  logSynced: boolean;
-  /** The worker's reply, kept until the log sync is done too. */
+  /** The worker's reply, kept until the table is opened. */
   reply?: BackgroundReply;
   /** The table being opened from the reply, in steps before the step that commits it. */
   opening?: TableOpening;
@@ -87,8 +85,7 @@ export class Flusher {
     const flush = this.remoteFlush;
     if (!flush?.sent) return;
     flush.reply ??= this.environment.remote!.take(flush.job);
-    // Without a wait: only once the log sync off this thread is done too.
-    if (flush.reply && (flush.logSynced || !flush.reply.ok)) this.applyReply(flush.reply, false);
+    if (flush.reply) this.applyReply(flush.reply, false);
   }
 
   /**
@@ -237,29 +234,28 @@ export class Flusher {
     const { compression } = compactionSettings;
     const fileNumber = this.environment.allocateFileNumber();
     const job = remote!.start({ type: "flush-start", fileNumber, oldestReadSequence: accounting.oldestReadSequence(), bottommost: this.isBottommost(slot), compression });
-    return { slot, fileNumber, cursor: slot.memtable.cursor(false), run: core.newRun(FLUSH_RUN_BYTES), job, sent: false, logSynced: false };
+    return { slot, fileNumber, cursor: slot.memtable.cursor(false), run: core.newRun(FLUSH_RUN_BYTES), job, sent: false };
   }
 
+  /**
+   * The table may point at any record of the memtable: the worker makes the log durable up to
+   * the memtable's end before it replies, by an fdatasync of the segment that end is in (every
+   * earlier segment was synced whole when it was sealed). Its reply then needs no sync on this
+   * thread, nor an event-loop turn for one done off it (a caller writing in a loop gives none).
+   */
   private finishSending(flush: RemoteFlush): void {
-    const remote = this.environment.remote!;
-    remote.start({ type: "flush-finish" }, flush.job);
+    const { remote, accounting } = this.environment;
+    accounting.writeLogToOs();
+    const logSegment = (this.slots.immutables[1] ?? this.slots.memtable).logStart.segment;
+    remote!.start({ type: "flush-finish", logSegment }, flush.job);
     flush.sent = true;
-    // Every record of this memtable is appended already: the log's fdatasync runs on the
-    // thread pool meanwhile, and its end calls the tree back like a reply does.
-    this.environment.accounting.requestLogSync().then(
-      () => {
-        flush.logSynced = true;
-        remote.onReply();
-      },
-      () => {},
-    );
     flush.cursor.free();
     flush.run.free();
   }
 
   /**
    * Opens the worker's flushed table in steps (TableOpening), and in a later step commits it (all
-   * at once with `wait`), so no one step carries much; a log sync still in flight is done here.
+   * at once with `wait`), so no one step carries much.
    */
   private applyReply(reply: BackgroundReply, wait: boolean): void {
     const flush = this.remoteFlush!;
@@ -278,7 +274,6 @@ export class Flusher {
     }
     assert(meta === undefined || flush.table !== undefined, "a flush waited for is opened whole");
     this.remoteFlush = undefined;
-    if (!flush.logSynced) this.environment.accounting.syncLog();
     this.commit(flush.slot, flush.fileNumber, flush.table, discardedLogBytes);
   }
 

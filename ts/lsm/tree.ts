@@ -224,15 +224,17 @@ export class Tree {
     this.applyFinished();
     if (this.immutables.length > 0) {
       budget -= this.flusher.step(budget);
-      // A flush the worker is finishing does not hold up the next compaction.
-      if (this.immutables.length > 0 && !this.flusher.sent) return true;
+      // Inline, the flush comes first. The worker serves a flush's requests between the slices of
+      // a compaction (ts/lsm/worker-compaction.ts), so there a flush holds up no compaction: were
+      // one started only between flushes, none would start while writes keep the flushes coming.
+      if (!this.environment.remote && this.immutables.length > 0) return true;
       if (this.environment.remote) budget = Math.max(budget, 1);
     }
     const compaction = this.compaction;
     while (budget > 0) {
       if (!compaction.running) {
         const plan = compaction.nextPlan();
-        if (!plan) return false;
+        if (!plan) break;
         compaction.start(plan, oldestSnapshotSequence);
       }
       // A job that finishes within the budget leaves the rest to the next one; one that does

@@ -11,11 +11,12 @@
  */
 import { createCore, type Core, type CoreName, type Run } from "../core/index.ts";
 import { PgzError } from "../errors.ts";
+import { segmentFileName } from "../format.ts";
 import { HandleCache, type Storage } from "../storage/io.ts";
 import { NodeStorage } from "../storage/node.ts";
 import { threadContext, type ThreadPort } from "../storage/threads.ts";
-import { CompactionJob, VersionFilter, type CompactionPlan, type CompactionSettings } from "./compaction.ts";
-import { Table, type TableMeta } from "./sstable.ts";
+import { VersionFilter } from "./compaction.ts";
+import { CompactionQueue } from "./worker-compaction.ts";
 import { TableBuilder } from "./table-builder.ts";
 import { readTableImage, tableImageBuffers } from "./table-image.ts";
 import type { BackgroundRequest, FlushResult, PauseKind, SerializedError } from "./background.ts";
@@ -47,6 +48,11 @@ const failedJobs = new Set<number>();
 let injectedFault: { message: string; crash: boolean } | undefined;
 /** Test hook: the next job of this kind stops halfway through its table and never goes on. */
 let pauseAt: PauseKind | undefined;
+const compactions = new CompactionQueue((job) => {
+  if (pauseAt !== "compact") return;
+  job.step(16 * 1024);
+  pauseForever("compact");
+});
 
 function reply(port: ThreadPort, message: Record<string, unknown>, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -118,15 +124,17 @@ function handle(request: BackgroundRequest): void {
     if (request.type === "flush-start") startFlush(database, request);
     else if (request.type === "flush-run") addToFlush(database, request.job, request.bytes);
     else if (request.type === "flush-finish") {
-      const result = finishFlush(database, request.job);
+      const result = finishFlush(database, request.job, request.logSegment);
       reply(port, { database: request.database, job: request.job, ok: true, result }, result.image ? tableImageBuffers(result.image) : []);
     }
     else if (request.type === "remove") {
       remove(database, request.name);
       reply(port, { database: request.database, job: request.job, ok: true });
     } else {
-      const result = compact(database, request.plan, request.oldestSnapshotSequence, request.fileNumbers, request.settings);
-      reply(port, { database: request.database, job: request.job, ok: true, result }, result.images.flatMap(tableImageBuffers));
+      compactions.add(database, request, (outcome) => {
+        if ("result" in outcome) reply(port, { database: request.database, job: request.job, ok: true, result: outcome.result }, outcome.result.images.flatMap(tableImageBuffers));
+        else reply(port, { database: request.database, job: request.job, ok: false, error: serializeError(outcome.error) });
+      });
     }
   } catch (error) {
     failedJobs.add(request.job);
@@ -160,9 +168,12 @@ function addToFlush(database: Database, job: number, bytes: Uint8Array): void {
   if (pauseAt === "flush") pauseForever("flush");
 }
 
-/** Gives a buffer of entries back to the foreground, which copies the next ones into it. */
+/**
+ * Gives a buffer of entries back to the foreground, which copies the next ones into it; with a
+ * signal, as a write slowed down for the flush's progress waits on it.
+ */
 function recycle(buffer: ArrayBuffer | undefined): void {
-  if (buffer) port.postMessage({ recycled: buffer }, [buffer]);
+  if (buffer) reply(port, { recycled: buffer }, [buffer]);
 }
 
 /** A file the manifest stopped needing, in a durable edit, before the foreground asked. */
@@ -178,17 +189,32 @@ function pauseForever(kind: PauseKind): never {
   for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }
 
-function finishFlush(database: Database, job: number): FlushResult {
+function finishFlush(database: Database, job: number, logSegment: number): FlushResult {
   const flush = database.flushes.get(job)!;
   // finish() fsyncs the table and the directory its name is in: it is durable before the
   // foreground's edit names it.
   const meta = flush.builder.finish();
   database.storage.syncDirectory();
+  syncLogSegment(database.storage, logSegment);
   const { discardedLogBytes } = flush.versions;
   dropFlush(database, job);
   // What the foreground's Table.open would read and decode, read back and checked here.
   const image = meta && readTableImage(database.core, database.storage, meta, database.databaseId);
   return { meta, discardedLogBytes, image };
+}
+
+/**
+ * Makes the log durable up to the flushed memtable's end, which is in `segment` (the foreground
+ * handed every record to the OS before it asked; earlier segments were synced when sealed): an
+ * fdatasync through a handle of our own covers the file's data whoever wrote it.
+ */
+function syncLogSegment(storage: Storage, segment: number): void {
+  const file = storage.open(segmentFileName(segment), { write: true });
+  try {
+    file.sync();
+  } finally {
+    file.close();
+  }
 }
 
 function dropFlush(database: Database, job: number): void {
@@ -201,43 +227,8 @@ function dropFlush(database: Database, job: number): void {
   flush.run.free();
 }
 
-function compact(database: Database, plan: CompactionPlan, oldestSnapshotSequence: number, fileNumbers: number[], settings: CompactionSettings) {
-  const { core, storage, files, databaseId } = database;
-  const tables = new Map<number, Table>();
-  const tableOf = (meta: TableMeta) => {
-    let table = tables.get(meta.fileNumber);
-    if (!table) tables.set(meta.fileNumber, (table = Table.open(core, storage, meta, databaseId, files)));
-    return table;
-  };
-  const numbers = [...fileNumbers];
-  const allocate = () => {
-    const next = numbers.shift();
-    if (next === undefined) throw new Error("a compaction wrote more tables than the file numbers reserved for it");
-    return next;
-  };
-  const job = new CompactionJob(core, storage, plan, tableOf, oldestSnapshotSequence, allocate, settings, databaseId);
-  try {
-    if (pauseAt === "compact") {
-      job.step(16 * 1024);
-      pauseForever("compact");
-    }
-    // Every output table is fsynced by TableBuilder.finish before the reply goes out.
-    while (!job.step(Number.MAX_SAFE_INTEGER));
-    storage.syncDirectory();
-    const result = job.result();
-    // The foreground opens the outputs from these (ts/lsm/table-image.ts), not from their files.
-    const images = result.added.map((meta) => readTableImage(core, storage, meta, databaseId));
-    return { ...result, images, bytesRead: job.bytesRead, bytesWritten: job.bytesWritten };
-  } finally {
-    job.free();
-    for (const table of tables.values()) table.close();
-    // The inputs are deleted once the foreground applies the edit: no handle here may keep
-    // their space allocated.
-    files.clear();
-  }
-}
-
 function closeDatabase(id: number, database: Database): void {
+  compactions.dropDatabase(database);
   for (const job of [...database.flushes.keys()]) dropFlush(database, job);
   database.files.clear();
   databases.delete(id);

@@ -53,9 +53,12 @@ export class LogAccounting {
     this.log.write(true);
   }
 
-  /** The same, off the calling thread (group commit): resolves once the log is durable up to now. */
-  requestLogSync(): Promise<void> {
-    return this.log.requestSync();
+  /**
+   * Hands every appended record to the OS (a no-op but with buffered durability): then an
+   * fdatasync of the segments by anyone, as the worker's at the end of a flush, makes them durable.
+   */
+  writeLogToOs(): void {
+    this.log.write(false);
   }
 
   lastSequence(): number {
