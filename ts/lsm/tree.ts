@@ -152,7 +152,7 @@ export class Tree {
     this.environment.manifest.checkBackgroundSync();
     this.removals.settle(false);
     this.flusher.applyFinished();
-    if (this.compaction.running && this.compaction.step(0)) this.compaction.commit();
+    if (this.compaction.running && this.compaction.step(0) && this.compaction.outputsOpened()) this.compaction.commit();
   }
 
   /** Waits for the worker's flush and compaction in flight and applies them (db.flush is a barrier). */
@@ -208,7 +208,7 @@ export class Tree {
    * starting a compaction); work the worker is doing calls back when it is done (onReply).
    */
   private foregroundStepDue(): boolean {
-    if (this.flusher.opening) return true;
+    if (this.flusher.opening || this.compaction.opening) return true;
     if (this.immutables.length > 0 && !this.flusher.sent) return true;
     if (this.compaction.running) return false;
     if (this.compaction.fullCompactionQueued) return true;
@@ -240,7 +240,7 @@ export class Tree {
       // A job that finishes within the budget leaves the rest to the next one; one that does
       // not has used it all.
       const before = compaction.bytesReadByJob;
-      if (!compaction.step(budget)) break;
+      if (!compaction.step(budget) || !compaction.outputsOpened()) break;
       budget -= Math.max(1, compaction.bytesReadByJob - before);
       compaction.commit();
     }
