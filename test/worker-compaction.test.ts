@@ -2,12 +2,14 @@
  * Background work with the worker at scale: a compaction runs in slices with the event loop
  * turning between them (ts/lsm/worker-compaction.ts: the worker serves a flush's requests
  * there), and a flush commits while the caller writes in a loop that never yields (the worker
- * makes the log durable itself, so no event-loop turn is needed for it). On both cores.
+ * makes the log durable itself, so no event-loop turn is needed for it), as the log's
+ * sync-behind goes on in such a loop (on the worker). On both cores.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { randomBytes } from "node:crypto";
 import { DB } from "../ts/index.ts";
+import { BackgroundSession } from "../ts/lsm/background.ts";
 import { planRange } from "../ts/lsm/compaction.ts";
 import { CompactionQueue, type WorkerCompactionResult } from "../ts/lsm/worker-compaction.ts";
 import type { EngineState } from "../ts/engine/state.ts";
@@ -94,6 +96,40 @@ for (const core of engineCores) {
       assert.is(text(reopened.get(`small-${i - 1}`)), "s");
       reopened.close();
     } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${core}: with the worker, the log's sync-behind goes to the worker every MiB, in a loop that never yields`, () => {
+    const directory = temporaryDirectory("pgz-worker-compaction");
+    const segments: number[] = [];
+    const syncLogBehind = BackgroundSession.prototype.syncLogBehind;
+    BackgroundSession.prototype.syncLogBehind = function (this: BackgroundSession, segment: number) {
+      segments.push(segment);
+      return syncLogBehind.call(this, segment);
+    };
+    try {
+      for (const background of ["worker", "inline"] as const) {
+        segments.length = 0;
+        const db = DB.open(directory, { core, background, autoGc: false });
+        const value = "v".repeat(1000);
+        // About 8 MiB of log, in one synchronous loop: no event-loop turn for the thread pool's syncs.
+        for (let i = 0; i < 8000; i++) db.put(`${background}-${i}`, value);
+        const current = stateOf(db).log.currentSegment;
+        if (background === "worker") {
+          assert.ok(segments.length >= 7, `${segments.length} sync-behinds for 8 MiB`);
+          assert.ok(segments.every((segment) => segment === current), "each of the segment being written");
+        } else {
+          assert.is(segments.length, 0, "inline, the thread pool syncs");
+        }
+        db.close();
+      }
+      const reopened = DB.open(directory, { core, background: "inline" });
+      assert.is(text(reopened.get("worker-7999")), "v".repeat(1000));
+      assert.is(text(reopened.get("inline-7999")), "v".repeat(1000));
+      reopened.close();
+    } finally {
+      BackgroundSession.prototype.syncLogBehind = syncLogBehind;
       removeDirectory(directory);
     }
   });

@@ -82,6 +82,7 @@ export class EngineState {
       files: this.files,
       databaseId: manifest.databaseId,
       segmentStarted: (segment) => this.accounting.segmentStarted(segment),
+      syncBehind: settings.background === "worker" ? (segment) => this.background?.syncLogBehind(segment) : undefined,
     });
     this.accounting = new LogAccounting(this.log, manifest, this);
     const { l0Files, levelRatio, level1Bytes, tableBytes, compression } = settings;

@@ -27,7 +27,8 @@ export type BackgroundRequest =
   | { type: "flush-run"; database: number; job: number; bytes: Uint8Array }
   | { type: "flush-finish"; database: number; job: number; logSegment: number }
   | { type: "compact"; database: number; job: number; plan: CompactionPlan; oldestSnapshotSequence: number; fileNumbers: number[]; settings: CompactionSettings }
-  | { type: "remove"; database: number; job: number; name: string };
+  | { type: "remove"; database: number; job: number; name: string }
+  | { type: "sync-log"; database: number; segment: number };
 
 /** The jobs the pause test hook can stop the worker in. */
 export type PauseKind = "flush" | "compact" | "remove";
@@ -172,9 +173,14 @@ export class BackgroundSession {
   }
 
   /** Sends a request of a new job (or one more message of a running job, given its number). */
-  start(request: DistributiveOmit<Exclude<BackgroundRequest, { type: "open" | "close" | "fault" | "pause" }>, "database" | "job">, job = nextJob++, transfer: ArrayBuffer[] = []): number {
+  start(request: DistributiveOmit<Exclude<BackgroundRequest, { type: "open" | "close" | "fault" | "pause" | "sync-log" }>, "database" | "job">, job = nextJob++, transfer: ArrayBuffer[] = []): number {
     this.send({ ...request, database: this.database, job } as BackgroundRequest, transfer);
     return job;
+  }
+
+  /** Asks the worker for a sync-behind fdatasync of a log segment: no reply, nothing waits for it (ValueLog.syncBehind). */
+  syncLogBehind(segment: number): void {
+    if (this.failure === undefined) this.send({ type: "sync-log", database: this.database, segment });
   }
 
   /** A copy of `bytes` to transfer to the worker, in a recycled buffer when one is big enough. */

@@ -101,6 +101,7 @@ function handle(request: BackgroundRequest): void {
     return;
   }
   const database = databases.get(request.database);
+  if (request.type === "sync-log") return syncBehind(database, request.segment);
   if (!database) {
     // Every job is answered, so a foreground waiting for it never hangs.
     if (request.type !== "flush-run") reply(port, { database: request.database, job: request.job, ok: false, error: serializeError(failedOpens.get(request.database) ?? new Error("unknown database")) });
@@ -214,6 +215,20 @@ function syncLogSegment(storage: Storage, segment: number): void {
     file.sync();
   } finally {
     file.close();
+  }
+}
+
+/**
+ * The log's sync-behind (ValueLog.syncBehind): bounds the dirty pages of the current segment
+ * for a caller whose event loop never turns. It claims nothing, so a failure is left to the
+ * syncs that do (the foreground's own fdatasync of the file reports the lost write-back).
+ */
+function syncBehind(database: Database | undefined, segment: number): void {
+  if (!database) return;
+  try {
+    syncLogSegment(database.storage, segment);
+  } catch {
+    // Nothing depends on this sync; see above.
   }
 }
 

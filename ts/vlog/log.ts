@@ -52,6 +52,8 @@ export interface ValueLogOptions {
   databaseId: Uint8Array;
   /** Told of each segment started, before its header is written (log accounting counts it from zero). */
   segmentStarted: (segment: number) => void;
+  /** With the worker: asks it for a sync-behind fdatasync of `segment` (its appended pages are with the OS). */
+  syncBehind?: (segment: number) => void;
 }
 
 export interface AppendResult {
@@ -221,9 +223,23 @@ export class ValueLog {
     return { segment: this.segment, offsets, lengths };
   }
 
-  /** Starts an fdatasync off this thread once SYNC_BEHIND_BYTES were appended since the last one. */
+  /**
+   * Starts an fdatasync off this thread once SYNC_BEHIND_BYTES were appended since the last one:
+   * on the thread pool, or with the worker, there (options.syncBehind). The thread pool's next
+   * one starts only after an event-loop turn settles the last, which a write loop that never
+   * yields does not give: the whole segment stayed dirty, its seal took 50-90 ms and the kernel
+   * throttled the log's writes. The worker's needs no turn; it claims nothing (syncedEnd moves
+   * only with this thread's syncs), so nothing waits for it.
+   */
   private syncBehind(): void {
-    if (this.syncingWaiters || this.end - this.syncStartedEnd < SYNC_BEHIND_BYTES) return;
+    if (this.end - this.syncStartedEnd < SYNC_BEHIND_BYTES) return;
+    if (this.options.syncBehind && this.file) {
+      this.write(false);
+      this.syncStartedEnd = this.end;
+      this.options.syncBehind(this.segment);
+      return;
+    }
+    if (this.syncingWaiters) return;
     // A failure is latched by startGroupSync (the next append reports it): nobody awaits this one.
     this.requestSync().catch(() => {});
   }
