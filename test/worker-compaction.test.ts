@@ -100,6 +100,42 @@ for (const core of engineCores) {
     }
   });
 
+  test(`${core}: with the worker, a compaction starts while a flush's entries are still being copied out`, () => {
+    const directory = temporaryDirectory("pgz-worker-compaction");
+    try {
+      const db = DB.open(directory, { core, background: "worker", memtableBytes: 4 * 1024 * 1024, l0Files: 8, autoGc: false });
+      const model = new Map<string, string>();
+      const put = (key: string, value: string) => {
+        db.put(key, value);
+        model.set(key, value);
+      };
+      for (let table = 0; table < 2; table++) {
+        for (let i = 0; i < 2000; i++) put(`key-${String((i * 13 + table) % 5000).padStart(5, "0")}`, `${table}:${i}`.padEnd(100, "t"));
+        db.flush();
+      }
+      // A memtable of several 64 KiB copies, frozen by hand; then a compaction falls due.
+      for (let i = 0; i < 4000; i++) put(`key-${String(i).padStart(5, "0")}`, `m:${i}`.padEnd(100, "m"));
+      const state = stateOf(db);
+      const tree = state.tree;
+      const parts = tree as unknown as { flusher: { sent: boolean }; compaction: { running: boolean } };
+      assert.is(tree.levels[0]!.length, 2);
+      tree.rotate(state.log.position);
+      (tree.compactionSettings as { l0Files: number }).l0Files = 2;
+      // One byte of budget: one copy goes out and the flush is not all sent.
+      tree.backgroundWork(1, state.lastSequence);
+      assert.is(parts.flusher.sent, false, "the flush's entries are still being copied");
+      assert.is(parts.compaction.running, true, "and a compaction started beside it");
+      db.flush();
+      assert.is(tree.immutables.length, 0);
+      assert.ok(tree.compactions >= 1 && tree.flushes === 3, `${tree.compactions} compactions, ${tree.flushes} flushes`);
+      for (const [key, value] of model) assert.is(text(db.get(key)), value, key);
+      assert.ok(db.check().ok);
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
   test(`${core}: with the worker, the log's sync-behind goes to the worker every MiB, in a loop that never yields`, () => {
     const directory = temporaryDirectory("pgz-worker-compaction");
     const segments: number[] = [];
