@@ -1,17 +1,24 @@
-// Bloom filters in LevelDB's layout (ts/format.ts): the bit array, then one byte k. The builder
-// keeps only the 32-bit hash of each key; the filter's size is known once the count is.
+// Blocked (cache-local) bloom filters (ts/format.ts, docs/FORMAT.md): whole 64-byte lines,
+// then one byte k. The builder keeps only the 32-bit hash of each key; the filter's size is
+// known once the count is.
 //
-//   +--------------------------------------+-------+
-//   | bit array (bytes * 8 bits, >= 64)     | k (1) |
-//   +--------------------------------------+-------+
+//   +--------+--------+-----+--------+-------+
+//   | line 0 | line 1 | ... | line n | k (1) |   each line BLOOM_LINE_BYTES (64) bytes
+//   +--------+--------+-----+--------+-------+
 //
-// Probe i of a key tests bit (h + i * delta) mod bits, with delta = rotate-right(h, 17): double
-// hashing, so one hash gives all k probes. The host computes k and the byte count (one formula
-// for both cores) and validates every argument before calling in.
-import { BLOOM_HASH_SEED, TRAILER_BYTES } from "./format";
+// A key's probes all fall in one line, (h * lines) >> 32: one cache miss per probed table, and
+// a multiply-shift instead of LevelDB's h mod bits (a division per probe). Probe i tests bit
+// p_i >>> 23 of that line (9 bits: 0..511), with p_0 = mix(h) and p_(i+1) = p_i * PROBE_MULTIPLIER,
+// so one hash gives all k probes. The host computes k and the line count (one formula for both
+// cores) and validates every argument before calling in.
+import { BLOOM_HASH_SEED, BLOOM_LINE_BYTES, TRAILER_BYTES } from "./format";
 import { Run } from "./run";
 
 const HASH_MULTIPLIER: u32 = 0xc6a4a793;
+/** Steps from one probe's bit position to the next (2^32 / golden ratio, as RocksDB's FastLocalBloom). */
+const PROBE_MULTIPLIER: u32 = 0x9e3779b9;
+/** A line's bit index is the top 9 bits of a probe word. */
+const PROBE_SHIFT: u32 = 23;
 const HASH_CAPACITY_INITIAL: u32 = 1024;
 
 // @unmanaged: allocated with heap.alloc, freed by bloomBuilderFree; never touched by a GC.
@@ -134,14 +141,33 @@ export function bloomBuilderAddFromRun(pointer: usize, run: Run, from: u32, to: 
 }
 
 /**
- * Writes the filter of every hash added (`bytes` bytes of bits, then k) into the builder's
+ * MurmurHash3's 32-bit finaliser: the probe words must not repeat the bits of h that chose the
+ * line (keys in one line share h's top bits).
+ */
+// @ts-ignore: decorator
+@inline function probeWord(hash: u32): u32 {
+  hash ^= hash >>> 16;
+  hash *= 0x85ebca6b;
+  hash ^= hash >>> 13;
+  hash *= 0xc2b2ae35;
+  return hash ^ (hash >>> 16);
+}
+
+/** The first byte of the line of a key hashed to `hash`, in a filter of `lines` lines. */
+// @ts-ignore: decorator
+@inline function lineOf(filter: usize, lines: u32, hash: u32): usize {
+  return filter + (<usize>((<u64>hash * <u64>lines) >>> 32) * BLOOM_LINE_BYTES);
+}
+
+/**
+ * Writes the filter of every hash added (`bytes` bytes of lines, then k) into the builder's
  * output buffer, resets the builder, and returns the output's pointer (valid until the next
  * finish or free).
  */
 export function bloomBuilderFinish(pointer: usize, k: u32, bytes: u32): usize {
   const builder = changetype<BloomBuilder>(pointer);
   assert(k >= 1 && k <= 30);
-  assert(bytes >= 8);
+  assert(bytes >= BLOOM_LINE_BYTES && bytes % BLOOM_LINE_BYTES == 0);
   if (bytes + 1 > builder.outputCapacity) {
     if (builder.output != 0) heap.free(builder.output);
     builder.output = heap.alloc(bytes + 1);
@@ -149,17 +175,18 @@ export function bloomBuilderFinish(pointer: usize, k: u32, bytes: u32): usize {
   }
   const output = builder.output;
   memory.fill(output, 0, bytes);
-  const bits = bytes << 3;
+  const lines = bytes / BLOOM_LINE_BYTES;
   const hashes = builder.hashes;
   const end = hashes + (<usize>builder.hashCount << 2);
   for (let at = hashes; at < end; at += 4) {
-    let hash = load<u32>(at);
-    const delta = rotr<u32>(hash, 17);
+    const hash = load<u32>(at);
+    const line = lineOf(output, lines, hash);
+    let word = probeWord(hash);
     for (let probe: u32 = 0; probe < k; probe++) {
-      const bit = hash % bits;
-      const byte = output + (bit >>> 3);
+      const bit = word >>> PROBE_SHIFT;
+      const byte = line + (bit >>> 3);
       store<u8>(byte, load<u8>(byte) | (<u8>1 << <u8>(bit & 7)));
-      hash += delta;
+      word *= PROBE_MULTIPLIER;
     }
   }
   store<u8>(output + bytes, <u8>k);
@@ -170,7 +197,7 @@ export function bloomBuilderFinish(pointer: usize, k: u32, bytes: u32): usize {
 
 /**
  * Whether the filter [filter, filter + length) may contain the key. The host validated the
- * filter: length >= 2 and k in 1..30 (a larger k matches everything and never gets here).
+ * filter: whole lines plus k, and k in 1..30 (a larger k matches everything and never gets here).
  */
 export function bloomMayContain(filter: usize, length: u32, key: usize, keyLength: u32): bool {
   return bloomMayContainHash(filter, length, bloomHash(key, keyLength));
@@ -179,13 +206,14 @@ export function bloomMayContain(filter: usize, length: u32, key: usize, keyLengt
 /** bloomMayContain for a key already hashed (a point lookup hashes once for every table). */
 export function bloomMayContainHash(filter: usize, length: u32, hash: u32): bool {
   const k = <u32>load<u8>(filter + length - 1);
-  assert(length >= 2 && k >= 1 && k <= 30);
-  const bits = (length - 1) << 3;
-  const delta = rotr<u32>(hash, 17);
+  const lines = (length - 1) / BLOOM_LINE_BYTES;
+  assert(lines >= 1 && (length - 1) % BLOOM_LINE_BYTES == 0 && k >= 1 && k <= 30);
+  const line = lineOf(filter, lines, hash);
+  let word = probeWord(hash);
   for (let probe: u32 = 0; probe < k; probe++) {
-    const bit = hash % bits;
-    if ((load<u8>(filter + (bit >>> 3)) & (1 << (bit & 7))) == 0) return false;
-    hash += delta;
+    const bit = word >>> PROBE_SHIFT;
+    if ((load<u8>(line + (bit >>> 3)) & (1 << (bit & 7))) == 0) return false;
+    word *= PROBE_MULTIPLIER;
   }
   return true;
 }

@@ -9,3 +9,7 @@ export const BLOCK_RESTART_INTERVAL: u32 = 16;
 export const BLOCK_TRAILER_BYTES: u32 = 12;
 /** Seed of the bloom filter hash (LevelDB's). */
 export const BLOOM_HASH_SEED: u32 = 0xbc9f1d34;
+/** Bytes of one bloom filter line (a cache line): every probe of a key falls in one line. */
+export const BLOOM_LINE_BYTES: u32 = 64;
+/** Lines of a bloom filter at most, so the host's double-precision h * lines stays exact. */
+export const BLOOM_LINES_MAX: u32 = 0x200000;

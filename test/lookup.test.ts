@@ -310,7 +310,13 @@ test("hostile filter and index bytes are PGZ_CORRUPTION, never a trap", () => {
   for (const [name, core] of cores) {
     const table = buildTable(core, 31, "k");
     expectCode("PGZ_CORRUPTION", () => core.openTableLookup(Uint8Array.of(7), table.index), `${name}: a 1-byte filter`);
-    expectCode("PGZ_CORRUPTION", () => core.openTableLookup(Uint8Array.of(0xff, 0), table.index), `${name}: k = 0`);
+    expectCode("PGZ_CORRUPTION", () => core.openTableLookup(new Uint8Array(65).fill(0xff, 0, 64), table.index), `${name}: k = 0`);
+    // Format 5 filters are whole 64-byte lines and k: a format-4 (LevelDB) filter's lengths are not.
+    for (const length of [2, 64, 66, 130, table.filter.length - 1, table.filter.length + 1]) {
+      const filter = new Uint8Array(length).fill(0xff);
+      filter[length - 1] = 6;
+      expectCode("PGZ_CORRUPTION", () => core.openTableLookup(filter, table.index), `${name}: a filter of ${length} bytes`);
+    }
     expectCode("PGZ_CORRUPTION", () => core.openTableLookup(table.filter, table.index.subarray(0, 5)), `${name}: a truncated index`);
     const flipped = table.index.slice();
     flipped[3]! ^= 0x40;

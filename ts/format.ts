@@ -28,11 +28,15 @@ export const BLOCK_RESTART_INTERVAL = 16;
 export const BLOCK_TRAILER_BYTES = 12;
 
 /**
- * Bloom filter (LevelDB's layout): the bit array (at least 64 bits, rounded up to bytes)
- * followed by one byte k, the number of probes (1..30). Key hash: LevelDB's Hash() with seed
- * BLOOM_HASH_SEED; probe i tests bit (h + i * delta) mod bits, delta = rotate-right(h, 17).
+ * Bloom filter, blocked (cache-local): lines of BLOOM_LINE_BYTES bytes, then one byte k, the
+ * number of probes (1..30). Key hash h: LevelDB's Hash() with seed BLOOM_HASH_SEED. A key sets
+ * and tests bits of one line only, line (h * lines) >> 32 (a multiply-shift, no modulo); its k
+ * bit positions in that line come from one remix of h (docs/FORMAT.md gives the steps). The
+ * line count stays at or below BLOOM_LINES_MAX so h * lines is exact in a double (< 2^53).
  */
 export const BLOOM_HASH_SEED = 0xbc9f1d34;
+export const BLOOM_LINE_BYTES = 64;
+export const BLOOM_LINES_MAX = 0x200000;
 export const BLOOM_BITS_PER_KEY = 10;
 
 /**
@@ -45,8 +49,10 @@ export const BLOOM_BITS_PER_KEY = 10;
  *      superblock holds a random database id that every table footer and segment header repeats
  *   3  table data blocks are packed back to back (not page-aligned) and each is stored raw or
  *      LZ4-compressed; block handles grow to 16 bytes (raw length, 0 for a raw block)
+ *   4  the index block shares key prefixes; block handles are two varints
+ *   5  bloom filters are blocked: each key's probes fall in one 64-byte line (was one bit array)
  */
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 
 /**
  * Bytes of the database id: random, made when the database is created, kept in the superblock

@@ -5,7 +5,7 @@
  * the core module they serve.
  */
 import { corruption, invalidArgument, type PgzError } from "../errors.ts";
-import { BLOCK_TRAILER_BYTES } from "../format.ts";
+import { BLOCK_TRAILER_BYTES, BLOOM_LINE_BYTES, BLOOM_LINES_MAX } from "../format.ts";
 import { RunReader } from "./entry.ts";
 import { ENTRY_LENGTH_MAX, SEQUENCE_MAX, TRAILER_BYTES, type MergeOptions } from "./types.ts";
 
@@ -73,34 +73,36 @@ export function checkRunArguments(from: number, count: number, bytesTarget: numb
 /** LevelDB's k range; a larger k byte is "reserved": such a filter matches every key. */
 export const BLOOM_PROBES_MAX = 30;
 export const BLOOM_BITS_PER_KEY_MAX = 1000;
-/** Bits are indexed by a u32 hash mod bits, so the bit array stays below 2^32 bits. */
-export const BLOOM_BYTES_MAX = 0x1fff_fff8;
+/** The bit array's bytes at most: BLOOM_LINES_MAX whole lines (ts/format.ts says why). */
+export const BLOOM_BYTES_MAX = BLOOM_LINES_MAX * BLOOM_LINE_BYTES;
+const BLOOM_LINE_BITS = BLOOM_LINE_BYTES * 8;
 
 export interface BloomShape {
   /** Probes per key, 1..30. */
   k: number;
-  /** Bytes of the bit array (the filter is one byte longer). */
+  /** Bytes of the lines (a whole number of BLOOM_LINE_BYTES; the filter is one byte longer). */
   bytes: number;
 }
 
-/** LevelDB's sizing: k = floor(bitsPerKey * 0.69) in [1, 30]; bits = max(64, n * bitsPerKey) rounded up to bytes. */
+/** k = floor(bitsPerKey * 0.69) in [1, 30] (LevelDB's); count * bitsPerKey bits rounded up to whole lines, at least one. */
 export function bloomShape(count: number, bitsPerKey: number): BloomShape {
   if (!Number.isInteger(bitsPerKey) || bitsPerKey < 1 || bitsPerKey > BLOOM_BITS_PER_KEY_MAX) {
     throw invalidArgument(`bitsPerKey ${String(bitsPerKey)} is not an integer in [1, ${BLOOM_BITS_PER_KEY_MAX}]`);
   }
   const k = Math.min(BLOOM_PROBES_MAX, Math.max(1, Math.floor(bitsPerKey * 0.69)));
-  const bits = Math.max(64, count * bitsPerKey);
-  const bytes = Math.ceil(bits / 8);
-  if (bytes > BLOOM_BYTES_MAX) throw invalidArgument(`bloom filter of ${count} keys at ${bitsPerKey} bits per key is too large`);
-  return { k, bytes };
+  const lines = Math.max(1, Math.ceil((count * bitsPerKey) / BLOOM_LINE_BITS));
+  if (lines > BLOOM_LINES_MAX) throw invalidArgument(`bloom filter of ${count} keys at ${bitsPerKey} bits per key is too large`);
+  return { k, bytes: lines * BLOOM_LINE_BYTES };
 }
 
-/** Validates a filter; returns its k (a k above 30 means "match everything"). */
+/** Validates a filter (whole lines, then k); returns its k (a k above 30 means "match everything"). */
 export function checkFilter(filter: unknown): number {
   if (!(filter instanceof Uint8Array)) throw invalidArgument("bloom filter must be a Uint8Array");
-  if (filter.length < 2) throw corruption(`bloom filter of ${filter.length} bytes is shorter than 2`);
-  if (filter.length - 1 > BLOOM_BYTES_MAX) throw corruption(`bloom filter of ${filter.length} bytes is too large`);
-  const k = filter[filter.length - 1]!;
+  const lineBytes = filter.length - 1;
+  if (lineBytes < BLOOM_LINE_BYTES) throw corruption(`bloom filter of ${filter.length} bytes is shorter than one ${BLOOM_LINE_BYTES}-byte line and k`);
+  if (lineBytes % BLOOM_LINE_BYTES !== 0) throw corruption(`bloom filter of ${filter.length} bytes is not whole ${BLOOM_LINE_BYTES}-byte lines and k`);
+  if (lineBytes > BLOOM_BYTES_MAX) throw corruption(`bloom filter of ${filter.length} bytes is too large`);
+  const k = filter[lineBytes]!;
   if (k === 0) throw corruption("bloom filter has k = 0 probes");
   return k;
 }

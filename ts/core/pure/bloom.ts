@@ -1,23 +1,28 @@
 /**
- * Bloom filters in LevelDB's layout (ts/format.ts), the twin of assembly/bloom.ts:
+ * Blocked (cache-local) bloom filters (ts/format.ts, docs/FORMAT.md), the twin of assembly/bloom.ts:
  *
- *   +--------------------------------------+-------+
- *   | bit array (bytes * 8 bits, >= 64)     | k (1) |
- *   +--------------------------------------+-------+
+ *   +--------+--------+-----+--------+-------+
+ *   | line 0 | line 1 | ... | line n | k (1) |   each line BLOOM_LINE_BYTES (64) bytes
+ *   +--------+--------+-----+--------+-------+
  *
  * The builder keeps only each key's 32-bit hash (LevelDB's Hash with BLOOM_HASH_SEED) in a
- * growable Uint32Array; finish() sizes the bit array from the count. Probe i of a key tests bit
- * (h + i * delta) mod bits, delta = rotate-right(h, 17). The shape and validation helpers
- * (ts/core/checks.ts) are shared with the WebAssembly wrapper so both cores size and reject
- * filters identically.
+ * growable Uint32Array; finish() sizes the filter from the count. A key's probes all fall in
+ * line (h * lines) >> 32; probe i tests bit p_i >>> 23 of it, p_0 = mix(h), p_(i+1) =
+ * p_i * PROBE_MULTIPLIER. The shape and validation helpers (ts/core/checks.ts) are shared with
+ * the WebAssembly wrapper so both cores size and reject filters identically.
  */
 import { invalidArgument } from "../../errors.ts";
-import { BLOOM_HASH_SEED } from "../../format.ts";
+import { BLOOM_HASH_SEED, BLOOM_LINE_BYTES } from "../../format.ts";
 import { TRAILER_BYTES, type BloomBuilder, type BloomFilter, type Run } from "../types.ts";
 import { asPureRun } from "./run.ts";
 import { BLOOM_PROBES_MAX, bloomShape, checkBloomKey, checkFilter, checkRunRange } from "../checks.ts";
 
 const HASH_MULTIPLIER = 0xc6a4a793;
+/** Steps from one probe's bit position to the next (2^32 / golden ratio, as RocksDB's FastLocalBloom). */
+const PROBE_MULTIPLIER = 0x9e3779b9;
+/** A line's bit index is the top 9 bits of a probe word. */
+const PROBE_SHIFT = 23;
+const TWO_TO_32 = 4294967296;
 /** LevelDB's Hash(data, n, seed) (util/hash.cc) of data[start, end), unsigned. */
 export function bloomHash(data: Uint8Array, start: number, end: number): number {
   let hash = BLOOM_HASH_SEED ^ Math.imul(end - start, HASH_MULTIPLIER);
@@ -106,15 +111,16 @@ class PureBloomBuilder implements BloomBuilder {
     this.checkLive();
     const { k, bytes } = bloomShape(this.hashCount, bitsPerKey);
     const filter = new Uint8Array(bytes + 1);
-    const bits = bytes * 8;
+    const lines = bytes / BLOOM_LINE_BYTES;
     const hashes = this.hashes;
     for (let i = 0; i < this.hashCount; i++) {
-      let hash = hashes[i]!;
-      const delta = ((hash >>> 17) | (hash << 15)) >>> 0;
+      const hash = hashes[i]!;
+      const line = lineStart(lines, hash);
+      let word = probeWord(hash);
       for (let probe = 0; probe < k; probe++) {
-        const bit = hash % bits;
-        filter[bit >>> 3]! |= 1 << (bit & 7);
-        hash = (hash + delta) >>> 0;
+        const bit = word >>> PROBE_SHIFT;
+        filter[line + (bit >>> 3)]! |= 1 << (bit & 7);
+        word = Math.imul(word, PROBE_MULTIPLIER);
       }
     }
     filter[bytes] = k;
@@ -128,13 +134,34 @@ class PureBloomBuilder implements BloomBuilder {
   }
 }
 
-/** Whether `filter` (of `bits` bits, `k` <= BLOOM_PROBES_MAX probes) may hold the key hashed to `hash`. */
-export function bloomMayContainHash(filter: Uint8Array, bits: number, k: number, hash: number): boolean {
-  const delta = ((hash >>> 17) | (hash << 15)) >>> 0;
+/**
+ * MurmurHash3's 32-bit finaliser: the probe words must not repeat the bits of h that chose the
+ * line (keys in one line share h's top bits).
+ */
+function probeWord(hash: number): number {
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  return hash ^ (hash >>> 16);
+}
+
+/**
+ * The first byte of the line of a key hashed to `hash` (unsigned): (hash * lines) >> 32, exact
+ * in a double since lines <= BLOOM_LINES_MAX (2^21) keeps the product below 2^53.
+ */
+function lineStart(lines: number, hash: number): number {
+  return (((hash * lines) / TWO_TO_32) | 0) * BLOOM_LINE_BYTES;
+}
+
+/** Whether `filter` (of `lines` lines, `k` <= BLOOM_PROBES_MAX probes) may hold the key hashed to `hash`. */
+export function bloomMayContainHash(filter: Uint8Array, lines: number, k: number, hash: number): boolean {
+  const line = lineStart(lines, hash);
+  let word = probeWord(hash);
   for (let probe = 0; probe < k; probe++) {
-    const bit = hash % bits;
-    if ((filter[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;
-    hash = (hash + delta) >>> 0;
+    const bit = word >>> PROBE_SHIFT;
+    if ((filter[line + (bit >>> 3)]! & (1 << (bit & 7))) === 0) return false;
+    word = Math.imul(word, PROBE_MULTIPLIER);
   }
   return true;
 }
@@ -142,20 +169,20 @@ export function bloomMayContainHash(filter: Uint8Array, bits: number, k: number,
 class PureBloomFilter implements BloomFilter {
   private readonly filter: Uint8Array;
   private readonly k: number;
-  private readonly bits: number;
+  private readonly lines: number;
   private freed = false;
 
   constructor(filter: Uint8Array) {
     this.k = checkFilter(filter);
     this.filter = filter.slice();
-    this.bits = (filter.length - 1) * 8;
+    this.lines = (filter.length - 1) / BLOOM_LINE_BYTES;
   }
 
   mayContain(userKey: Uint8Array): boolean {
     if (this.freed) throw invalidArgument("bloom filter used after free()");
     checkBloomKey(userKey);
     if (this.k > BLOOM_PROBES_MAX) return true;
-    return bloomMayContainHash(this.filter, this.bits, this.k, bloomHash(userKey, 0, userKey.length));
+    return bloomMayContainHash(this.filter, this.lines, this.k, bloomHash(userKey, 0, userKey.length));
   }
 
   free(): void {

@@ -6,6 +6,7 @@
  * set(), so every table a read asks probes its filter with one hash.
  */
 import { invalidArgument, corruption } from "../../errors.ts";
+import { BLOOM_LINE_BYTES } from "../../format.ts";
 import { compareInternalKeys } from "../entry.ts";
 import { BLOOM_PROBES_MAX, checkFilter } from "../checks.ts";
 import {
@@ -51,7 +52,8 @@ class PureTableLookup implements TableLookup {
   /** Undefined when the filter matches everything (k > BLOOM_PROBES_MAX). */
   private readonly filter: Uint8Array | undefined;
   private readonly probes: number;
-  private readonly bits: number;
+  /** Lines of the filter (BLOOM_LINE_BYTES each). */
+  private readonly lines: number;
   /** The last internal key of each data block. */
   private readonly fences: Uint8Array[] = [];
   private readonly sharedBytes: number;
@@ -66,7 +68,7 @@ class PureTableLookup implements TableLookup {
     const probes = checkFilter(filter);
     this.filter = probes > BLOOM_PROBES_MAX ? undefined : filter.slice();
     this.probes = probes;
-    this.bits = (filter.length - 1) * 8;
+    this.lines = (filter.length - 1) / BLOOM_LINE_BYTES;
     if (!(index instanceof Uint8Array)) throw invalidArgument("an index block must be a Uint8Array");
     const reader = openOwnedBlock(index.slice());
     if (reader.count >= LOOKUP_BLOCKS_MAX) throw corruption(`index of ${reader.count} blocks is too large`);
@@ -130,7 +132,7 @@ class PureTableLookup implements TableLookup {
         key.hash = bloomHash(target, 0, target.length - TRAILER_BYTES);
         key.hashed = true;
       }
-      if (!bloomMayContainHash(this.filter, this.bits, this.probes, key.hash)) return LOOKUP_ABSENT;
+      if (!bloomMayContainHash(this.filter, this.lines, this.probes, key.hash)) return LOOKUP_ABSENT;
     }
     const index = this.findFence(target);
     if (index >= this.fences.length) return LOOKUP_ABSENT;
