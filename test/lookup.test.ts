@@ -393,4 +393,33 @@ test("the found entry's kind and block come back in the result's fields", () => 
   }
 });
 
+test("hit() refills one Hit per lookup, and each value it hands out is a copy no later hit touches", () => {
+  for (const [name, core] of cores) {
+    const table = buildTable(core, 71, "k");
+    const { lookup, readers } = openWithEveryBlock(core, table);
+    const key = core.newPointKey();
+    const found: { entry: Entry; value: Uint8Array }[] = [];
+    const hits = new Set<object>();
+    for (const entry of table.entries.filter((candidate) => candidate.kind !== KIND_DELETE)) {
+      key.set(entry.userKey, entry.sequence);
+      const result = lookup.get(key);
+      assert.ok(result >= 0 && (result & LOOKUP_FOUND) !== 0, `${name}: found`);
+      const hit = lookup.hit(result & 0xff);
+      assert.is(hit.sequence, entry.sequence, `${name}: its sequence`);
+      // Keys of at most 8 bytes past "k" are decided by the block's point index: its hits reuse one object.
+      if (entry.userKey.length <= 9) hits.add(hit);
+      found.push({ entry, value: hit.value });
+    }
+    assert.ok(found.length >= 20, `${name}: ${found.length} entries found`);
+    assert.is(hits.size, 1, `${name}: one Hit object`);
+    for (const { entry, value } of found) assert.equal(value, entry.value, `${name}: a value kept its bytes`);
+    found[0]!.value.fill(0xee);
+    key.set(found[1]!.entry.userKey, found[1]!.entry.sequence);
+    assert.equal(lookup.hit(lookup.get(key) & 0xff).value, found[1]!.entry.value, `${name}: a caller's change stays in its copy`);
+    key.free();
+    lookup.free();
+    for (const reader of readers) reader.free();
+  }
+});
+
 test.run();

@@ -205,7 +205,11 @@ export interface TableLookup extends Freeable {
    * and, with LOOKUP_FOUND set, the kind of the entry found (& 0xff).
    */
   get(key: PointKey): number;
-  /** The entry the last get() found (its kind given), right after that get(): a copy of the value for the caller. */
+  /**
+   * The entry the last get() found (its kind given), right after that get(). The Hit object is
+   * the lookup's, filled again by the next hit(): read it before calling the lookup again. Its
+   * value is a copy for the caller.
+   */
   hit(kind: number): Hit;
   /**
    * Asks this table about the slots [from, to) of `batch` not found yet (with `retry`, only

@@ -147,11 +147,11 @@ function probeWord(hash: number): number {
 }
 
 /**
- * The first byte of the line of a key hashed to `hash` (unsigned): (hash * lines) >> 32, exact
- * in a double since lines <= BLOOM_LINES_MAX (2^21) keeps the product below 2^53.
+ * The first byte of the line of a key hashed to `hash` (signed or unsigned): (hash * lines) >> 32,
+ * exact in a double since lines <= BLOOM_LINES_MAX (2^21) keeps the product below 2^53.
  */
 function lineStart(lines: number, hash: number): number {
-  return (((hash * lines) / TWO_TO_32) | 0) * BLOOM_LINE_BYTES;
+  return ((((hash >>> 0) * lines) / TWO_TO_32) | 0) * BLOOM_LINE_BYTES;
 }
 
 /** Whether `filter` (of `lines` lines, `k` <= BLOOM_PROBES_MAX probes) may hold the key hashed to `hash`. */

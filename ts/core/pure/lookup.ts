@@ -61,7 +61,12 @@ class PureTableLookup implements TableLookup {
   private readonly readers: (PureBlockReader | undefined)[];
   /** Each cached block's point index, built on its first lookup. */
   private readonly pointIndexes: (PointIndex | undefined)[];
-  private lastHit: Hit | undefined;
+  /** Where the last search found its entry: an entry of a point index, or a Hit (long keys), or neither. */
+  private foundIndex: PointIndex | undefined;
+  private foundOrdinal = 0;
+  private foundHit: Hit | undefined;
+  /** The object hit() fills for a point-index entry (TableLookup.hit: read before the next call). */
+  private readonly reusedHit: Hit = { kind: 0, sequence: 0, value: new Uint8Array(0) };
   private freed = false;
 
   constructor(filter: Uint8Array, index: Uint8Array) {
@@ -113,9 +118,10 @@ class PureTableLookup implements TableLookup {
       if (result < LOOKUP_ABSENT) {
         batch.states[slot] = BATCH_NEEDED;
         batch.needed.push(slot);
-      } else if (this.lastHit !== undefined) {
+      } else if (result >= 0 && (result & LOOKUP_FOUND) !== 0) {
         batch.states[slot] = BATCH_FOUND;
-        batch.hits[slot] = this.lastHit;
+        // A slot keeps its hit past the next search: a new Hit, not the one hit() reuses.
+        batch.hits[slot] = this.foundIndex !== undefined ? this.foundIndex.hit(this.foundOrdinal) : this.foundHit;
         batch.found.push(slot);
       } else {
         batch.states[slot] = BATCH_PENDING;
@@ -123,13 +129,15 @@ class PureTableLookup implements TableLookup {
     }
   }
 
-  /** The key's newest version here, as get() answers; lastHit holds it when found. */
+  /** The key's newest version here, as get() answers; foundIndex and foundOrdinal, or foundHit, say where when found. */
   private search(key: LookupKey): number {
-    this.lastHit = undefined;
+    this.foundIndex = undefined;
+    this.foundHit = undefined;
     const target = key.bytes;
     if (this.filter !== undefined) {
       if (!key.hashed) {
-        key.hash = bloomHash(target, 0, target.length - TRAILER_BYTES);
+        // Kept signed: an unsigned hash above 2^31 would be a heap number in the key.
+        key.hash = bloomHash(target, 0, target.length - TRAILER_BYTES) | 0;
         key.hashed = true;
       }
       if (!bloomMayContainHash(this.filter, this.lines, this.probes, key.hash)) return LOOKUP_ABSENT;
@@ -142,14 +150,21 @@ class PureTableLookup implements TableLookup {
     const pointIndex = (this.pointIndexes[index] ??= new PointIndex(reader));
     const found = pointIndex.get(target);
     if (found === POINT_INDEX_ABSENT) return searched;
+    if (found >= 0) {
+      this.foundIndex = pointIndex;
+      this.foundOrdinal = found;
+      return searched | LOOKUP_FOUND | pointIndex.kindOf(found);
+    }
     // The prefixes could not decide (long keys): search the block as a seek does.
-    this.lastHit = found >= 0 ? pointIndex.hit(found) : reader.get(target);
-    return this.lastHit === undefined ? searched : searched | LOOKUP_FOUND | this.lastHit.kind;
+    this.foundHit = reader.get(target);
+    return this.foundHit === undefined ? searched : searched | LOOKUP_FOUND | this.foundHit.kind;
   }
 
   hit(kind: number): Hit {
     this.checkLive();
-    const hit = this.lastHit;
+    const index = this.foundIndex;
+    if (index !== undefined && index.kindOf(this.foundOrdinal) === kind) return index.fill(this.foundOrdinal, this.reusedHit);
+    const hit = this.foundHit;
     if (hit === undefined || hit.kind !== kind) throw invalidArgument("no entry found by the last get()");
     return hit;
   }

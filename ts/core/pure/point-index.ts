@@ -27,13 +27,11 @@ export const POINT_INDEX_ABSENT = -1;
 export const POINT_INDEX_UNSURE = -2;
 const PREFIX_BYTES = 8;
 
-/** Bytes [from, from + 8) of `key` (zero past `end`), big-endian, as high and low 32-bit halves. */
-function prefixHalves(key: Uint8Array, from: number, end: number): [number, number] {
-  let high = 0;
-  let low = 0;
-  for (let i = 0; i < 4; i++) high = high * 256 + (from + i < end ? key[from + i]! : 0);
-  for (let i = 4; i < 8; i++) low = low * 256 + (from + i < end ? key[from + i]! : 0);
-  return [high, low];
+/** Bytes [from, from + 4) of `key` (zero past `end`), big-endian: one 32-bit half of a prefix. */
+function prefixHalf(key: Uint8Array, from: number, end: number): number {
+  let half = 0;
+  for (let i = from; i < from + 4; i++) half = half * 256 + (i < end ? key[i]! : 0);
+  return half;
 }
 
 export class PointIndex {
@@ -45,6 +43,8 @@ export class PointIndex {
   private readonly valueStarts: Uint32Array;
   private readonly valueEnds: Uint32Array;
   private readonly data: Uint8Array;
+  /** Over the same bytes as data, for copies of values that allocate nothing but the copy. */
+  private readonly dataView: DataView;
 
   /** Builds the index of the block `reader` reads (validated at open); moves the reader. */
   constructor(reader: PureBlockReader) {
@@ -65,12 +65,12 @@ export class PointIndex {
     this.valueStarts = new Uint32Array(count);
     this.valueEnds = new Uint32Array(count);
     this.data = values[0]?.data ?? new Uint8Array(0);
+    this.dataView = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
     for (let ordinal = 0; ordinal < count; ordinal++) {
       const key = keys[ordinal]!;
       const userLength = key.length - TRAILER_BYTES;
-      const [high, low] = prefixHalves(key, shared, userLength);
-      this.prefixes[2 * ordinal] = high;
-      this.prefixes[2 * ordinal + 1] = low;
+      this.prefixes[2 * ordinal] = prefixHalf(key, shared, userLength);
+      this.prefixes[2 * ordinal + 1] = prefixHalf(key, shared + 4, userLength);
       this.sequences[ordinal] = sequenceAt(key, userLength);
       this.kinds[ordinal] = key[userLength]!;
       this.userLengths[ordinal] = userLength;
@@ -97,7 +97,9 @@ export class PointIndex {
     if (userLength < shared) return POINT_INDEX_ABSENT;
     for (let i = 0; i < shared; i++) if (target[i] !== this.sharedBytes[i]) return POINT_INDEX_ABSENT;
     if (userLength - shared > PREFIX_BYTES) return POINT_INDEX_UNSURE;
-    const [high, low] = prefixHalves(target, shared, userLength);
+    // Two halves, not a pair returned in an array: a get allocates nothing but its value.
+    const high = prefixHalf(target, shared, userLength);
+    const low = prefixHalf(target, shared + 4, userLength);
     const sequence = sequenceAt(target, userLength);
     const kind = target[userLength]!;
     let lower = 0;
@@ -119,11 +121,21 @@ export class PointIndex {
     return POINT_INDEX_ABSENT;
   }
 
+  /** The kind of entry `ordinal`. */
+  kindOf(ordinal: number): number {
+    return this.kinds[ordinal]!;
+  }
+
+  /** Entry `ordinal` as a new Hit. */
   hit(ordinal: number): Hit {
-    return {
-      kind: this.kinds[ordinal]!,
-      sequence: this.sequences[ordinal]!,
-      value: copyOfRange(this.data, this.valueStarts[ordinal]!, this.valueEnds[ordinal]!),
-    };
+    return this.fill(ordinal, { kind: 0, sequence: 0, value: this.data });
+  }
+
+  /** Writes entry `ordinal` into `hit` (its value a copy for the caller) and returns it. */
+  fill(ordinal: number, hit: Hit): Hit {
+    hit.kind = this.kinds[ordinal]!;
+    hit.sequence = this.sequences[ordinal]!;
+    hit.value = copyOfRange(this.data, this.valueStarts[ordinal]!, this.valueEnds[ordinal]!, this.dataView);
+    return hit;
   }
 }

@@ -78,6 +78,8 @@ class WasmTableLookup implements TableLookup {
   private handleOrZero: number;
   private readonly blocks: number;
   private readonly hitPointer: number;
+  /** The object every hit() fills (TableLookup.hit: read before the next call), so a get allocates only its value. */
+  private readonly lastHit: Hit = { kind: 0, sequence: 0, value: new Uint8Array(0) };
 
   constructor(private readonly runtime: WasmRuntime, private readonly exports: LookupExports, handle: number) {
     this.handleOrZero = handle;
@@ -121,11 +123,11 @@ class WasmTableLookup implements TableLookup {
     const view = this.runtime.view;
     const at = this.hitPointer;
     const trailerLow = view.getUint32(at, true);
-    return {
-      kind,
-      sequence: view.getUint32(at + 4, true) * TWO_POW_24 + (trailerLow >>> 8),
-      value: this.runtime.copyValueOut(view.getUint32(at + 8, true), view.getUint32(at + 12, true)),
-    };
+    const hit = this.lastHit;
+    hit.kind = kind;
+    hit.sequence = view.getUint32(at + 4, true) * TWO_POW_24 + (trailerLow >>> 8);
+    hit.value = this.runtime.copyValueOut(view.getUint32(at + 8, true), view.getUint32(at + 12, true));
+    return hit;
   }
 
   free(): void {
