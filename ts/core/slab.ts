@@ -9,45 +9,25 @@ const SLAB_BYTES = 16 * 1024;
 /** Longer copies get their own buffer: they gain little, and would pin a slab alone. */
 const SLAB_COPY_BYTES_MAX = 1024;
 
-/**
- * Copies up to this length go word by word through DataViews instead of TypedArray#set, which
- * takes a typed array: a subarray of the source per copy, about 100 bytes of garbage per get.
- */
-const WORD_COPY_BYTES_MAX = 256;
-
 let slab = new ArrayBuffer(0);
 let slabBytes = new Uint8Array(slab);
-let slabView = new DataView(slab);
 let slabUsed = 0;
 
-/**
- * A copy of source[start, end). `sourceView`, if given, is a DataView over the same bytes as
- * `source` (same buffer, same offset): a short copy then allocates nothing but the copy.
- */
-export function copyOfRange(source: Uint8Array, start: number, end: number, sourceView?: DataView): Uint8Array {
+/** A copy of source[start, end). */
+export function copyOfRange(source: Uint8Array, start: number, end: number): Uint8Array {
   const length = end - start;
   if (length > SLAB_COPY_BYTES_MAX) return source.slice(start, end);
   // byteLength 0 also means a caller transferred (detached) the slab: start a new one.
   if (slabUsed + length > slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES);
     slabBytes = new Uint8Array(slab);
-    slabView = new DataView(slab);
     slabUsed = 0;
   }
   const copy = new Uint8Array(slab, slabUsed, length);
-  if (sourceView !== undefined && length <= WORD_COPY_BYTES_MAX) copyWords(sourceView, start, length);
-  else slabBytes.set(source.subarray(start, end), slabUsed);
+  slabBytes.set(source.subarray(start, end), slabUsed);
   // 8-byte steps keep each copy aligned for a caller's wider views.
   slabUsed += (length + 7) & ~7;
   return copy;
-}
-
-/** Copies `length` bytes at `start` of `sourceView` to the slab at slabUsed, 4 at a time. */
-function copyWords(sourceView: DataView, start: number, length: number): void {
-  const target = slabUsed;
-  let at = 0;
-  for (; at + 4 <= length; at += 4) slabView.setUint32(target + at, sourceView.getUint32(start + at, true), true);
-  for (; at < length; at++) slabView.setUint8(target + at, sourceView.getUint8(start + at));
 }
 
 /** Iterator fills: a few KiB each, carved from slabs of their own so they do not pin value slabs. */

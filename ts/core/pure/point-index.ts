@@ -43,8 +43,6 @@ export class PointIndex {
   private readonly valueStarts: Uint32Array;
   private readonly valueEnds: Uint32Array;
   private readonly data: Uint8Array;
-  /** Over the same bytes as data, for copies of values that allocate nothing but the copy. */
-  private readonly dataView: DataView;
 
   /** Builds the index of the block `reader` reads (validated at open); moves the reader. */
   constructor(reader: PureBlockReader) {
@@ -65,7 +63,6 @@ export class PointIndex {
     this.valueStarts = new Uint32Array(count);
     this.valueEnds = new Uint32Array(count);
     this.data = values[0]?.data ?? new Uint8Array(0);
-    this.dataView = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
     for (let ordinal = 0; ordinal < count; ordinal++) {
       const key = keys[ordinal]!;
       const userLength = key.length - TRAILER_BYTES;
@@ -135,7 +132,7 @@ export class PointIndex {
   fill(ordinal: number, hit: Hit): Hit {
     hit.kind = this.kinds[ordinal]!;
     hit.sequence = this.sequences[ordinal]!;
-    hit.value = copyOfRange(this.data, this.valueStarts[ordinal]!, this.valueEnds[ordinal]!, this.dataView);
+    hit.value = copyOfRange(this.data, this.valueStarts[ordinal]!, this.valueEnds[ordinal]!);
     return hit;
   }
 }

@@ -86,7 +86,7 @@ export class WasmRuntime {
    * (ts/core/slab.ts), so the engine must never keep one.
    */
   copyValueOut(pointer: number, length: number): Uint8Array {
-    return copyOfRange(this.u8, pointer, pointer + length, this.view);
+    return copyOfRange(this.u8, pointer, pointer + length);
   }
 
   checkUsable(): void {
