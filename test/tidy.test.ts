@@ -12,8 +12,7 @@
  * - Lines are at most LINE_LENGTH_MAX characters and functions at most FUNCTION_LINES_MAX lines,
  *   limits the code met when they were set (the longest line was 254, then wrapped; the longest
  *   function 75, then split).
- * - Files are at most FILE_LINES_MAX lines, but for an explicit allow-list that may only shrink;
- *   the WebAssembly core's modules (assembly/) too.
+ * - Files are at most FILE_LINES_MAX lines, the WebAssembly core's (assembly/) too.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -25,12 +24,6 @@ const root = new URL("..", import.meta.url).pathname;
 const LINE_LENGTH_MAX = 210;
 const FUNCTION_LINES_MAX = 60;
 const FILE_LINES_MAX = 450;
-
-/**
- * Files still over FILE_LINES_MAX. Remove a file from here as soon as it fits: the test fails
- * while a listed file is within the limit, so this list can only shrink.
- */
-const OVERSIZED_FILES_ALLOWED = new Set<string>([]);
 
 function sourceFiles(directory: string): string[] {
   return readdirSync(directory).flatMap((name) => {
@@ -100,17 +93,10 @@ test("ts/core/wasm/ never imports ts/core/pure/", () => {
   assert.equal(crossings, []);
 });
 
-test(`files are at most ${FILE_LINES_MAX} lines, and the allow-list only shrinks`, () => {
-  const lineCount = (file: string) => modules.get(file)!.split("\n").length;
-  const oversized = [...modules.keys()].filter((file) => lineCount(file) > FILE_LINES_MAX && !OVERSIZED_FILES_ALLOWED.has(file));
+test(`files are at most ${FILE_LINES_MAX} lines: ts/ and the WebAssembly core (assembly/)`, () => {
+  const texts = [...modules].concat(sourceFiles(join(root, "assembly")).map((path) => [relative(root, path), readFileSync(path, "utf8")]));
+  const oversized = texts.filter(([, text]) => text.split("\n").length > FILE_LINES_MAX).map(([file]) => file);
   assert.equal(oversized, [], `over ${FILE_LINES_MAX} lines: ${oversized.join(", ")}`);
-  const fitting = [...OVERSIZED_FILES_ALLOWED].filter((file) => !modules.has(file) || lineCount(file) <= FILE_LINES_MAX);
-  assert.equal(fitting, [], `within the limit now (or gone): remove from OVERSIZED_FILES_ALLOWED: ${fitting.join(", ")}`);
-});
-
-test(`the WebAssembly core's modules (assembly/) are at most ${FILE_LINES_MAX} lines too`, () => {
-  const oversized = sourceFiles(join(root, "assembly")).filter((path) => readFileSync(path, "utf8").split("\n").length > FILE_LINES_MAX);
-  assert.equal(oversized.map((path) => relative(root, path)), []);
 });
 
 test(`lines are at most ${LINE_LENGTH_MAX} characters`, () => {
