@@ -40,9 +40,14 @@ export function slowdownMilliseconds(bytes: number, steps: number): number {
   return Math.min(SLOWDOWN_MILLISECONDS_MAX, (bytes / SLOWDOWN_BYTES_PER_MILLISECOND) * 2 ** (steps - 1));
 }
 
-const sleepWord = new Int32Array(new SharedArrayBuffer(4));
+/**
+ * Made at the first sleep, not when this module loads: a page that is not cross-origin isolated
+ * has no SharedArrayBuffer, and this module is in the browser bundle too (which never sleeps:
+ * it runs background work inline).
+ */
+let sleepWord: Int32Array | undefined;
 
 /** Blocks this thread for `milliseconds` (the write's slowdown; the worker goes on meanwhile). */
 export function sleep(milliseconds: number): void {
-  if (milliseconds > 0) Atomics.wait(sleepWord, 0, 0, milliseconds);
+  if (milliseconds > 0) Atomics.wait((sleepWord ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, milliseconds);
 }
