@@ -8,9 +8,13 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { fileURLToPath } from "node:url";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { noNodeImports, withBrowser, type BrowserSession } from "./browser/harness.ts";
+import { removeDirectory, temporaryDirectory } from "./helpers.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const ENTRIES = {
@@ -30,6 +34,23 @@ test("pgz/browser bundles for the browser platform with no node: import", async 
   // The check itself fails on a node: import.
   const failing = build({ stdin: { contents: 'import "node:fs";', resolveDir: root }, bundle: true, write: false, platform: "browser", logLevel: "silent", plugins: [noNodeImports] });
   await failing.then(() => assert.unreachable("a node: import was bundled"), (error: Error) => assert.match(error.message, /must reach no node: module/));
+});
+
+test("pgz/browser loads where there is no SharedArrayBuffer (a page that is not cross-origin isolated)", async () => {
+  const directory = temporaryDirectory("pgz-browser-bundle");
+  try {
+    for (const entry of ["ts/browser.ts", "ts/browser/worker.ts"]) {
+      const result = await build({ entryPoints: [`${root}${entry}`], bundle: true, write: false, format: "esm", platform: "browser", logLevel: "silent" });
+      const bundle = join(directory, "bundle.mjs");
+      writeFileSync(bundle, result.outputFiles[0]!.contents);
+      // Node stands in for the page: only the module's top-level code runs.
+      const script = `delete globalThis.SharedArrayBuffer; try { await import(${JSON.stringify(pathToFileURL(bundle).href)}); console.log("loaded"); } catch (error) { console.log(String(error)); }`;
+      const loaded = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+      assert.is(loaded.stdout.trim(), "loaded", `${entry}: ${loaded.stderr}`);
+    }
+  } finally {
+    removeDirectory(directory);
+  }
 });
 
 async function run<T>(session: BrowserSession, name: string, ...args: unknown[]): Promise<T> {
