@@ -69,59 +69,54 @@ test("loaded through tsx's tsImport (module URLs with a query), the worker start
   assert.is(result.stdout.trim(), "1 value");
 });
 
-test("a bundle shipped without dist/worker.mjs is PGZ_IO at open, naming the file, not a hang at the first flush; inline still opens", () => {
+/**
+ * Copies dist/ aside, lets `damage` change its worker.mjs, then runs `script(pgzUrl, directory)`
+ * (a module body) in a child process on a fresh database directory; returns its output lines.
+ */
+function runWithDamagedWorker(damage: (workerPath: string) => void, script: (pgzUrl: string, directory: string) => string): string[] {
   const root = fileURLToPath(new URL("../", import.meta.url));
   const bundle = temporaryDirectory("pgz-bundle");
   const directory = temporaryDirectory("pgz-background");
   try {
     cpSync(join(root, "dist"), bundle, { recursive: true });
-    rmSync(join(bundle, "worker.mjs"));
-    const script = `
-      const { DB } = await import(${JSON.stringify(pathToFileURL(join(bundle, "pgz.mjs")).href)});
-      try { DB.open(${JSON.stringify(directory)}); console.log("opened"); } catch (error) { console.log(error.code, error.message); }
-      const db = DB.open(${JSON.stringify(directory)}, { background: "inline" });
-      db.put("k", "v");
-      console.log("inline", db.get("k", { valueEncoding: "utf8" }));
-      db.close();`;
-    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+    damage(join(bundle, "worker.mjs"));
+    const body = script(JSON.stringify(pathToFileURL(join(bundle, "pgz.mjs")).href), JSON.stringify(directory));
+    const result = spawnSync(process.execPath, ["--input-type=module", "-e", body], { encoding: "utf8", timeout: 60_000 });
     assert.is(result.status, 0, `exit ${result.status}, signal ${result.signal}: ${result.stderr}`);
-    const [refused, inline] = result.stdout.trim().split("\n");
-    assert.match(refused!, /^PGZ_IO the background worker's module \S*worker\.mjs is missing/);
-    assert.is(inline, "inline v", "the failed open left no lock behind");
+    return result.stdout.trim().split("\n");
   } finally {
     removeDirectory(bundle);
     removeDirectory(directory);
   }
+}
+
+test("a bundle shipped without dist/worker.mjs is PGZ_IO at open, naming the file, not a hang at the first flush; inline still opens", () => {
+  const [refused, inline] = runWithDamagedWorker(rmSync, (pgzUrl, directory) => `
+    const { DB } = await import(${pgzUrl});
+    try { DB.open(${directory}); console.log("opened"); } catch (error) { console.log(error.code, error.message); }
+    const db = DB.open(${directory}, { background: "inline" });
+    db.put("k", "v");
+    console.log("inline", db.get("k", { valueEncoding: "utf8" }));
+    db.close();`);
+  assert.match(refused!, /^PGZ_IO the background worker's module \S*worker\.mjs is missing/);
+  assert.is(inline, "inline v", "the failed open left no lock behind");
 });
 
 test("a worker module that fails to load (a syntax error) fails the write waiting on it with PGZ_IO, not a hang; inline still opens", () => {
-  const root = fileURLToPath(new URL("../", import.meta.url));
-  const bundle = temporaryDirectory("pgz-bundle");
-  const directory = temporaryDirectory("pgz-background");
-  try {
-    cpSync(join(root, "dist"), bundle, { recursive: true });
-    writeFileSync(join(bundle, "worker.mjs"), "export const broken = ;\n");
-    // Small memtables: the third fills while the first two wait for the worker, so a put blocks.
-    const script = `
-      const { DB } = await import(${JSON.stringify(pathToFileURL(join(bundle, "pgz.mjs")).href)});
-      const db = DB.open(${JSON.stringify(directory)}, { memtableBytes: 64 * 1024 });
-      try {
-        for (let i = 0; i < 100000; i++) db.put("key" + i, "v".repeat(100));
-        console.log("no failure");
-      } catch (error) { console.log(error.code, error.message); }
-      try { db.close(); } catch {}
-      const inline = DB.open(${JSON.stringify(directory)}, { background: "inline" });
-      console.log("inline " + inline.get("key0", { valueEncoding: "utf8" })?.length);
-      inline.close();`;
-    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
-    assert.is(result.status, 0, `exit ${result.status}, signal ${result.signal}: ${result.stderr}`);
-    const [failure, inline] = result.stdout.trim().split("\n");
-    assert.match(failure!, /^PGZ_IO .*the background worker stopped: its module failed to load: Unexpected token/);
-    assert.is(inline, "inline 100", "acknowledged writes are there, and no lock was left behind");
-  } finally {
-    removeDirectory(bundle);
-    removeDirectory(directory);
-  }
+  // Small memtables: the third fills while the first two wait for the worker, so a put blocks.
+  const [failure, inline] = runWithDamagedWorker((workerPath) => writeFileSync(workerPath, "export const broken = ;\n"), (pgzUrl, directory) => `
+    const { DB } = await import(${pgzUrl});
+    const db = DB.open(${directory}, { memtableBytes: 64 * 1024 });
+    try {
+      for (let i = 0; i < 100000; i++) db.put("key" + i, "v".repeat(100));
+      console.log("no failure");
+    } catch (error) { console.log(error.code, error.message); }
+    try { db.close(); } catch {}
+    const inline = DB.open(${directory}, { background: "inline" });
+    console.log("inline " + inline.get("key0", { valueEncoding: "utf8" })?.length);
+    inline.close();`);
+  assert.match(failure!, /^PGZ_IO .*the background worker stopped: its module failed to load: Unexpected token/);
+  assert.is(inline, "inline 100", "acknowledged writes are there, and no lock was left behind");
 });
 
 test("background: the default is the worker, inline is asked for; a custom storage and a read-only open run inline; bad values are PGZ_INVALID_ARGUMENT", () => {
