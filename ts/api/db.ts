@@ -39,6 +39,7 @@ import { decode, decodedPairs, encode, isBinary, resolveEncodings, ENCODING_OPTI
 import type { ReadView } from "./view.ts";
 import { checkOptions } from "../errors.ts";
 import type { ChangeBatch, ChangeStream, ChangesOptions } from "../vlog/changes.ts";
+import { NO_VALUE } from "../vlog/record.ts";
 
 export type { BackupReport, BatchOperation, CheckProblem, CheckReport, Durability, IterateOptions, OpenOptions, WriteOptions };
 export type { ChangeBatch, ChangeStream, ChangesOptions, Encodable, EncodingOptions, ReadOptions };
@@ -131,7 +132,7 @@ export class DB {
 
   delete(key: Encodable, options?: WriteOptions): void {
     this.checkOpen();
-    this.write([{ type: "del", key: checkKey(encode(key, this.encodingsOf(options).keyEncoding, "key")), value: new Uint8Array(0) }], options);
+    this.write([{ type: "del", key: checkKey(encode(key, this.encodingsOf(options).keyEncoding, "key")), value: NO_VALUE }], options);
   }
 
   /** Applies every operation atomically: after any crash, all of them or none. */

@@ -11,7 +11,7 @@ import { COMPRESSIONS, KEY_BYTES_MAX, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_OPTIO
 import type { Storage } from "../storage/io.ts";
 import { platformThreads } from "../storage/platform.ts";
 import type { Durability } from "../vlog/log.ts";
-import type { LogOperation } from "../vlog/record.ts";
+import { NO_VALUE, type LogOperation } from "../vlog/record.ts";
 
 export type { Durability, EncodingOptions };
 export type Background = "worker" | "inline";
@@ -252,7 +252,7 @@ export function checkBatch(operations: readonly BatchOperation[], encodings: Enc
 function checkOperation(operation: BatchOperation, index: number, encodings: Encodings): LogOperation {
   checkOptions(operation, operation?.type === "del" ? DELETE_OPERATION_NAMES : PUT_OPERATION_NAMES, "batch operation", index);
   if (operation.type === "put") return { type: "put", key: checkKey(encode(operation.key, encodings.keyEncoding, "key")), value: checkValue(encode(operation.value, encodings.valueEncoding, "value")) };
-  if (operation.type === "del") return { type: "del", key: checkKey(encode(operation.key, encodings.keyEncoding, "key")), value: new Uint8Array(0) };
+  if (operation.type === "del") return { type: "del", key: checkKey(encode(operation.key, encodings.keyEncoding, "key")), value: NO_VALUE };
   throw invalidArgument(`batch operation ${index} has type ${String((operation as { type?: unknown }).type)}; expected "put" or "del"`);
 }
 

@@ -8,7 +8,7 @@ import { writeTrailer } from "../core/entry.ts";
 import { KIND_DELETE, KIND_POINTER, KIND_VALUE, SEQUENCE_MAX, TRAILER_BYTES } from "../core/types.ts";
 import { PgzError } from "../errors.ts";
 import type { Durability } from "../vlog/log.ts";
-import { encodeValuePointer, type LogOperation } from "../vlog/record.ts";
+import { NO_VALUE, encodeValuePointer, type LogOperation } from "../vlog/record.ts";
 import type { Pacer } from "./pacing.ts";
 import type { EngineState } from "./state.ts";
 
@@ -73,7 +73,7 @@ export function encodeMemtableRun(operations: readonly LogOperation[], firstSequ
 }
 
 function runValue(operation: LogOperation, pointer: Uint8Array | undefined): Uint8Array {
-  return operation.type === "del" ? EMPTY : (pointer ?? operation.value);
+  return operation.type === "del" ? NO_VALUE : (pointer ?? operation.value);
 }
 
 /** A u32, little-endian (a run entry's key and value lengths). */
@@ -85,4 +85,3 @@ function writeLength(target: Uint8Array, at: number, value: number): void {
 }
 
 let runScratch = new Uint8Array(64 * 1024);
-const EMPTY = new Uint8Array(0);

@@ -27,6 +27,12 @@ export interface LogOperation {
   value: Uint8Array;
 }
 
+/**
+ * The value of every delete: one shared empty array. A Uint8Array allocated per delete cost more
+ * than the rest of the delete's argument checks (a typed array is made in the runtime, not inline).
+ */
+export const NO_VALUE = new Uint8Array(0);
+
 export interface ValuePointer {
   segment: number;
   offset: number;
