@@ -3,7 +3,7 @@
 import { compareInternalKeys } from "./entry";
 import { TRAILER_BYTES } from "./format";
 import {
-  HEIGHT_MAX, LINK_BYTES, splice, linkAt, nodeNext, keyPrefix, nodeKeyLength, nodeKey, nodeBytes, allocateNode, allocateValue, randomHeight, findGreaterOrEqual, Memtable,
+  HEIGHT_MAX, LINK_BYTES, splice, linkAt, nodeNext, linkPrefix, decideSharedPrefix, nodeKeyLength, nodeKey, nodeBytes, allocateNode, allocateValue, randomHeight, findGreaterOrEqual, Memtable,
 } from "./skiplist";
 
 /**
@@ -32,6 +32,7 @@ export function memtableInsert(memtable: Memtable, run: usize, length: u32): i32
       const duplicate = insertOneByOne(memtable, run + offset, end - offset);
       if (duplicate >= 0) return index + duplicate;
     }
+    decideSharedPrefix(memtable);
     offset = end;
     index += <i32>count;
   }
@@ -101,7 +102,7 @@ function sortChunk(count: u32): void {
   store<u32>(laneNode + (lane << 2), <u32>memtable.head);
   store<u32>(laneLevel + (lane << 2), memtable.height - 1);
   store<u32>(laneKnown + (lane << 2), 0);
-  store<u64>(lanePrefix + (lane << 3), keyPrefix(entryKey(pointer), entryKeyLength(pointer) - TRAILER_BYTES));
+  store<u64>(lanePrefix + (lane << 3), linkPrefix(memtable, entryKey(pointer), entryKeyLength(pointer) - TRAILER_BYTES));
 }
 
 /**
@@ -170,7 +171,7 @@ function insertChunk(memtable: Memtable, count: u32): bool {
     const key = entryKey(pointer);
     const keyLength = entryKeyLength(pointer);
     const valueLength = load<u32>(pointer, 4);
-    const prefix = keyPrefix(key, keyLength - TRAILER_BYTES);
+    const prefix = linkPrefix(memtable, key, keyLength - TRAILER_BYTES);
     const height = randomHeight(memtable);
     if (height > memtable.height) memtable.height = height;
     const node = newNode(memtable, key, keyLength, valueLength, height);
@@ -234,7 +235,7 @@ function insertOneByOne(memtable: Memtable, run: usize, length: u32): i32 {
       memtable.height = height;
     }
     const node = newNode(memtable, key, keyLength, valueLength, height);
-    const prefix = keyPrefix(key, keyLength - TRAILER_BYTES);
+    const prefix = linkPrefix(memtable, key, keyLength - TRAILER_BYTES);
     for (let level: u32 = 0; level < height; level++) {
       const before = linkAt(<usize>load<u32>(splice + (<usize>level << 2)), level);
       const link = linkAt(node, level);

@@ -14,9 +14,14 @@
 //                                ^ node                                        (pointer)
 //   link := u32 next | u64 prefix of next's user key
 //
-// The prefix is the first 8 bytes of the next node's user key, big-endian, zero-padded: when
-// it differs from the searched key's prefix it decides the order without loading the next node,
-// which saves a cache miss on most steps of a search in a large memtable.
+// The prefix is 8 bytes of the next node's user key, big-endian, zero-padded: when it differs
+// from the searched key's prefix it decides the order without loading the next node, which saves
+// a cache miss on most steps of a search in a large memtable. Which 8 bytes: the first, until the
+// memtable holds SHARED_DECIDE_COUNT entries; then, if its keys all share their first `shared`
+// bytes, the 8 after those (keys like "user:000123" share their first bytes, and a prefix of
+// bytes every key has decides nothing). A key that does not share them sorts below or above
+// every key that does, so its prefix is 0 or all ones: the order of prefixes still never
+// contradicts the order of keys, and equal prefixes fall back to comparing the keys.
 //
 // A chunk starts with the pointer to the previously allocated chunk (the free list).
 // arenaBytes counts the head node, every node (rounded up to 4 bytes) and every value, exactly
@@ -53,6 +58,10 @@ export const splice: usize = memory.data(<i32>HEIGHT_MAX * 4, 4);
   nodeEnd: usize;
   valuePosition: usize;
   valueEnd: usize;
+  /** Leading user-key bytes the link prefixes skip (0: none), as those of the key at `reference`. */
+  shared: u32;
+  reference: usize;
+  sharedDecided: u32;
 }
 
 // @ts-ignore: decorator
@@ -72,9 +81,54 @@ export const splice: usize = memory.data(<i32>HEIGHT_MAX * 4, 4);
   return load<u32>(linkAt(node, level));
 }
 
+/** The entry count at which a memtable decides which bytes its link prefixes hold. */
+const SHARED_DECIDE_COUNT: u32 = 64;
+
+/** The link prefix of the user key at `key` (an internal key: user key then trailer) in `memtable`. */
+// @ts-ignore: decorator
+@inline export function linkPrefix(memtable: Memtable, key: usize, userLength: u32): u64 {
+  return memtable.shared == 0 ? keyPrefix(key, userLength) : prefixAfterShared(memtable, key, userLength);
+}
+
+function prefixAfterShared(memtable: Memtable, key: usize, userLength: u32): u64 {
+  const shared = memtable.shared;
+  const order = memory.compare(key, memtable.reference, min(shared, userLength));
+  if (order != 0) return order < 0 ? 0 : u64.MAX_VALUE;
+  // A key that ends inside the shared bytes sorts before every key that has them all.
+  if (userLength < shared) return 0;
+  return keyPrefix(key + shared, userLength - shared);
+}
+
+/**
+ * Once the memtable holds SHARED_DECIDE_COUNT entries: the bytes its first and last keys share
+ * (so every key between them shares them) become the bytes link prefixes skip, and every link's
+ * prefix is recomputed (a walk of a few dozen to a few thousand nodes, once per memtable).
+ */
+export function decideSharedPrefix(memtable: Memtable): void {
+  if (memtable.sharedDecided != 0 || memtable.count < SHARED_DECIDE_COUNT) return;
+  memtable.sharedDecided = 1;
+  const first = nodeNext(memtable.head, 0);
+  const last = findLast(memtable);
+  const limit = min(nodeKeyLength(first), nodeKeyLength(last)) - TRAILER_BYTES;
+  let shared: u32 = 0;
+  while (shared < limit && load<u8>(nodeKey(first) + shared) == load<u8>(nodeKey(last) + shared)) shared++;
+  if (shared == 0) return;
+  memtable.shared = shared;
+  memtable.reference = nodeKey(first);
+  for (let level: u32 = 0; level < memtable.height; level++) {
+    let link = linkAt(memtable.head, level);
+    let next = <usize>load<u32>(link);
+    while (next != 0) {
+      store<u64>(link, prefixAfterShared(memtable, nodeKey(next), nodeKeyLength(next) - TRAILER_BYTES), 4);
+      link = linkAt(next, level);
+      next = <usize>load<u32>(link);
+    }
+  }
+}
+
 /** The first 8 bytes of the user key at `key`, big-endian, zero-padded past its end. */
 // @ts-ignore: decorator
-@inline export function keyPrefix(key: usize, userLength: u32): u64 {
+@inline function keyPrefix(key: usize, userLength: u32): u64 {
   // An internal key has at least 8 bytes (the trailer), so the load stays inside it.
   const prefix = bswap<u64>(load<u64>(key));
   if (userLength >= 8) return prefix;
@@ -155,7 +209,7 @@ export function randomHeight(memtable: Memtable): u32 {
  * at every level (the head at levels above the list's height are filled by the insert).
  */
 export function findGreaterOrEqual(memtable: Memtable, key: usize, keyLength: u32, recordSplice: bool): usize {
-  const prefix = keyPrefix(key, keyLength - TRAILER_BYTES);
+  const prefix = linkPrefix(memtable, key, keyLength - TRAILER_BYTES);
   let node = memtable.head;
   let level = memtable.height - 1;
   // A node already found >= key on a higher level need not be compared again.
@@ -203,6 +257,9 @@ export function memtableNew(): Memtable {
   memtable.nodeEnd = 0;
   memtable.valuePosition = 0;
   memtable.valueEnd = 0;
+  memtable.shared = 0;
+  memtable.reference = 0;
+  memtable.sharedDecided = 0;
   const headBytes = nodeBytes(HEIGHT_MAX, 0);
   const at = allocateNode(memtable, headBytes);
   memory.fill(at, 0, headBytes);

@@ -343,6 +343,57 @@ test("runs longer than one sorted chunk (1,024 entries), with a duplicate in the
   for (const outcome of outcomes) assert.is(outcome, outcomes[0], "arenaBytes differ between cores");
 });
 
+/**
+ * Keys that share their first bytes (as "user:000123" keys do): once a memtable holds 64 entries
+ * its link prefixes skip the bytes its keys share. Keys inserted after that which do not share
+ * them (shorter keys, keys that end inside them, keys that differ in them) must still sort right.
+ */
+const sharedPrefixWorkload = fc.uint8Array({ minLength: 1, maxLength: 12 }).chain((shared) => {
+  const family = fc.uint8Array({ maxLength: 10, max: 4 }).map((suffix) => Uint8Array.from([...shared, ...suffix]));
+  const outsider = fc.oneof(
+    fc.integer({ min: 0, max: shared.length }).map((length) => shared.slice(0, length)),
+    fc
+      .tuple(fc.integer({ min: 0, max: shared.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 12 }))
+      .map(([at, byte, tail]) => Uint8Array.from([...shared.subarray(0, at), byte, ...tail])),
+  );
+  const anyKey = fc.oneof(family, outsider);
+  return fc.record({
+    first: fc.array(family, { minLength: 64, maxLength: 100 }),
+    later: fc.array(anyKey, { maxLength: 150 }),
+    batchSize: fc.integer({ min: 1, max: 70 }),
+    probes: fc.array(fc.record({ userKey: anyKey, sequence: fc.integer({ min: 0, max: 300 }) }), { maxLength: 40 }),
+    starts: fc.array(fc.record({ userKey: anyKey, sequence: fc.integer({ min: 0, max: 300 }), reverse: fc.boolean() }), { maxLength: 6 }),
+  });
+});
+
+test("keys sharing their first bytes, then keys that do not: gets and cursors match the model on every core", () => {
+  fc.assert(
+    fc.property(sharedPrefixWorkload, ({ first, later, batchSize, probes, starts }) => {
+      const entries = [...first, ...later].map((userKey, i) => ({
+        key: encodeInternalKey(userKey, i + 1, i % 5 === 0 ? KIND_DELETE : KIND_VALUE),
+        value: i % 5 === 0 ? new Uint8Array(0) : new Uint8Array([i & 0xff]),
+      }));
+      const sorted = sortEntries(entries);
+      for (const [name, core] of cores) {
+        const memtable = core.newMemtable();
+        memtable.insert(encodeRun(entries.slice(0, first.length)));
+        insertAll(memtable, entries.slice(first.length), batchSize);
+        for (const { userKey, sequence } of [...probes, ...entries.map((entry) => ({ userKey: userKeyOf(entry.key), sequence: sequenceOf(entry.key) }))]) {
+          const expected = modelGet(sorted, userKey, sequence);
+          assert.is(memtable.get(userKey, sequence)?.sequence, expected === undefined ? undefined : sequenceOf(expected.key), `${name}: get`);
+        }
+        sameBytes(drain(core, memtable.cursor(false), 4096), encodeRun(sorted), `${name}: forward`);
+        for (const { userKey, sequence, reverse } of starts) {
+          const start = encodeInternalKey(userKey, sequence, KIND_SEEK);
+          sameBytes(drain(core, memtable.cursor(reverse, start), 300), encodeRun(modelCursor(sorted, reverse, start)), `${name}: cursor from a start`);
+        }
+        memtable.free();
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
+
 test("arenaBytes is identical on every core", () => {
   const values = cores.map(([, core]) => {
     const memtable = core.newMemtable();

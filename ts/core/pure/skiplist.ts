@@ -11,25 +11,27 @@
  *   +------+-----------+-----------+-------------+---------+-----+-------------------+
  *   link := next | prefix high | prefix low
  *
- * As in the WASM core, a link carries the first 8 bytes of the next node's user key (big-endian,
+ * As in the WASM core, a link carries 8 bytes of the next node's user key (big-endian,
  * zero-padded, as two u32 halves): when it differs from the searched key's prefix it decides the
- * order without touching the next node's record or its key bytes in the arena.
+ * order without touching the next node's record or its key bytes in the arena. The first 8, or,
+ * once the memtable has decided that its keys share their first `shared` bytes, the 8 after those
+ * (assembly/skiplist.ts says why, and why a key that does not share them gets 0 or all ones).
  * Keys and values sit back to back in one growing byte arena (key at keyOffset, value right
  * after it). arenaBytes is not the size of these arrays: it counts every node as the WASM core
  * lays it out (links, 16-byte header and key rounded up to 4 bytes, then the value), plus the head,
  * so both cores report the same number. Heights come from the same seeded xorshift32, so both
  * cores build the same list.
  *
- * Duplicate internal keys are rejected (PGZ_INVALID_ARGUMENT): sequences are unique per write,
- * so a duplicate is a caller bug. Entries of the run before the duplicate stay inserted.
+ * Duplicate internal keys are PGZ_INVALID_ARGUMENT (sequences are unique per write, so a duplicate
+ * is a caller bug); entries of the run before the duplicate stay inserted.
  */
 import { invalidArgument } from "../../errors.ts";
 import { copyOfRange } from "../slab.ts";
-import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit, type Run } from "../types.ts";
-import { asPureRun } from "./run.ts";
+import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit } from "../types.ts";
 import { copyBytes } from "./bytes.ts";
+import { KEY_LENGTH, KEY_OFFSET, LINKS, LINK_SLOTS, PREV, PureMemtableCursor, VALUE_LENGTH } from "./skiplist-cursor.ts";
 import { readTrailerHigh, readTrailerLow, prefixHalf, compareToTarget, compareRunKeys } from "./skiplist-keys.ts";
-import { CURSOR_BYTES_TARGET, checkBytesTarget, checkCursorStart, checkGetArguments, countRunEntries } from "../checks.ts";
+import { checkCursorStart, checkGetArguments, countRunEntries } from "../checks.ts";
 
 export const HEIGHT_MAX = 16;
 export const RANDOM_SEED = 0x9e3779b9;
@@ -40,17 +42,12 @@ const LINK_BYTES = 12;
 /** The TS arena is one Uint8Array indexed by int32 offsets. */
 const ARENA_BYTES_MAX = 0x7fff_ffff;
 
-const PREV = 0;
-const KEY_OFFSET = 1;
-const KEY_LENGTH = 2;
-const VALUE_LENGTH = 3;
-const LINKS = 4;
-/** Int32 slots per level: next, prefix high, prefix low. */
-const LINK_SLOTS = 3;
 
 const TWO_POW_24 = 0x100_0000;
 /** Entries per sorted chunk of an insert (as the WASM core). */
 const BATCH_ENTRIES = 1024;
+/** The entry count at which a memtable decides which bytes its link prefixes hold (as the WASM core). */
+const SHARED_DECIDE_COUNT = 64;
 
 /** Bytes the WASM arena spends on a node and its value: the number both cores report in arenaBytes. */
 export function nodeBytes(height: number, keyLength: number, valueLength: number): number {
@@ -77,6 +74,13 @@ class PureMemtable implements Memtable {
   /** Per level, while a chunk is linked: the last node it linked there, and that node's old predecessor. */
   private readonly lastLinked = new Int32Array(HEIGHT_MAX);
   private readonly lastGap = new Int32Array(HEIGHT_MAX);
+  /** Leading user-key bytes the link prefixes skip (0: none), as those of the key at arena[referenceAt]. */
+  private shared = 0;
+  private referenceAt = 0;
+  private sharedDecided = false;
+  /** The halves of the link prefix linkPrefix computed last (two fields: no array per call). */
+  private prefixHigh = 0;
+  private prefixLow = 0;
 
   checkLive(): void {
     if (this.freed) throw invalidArgument("memtable used after free()");
@@ -108,8 +112,9 @@ class PureMemtable implements Memtable {
     const prefixes = this.prefixes;
     const arena = this.arena;
     const splice = this.splice;
-    const prefixHigh = prefixHalf(target, targetAt, targetUserLength);
-    const prefixLow = prefixHalf(target, targetAt + 4, targetUserLength - 4);
+    this.linkPrefix(target, targetAt, targetUserLength);
+    const prefixHigh = this.prefixHigh;
+    const prefixLow = this.prefixLow;
     let node = 0;
     let level = this.height - 1;
     // A node already found >= target on a higher level need not be compared again.
@@ -147,6 +152,57 @@ class PureMemtable implements Memtable {
       } else {
         if (level === 0) return node;
         level--;
+      }
+    }
+  }
+
+  /** Sets prefixHigh and prefixLow to the link prefix of the user key bytes[at, at + userLength). */
+  private linkPrefix(bytes: Uint8Array, at: number, userLength: number): void {
+    const shared = this.shared;
+    if (shared === 0) {
+      this.prefixHigh = prefixHalf(bytes, at, userLength);
+      this.prefixLow = prefixHalf(bytes, at + 4, userLength - 4);
+      return;
+    }
+    const arena = this.arena;
+    const reference = this.referenceAt;
+    const common = userLength < shared ? userLength : shared;
+    for (let i = 0; i < common; i++) {
+      const difference = bytes[at + i]! - arena[reference + i]!;
+      if (difference !== 0) {
+        this.prefixHigh = this.prefixLow = difference < 0 ? 0 : 0xffff_ffff;
+        return;
+      }
+    }
+    // A key that ends inside the shared bytes sorts before every key that has them all.
+    this.prefixHigh = userLength < shared ? 0 : prefixHalf(bytes, at + shared, userLength - shared);
+    this.prefixLow = userLength < shared ? 0 : prefixHalf(bytes, at + shared + 4, userLength - shared - 4);
+  }
+
+  /** As assembly/skiplist.ts decideSharedPrefix: once, at SHARED_DECIDE_COUNT entries. */
+  private decideSharedPrefix(): void {
+    if (this.sharedDecided || this.entryCount < SHARED_DECIDE_COUNT) return;
+    this.sharedDecided = true;
+    const nodes = this.nodes;
+    const arena = this.arena;
+    const first = nodes[LINKS]!;
+    const last = this.findLast();
+    const [firstAt, lastAt] = [nodes[first + KEY_OFFSET]!, nodes[last + KEY_OFFSET]!];
+    const limit = Math.min(nodes[first + KEY_LENGTH]!, nodes[last + KEY_LENGTH]!) - TRAILER_BYTES;
+    let shared = 0;
+    while (shared < limit && arena[firstAt + shared] === arena[lastAt + shared]) shared++;
+    if (shared === 0) return;
+    this.shared = shared;
+    this.referenceAt = firstAt;
+    for (let level = 0; level < this.height; level++) {
+      let link = LINKS + level * LINK_SLOTS;
+      let next = nodes[link]!;
+      while (next !== 0) {
+        this.linkPrefix(arena, nodes[next + KEY_OFFSET]!, nodes[next + KEY_LENGTH]! - TRAILER_BYTES);
+        nodes[link + 1] = this.prefixHigh;
+        nodes[link + 2] = this.prefixLow;
+        link = next + LINKS + level * LINK_SLOTS;
+        next = nodes[link]!;
       }
     }
   }
@@ -211,6 +267,7 @@ class PureMemtable implements Memtable {
         end += 8 + readTrailerLow(run, end) + readTrailerLow(run, end + 4);
       }
       if (!this.insertChunk(run, count)) this.insertOneByOne(run, offset, end, index);
+      this.decideSharedPrefix();
       offset = end;
       index += count;
     }
@@ -268,8 +325,9 @@ class PureMemtable implements Memtable {
       const keyLength = readTrailerLow(run, offset);
       const keyAt = offset + 8;
       const userLength = keyLength - TRAILER_BYTES;
-      const prefixHigh = prefixHalf(run, keyAt, userLength);
-      const prefixLow = prefixHalf(run, keyAt + 4, userLength - 4);
+      this.linkPrefix(run, keyAt, userLength);
+      const prefixHigh = this.prefixHigh;
+      const prefixLow = this.prefixLow;
       const height = this.randomHeight();
       if (height > this.height) this.height = height;
       const node = this.insertNode(run, keyAt, keyLength, readTrailerLow(run, offset + 4), height);
@@ -304,7 +362,8 @@ class PureMemtable implements Memtable {
         this.height = height;
       }
       const node = this.insertNode(run, keyAt, keyLength, valueLength, height);
-      this.link(found, node, height, prefixHalf(run, keyAt, userLength), prefixHalf(run, keyAt + 4, userLength - 4));
+      this.linkPrefix(run, keyAt, userLength);
+      this.link(found, node, height, this.prefixHigh, this.prefixLow);
       offset = keyAt + keyLength + valueLength;
       index++;
     }
@@ -382,48 +441,6 @@ class PureMemtable implements Memtable {
     this.checkLive();
     checkCursorStart(start);
     return new PureMemtableCursor(this, reverse === true, this.position(reverse === true, start));
-  }
-}
-
-class PureMemtableCursor implements Cursor {
-  private freed = false;
-
-  constructor(
-    private readonly memtable: PureMemtable,
-    private readonly reverse: boolean,
-    private node: number,
-  ) {}
-
-  free(): void {
-    this.freed = true;
-  }
-
-  fill(run: Run, bytesTarget = CURSOR_BYTES_TARGET): number {
-    if (this.freed) throw invalidArgument("cursor used after free()");
-    this.memtable.checkLive();
-    const out = asPureRun(run);
-    checkBytesTarget(bytesTarget);
-    out.clear();
-    const { nodes, arena } = this.memtable;
-    const nextSlot = this.reverse ? PREV : LINKS;
-    let node = this.node;
-    let count = 0;
-    while (node !== 0) {
-      const keyLength = nodes[node + KEY_LENGTH]!;
-      const valueLength = nodes[node + VALUE_LENGTH]!;
-      const at = out.reserve(8 + keyLength + valueLength);
-      const view = out.view;
-      view.setUint32(at, keyLength, true);
-      view.setUint32(at + 4, valueLength, true);
-      copyBytes(out.buffer, at + 8, arena, nodes[node + KEY_OFFSET]!, keyLength + valueLength);
-      out.byteLength = at + 8 + keyLength + valueLength;
-      count++;
-      node = nodes[node + nextSlot]!;
-      if (out.byteLength >= bytesTarget) break;
-    }
-    out.count = count;
-    this.node = node;
-    return count;
   }
 }
 
