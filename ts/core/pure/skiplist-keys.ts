@@ -18,8 +18,11 @@ export function readTrailerLow(bytes: Uint8Array, at: number): number {
   return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
 }
 
-/** The first 4 bytes of a user key (big-endian, zero-padded) as an unsigned number. */
-export function prefixHalf(bytes: Uint8Array, at: number, available: number): number {
+/**
+ * The first 4 bytes at `at` (big-endian, zero-padded past `available`) as an unsigned number. A
+ * memtable's link prefixes come only from PureMemtable.linkPrefix: they may skip shared bytes.
+ */
+export function bigEndianHalf(bytes: Uint8Array, at: number, available: number): number {
   if (available >= 4) return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
   let half = 0;
   for (let i = 0; i < 4; i++) half = (half << 8) | (i < available ? bytes[at + i]! : 0);

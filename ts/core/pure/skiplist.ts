@@ -30,7 +30,7 @@ import { copyOfRange } from "../slab.ts";
 import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit } from "../types.ts";
 import { copyBytes } from "./bytes.ts";
 import { KEY_LENGTH, KEY_OFFSET, LINKS, LINK_SLOTS, PREV, PureMemtableCursor, VALUE_LENGTH } from "./skiplist-cursor.ts";
-import { readTrailerHigh, readTrailerLow, prefixHalf, compareToTarget, compareRunKeys } from "./skiplist-keys.ts";
+import { readTrailerHigh, readTrailerLow, bigEndianHalf, compareToTarget, compareRunKeys } from "./skiplist-keys.ts";
 import { checkCursorStart, checkGetArguments, countRunEntries } from "../checks.ts";
 
 export const HEIGHT_MAX = 16;
@@ -160,8 +160,8 @@ class PureMemtable implements Memtable {
   private linkPrefix(bytes: Uint8Array, at: number, userLength: number): void {
     const shared = this.shared;
     if (shared === 0) {
-      this.prefixHigh = prefixHalf(bytes, at, userLength);
-      this.prefixLow = prefixHalf(bytes, at + 4, userLength - 4);
+      this.prefixHigh = bigEndianHalf(bytes, at, userLength);
+      this.prefixLow = bigEndianHalf(bytes, at + 4, userLength - 4);
       return;
     }
     const arena = this.arena;
@@ -175,8 +175,8 @@ class PureMemtable implements Memtable {
       }
     }
     // A key that ends inside the shared bytes sorts before every key that has them all.
-    this.prefixHigh = userLength < shared ? 0 : prefixHalf(bytes, at + shared, userLength - shared);
-    this.prefixLow = userLength < shared ? 0 : prefixHalf(bytes, at + shared + 4, userLength - shared - 4);
+    this.prefixHigh = userLength < shared ? 0 : bigEndianHalf(bytes, at + shared, userLength - shared);
+    this.prefixLow = userLength < shared ? 0 : bigEndianHalf(bytes, at + shared + 4, userLength - shared - 4);
   }
 
   /** As assembly/skiplist.ts decideSharedPrefix: once, at SHARED_DECIDE_COUNT entries. */
