@@ -155,7 +155,7 @@ export function bloomBuilderAddFromRun(pointer: usize, run: Run, from: u32, to: 
 
 /** The first byte of the line of a key hashed to `hash`, in a filter of `lines` lines. */
 // @ts-ignore: decorator
-@inline function lineOf(filter: usize, lines: u32, hash: u32): usize {
+@inline export function lineOf(filter: usize, lines: u32, hash: u32): usize {
   return filter + (<usize>((<u64>hash * <u64>lines) >>> 32) * BLOOM_LINE_BYTES);
 }
 
@@ -201,6 +201,11 @@ export function bloomBuilderFinish(pointer: usize, k: u32, bytes: u32): usize {
  */
 export function bloomMayContain(filter: usize, length: u32, key: usize, keyLength: u32): bool {
   return bloomMayContainHash(filter, length, bloomHash(key, keyLength));
+}
+
+/** The line bloomMayContainHash reads for `hash` (a batch lookup loads it early: the misses of many keys overlap). */
+export function bloomLineOf(filter: usize, length: u32, hash: u32): usize {
+  return lineOf(filter, (length - 1) / BLOOM_LINE_BYTES, hash);
 }
 
 /** bloomMayContain for a key already hashed (a point lookup hashes once for every table). */

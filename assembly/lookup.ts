@@ -21,7 +21,7 @@ import { compareInternalKeys } from "./entry";
 import { bloomHash, bloomMayContainHash } from "./bloom";
 import { Position, blockFirst, blockGet, blockNext } from "./block";
 import {
-  POINT_INDEX_ABSENT, pointIndexBuild, pointIndexGet, pointIndexTrailer, pointIndexValueLength, pointIndexValuePointer, prefixOf,
+  POINT_INDEX_ABSENT, pointIndexBuild, pointIndexGet, pointIndexTouch, pointIndexTrailer, pointIndexValueLength, pointIndexValuePointer, prefixOf,
 } from "./point-index";
 
 export const LOOKUP_ABSENT: i32 = -1;
@@ -217,15 +217,44 @@ export function tableLookupGet(lookup: TableLookup, point: PointKey): i32 {
  * holds u32 hashed | u32 hash: the key's bloom hash, computed by the first table that needs it.
  */
 export function tableLookupKey(lookup: TableLookup, key: usize, keyLength: u32, hashState: usize): i32 {
-  if (lookup.filter != 0) {
-    if (load<u32>(hashState) == 0) {
-      store<u32>(hashState, bloomHash(key, keyLength - TRAILER_BYTES), 4);
-      store<u32>(hashState, 1);
-    }
-    if (!bloomMayContainHash(lookup.filter, lookup.filterLength, load<u32>(hashState, 4))) return LOOKUP_ABSENT;
+  const index = tableLookupBlock(lookup, key, keyLength, hashState);
+  return index < 0 ? LOOKUP_ABSENT : tableLookupInBlock(lookup, <u32>index, key, keyLength);
+}
+
+/** The key's bloom hash, computed on first use and kept in `hashState` (u32 hashed | u32 hash). */
+export function pointKeyHash(key: usize, keyLength: u32, hashState: usize): u32 {
+  if (load<u32>(hashState) == 0) {
+    store<u32>(hashState, bloomHash(key, keyLength - TRAILER_BYTES), 4);
+    store<u32>(hashState, 1);
   }
+  return load<u32>(hashState, 4);
+}
+
+/** The block that may hold the key, or -1 when the filter or the fences rule it out. */
+export function tableLookupBlock(lookup: TableLookup, key: usize, keyLength: u32, hashState: usize): i32 {
+  if (lookup.filter != 0 && !bloomMayContainHash(lookup.filter, lookup.filterLength, pointKeyHash(key, keyLength, hashState))) return -1;
   const index = findFence(lookup, key, keyLength);
-  if (index >= lookup.blockCount) return LOOKUP_ABSENT;
+  return index >= lookup.blockCount ? -1 : <i32>index;
+}
+
+/** Stages of tableLookupTouch, in the order a batch runs them. */
+export const TOUCH_STAGES: u32 = 4;
+
+/**
+ * Loads the lines stage `stage` of a lookup in block `index` will read (the block's point index,
+ * its prefixes, the entry found, its header) and returns a byte of them; decides nothing. A
+ * block not cached, or without its point index yet, is left to the lookup itself.
+ */
+export function tableLookupTouch(lookup: TableLookup, index: u32, key: usize, keyLength: u32, stage: u32): u32 {
+  const reader = <usize>load<u32>(lookup.readers + (<usize>index << 2));
+  const pointIndex = <usize>load<u32>(lookup.pointIndexes + (<usize>index << 2));
+  if (reader == 0 || pointIndex == 0) return 0;
+  if (stage == 0) return load<u8>(pointIndex);
+  return pointIndexTouch(pointIndex, changetype<Position>(reader).block.data, key, keyLength, stage - 1);
+}
+
+/** The key's newest version in block `index` (the fences chose it), as the result codes above say. */
+export function tableLookupInBlock(lookup: TableLookup, index: u32, key: usize, keyLength: u32): i32 {
   const reader = <usize>load<u32>(lookup.readers + (<usize>index << 2));
   if (reader == 0) return -2 - <i32>index;
   const searched = <i32>(index << LOOKUP_BLOCK_SHIFT);

@@ -89,13 +89,7 @@ export function pointIndexGet(index: usize, data: usize, key: usize, keyLength: 
   if (userLength - shared > PREFIX_BYTES) return POINT_INDEX_UNSURE;
   const prefix = prefixOf(key + shared, userLength - shared);
   const target = load<u64>(key + userLength);
-  let low: u32 = 0;
-  let high = count;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (load<u64>(prefixes(index) + (<usize>middle << 3)) < prefix) low = middle + 1;
-    else high = middle;
-  }
+  const low = firstPrefixAtLeast(index, count, prefix);
   // Entries with the target's prefix: other (shorter or longer) keys, then its versions, newest first.
   for (let at = low; at < count && load<u64>(prefixes(index) + (<usize>at << 3)) == prefix; at++) {
     const length = load<u32>(userLengths(index, count) + (<usize>at << 2));
@@ -110,4 +104,40 @@ export function pointIndexGet(index: usize, data: usize, key: usize, keyLength: 
     return <i32>at;
   }
   return POINT_INDEX_ABSENT;
+}
+
+/** The first entry whose prefix is >= `prefix` (count if none): a binary search over the packed prefixes. */
+function firstPrefixAtLeast(index: usize, count: u32, prefix: u64): u32 {
+  let low: u32 = 0;
+  let high = count;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (load<u64>(prefixes(index) + (<usize>middle << 3)) < prefix) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/**
+ * Loads (and so caches) the lines pointIndexGet will read for the key, returning a byte of
+ * them: the prefixes, then the found entry's trailer, length and offset, then its header in
+ * the block at `data`. It decides nothing; a batch lookup runs it over several keys in turn
+ * so that their cache misses overlap instead of queueing one key after another.
+ */
+export function pointIndexTouch(index: usize, data: usize, key: usize, keyLength: u32, stage: u32): u32 {
+  const count = load<u32>(index);
+  if (stage == 0) {
+    let sink: u32 = 0;
+    for (let offset: usize = 0; offset < (<usize>count << 3); offset += 64) sink += load<u8>(prefixes(index) + offset);
+    return sink;
+  }
+  const shared = load<u32>(index, 4);
+  const userLength = keyLength - TRAILER_BYTES;
+  if (userLength < shared || userLength - shared > PREFIX_BYTES) return 0;
+  const at = firstPrefixAtLeast(index, count, prefixOf(key + shared, userLength - shared));
+  if (at >= count) return 0;
+  if (stage == 1) {
+    return load<u8>(trailers(index, count) + (<usize>at << 3)) + load<u8>(userLengths(index, count) + (<usize>at << 2)) + load<u8>(offsets(index, count) + (<usize>at << 2));
+  }
+  return load<u8>(data + <usize>load<u32>(offsets(index, count) + (<usize>at << 2)));
 }

@@ -8,6 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DB, type Snapshot } from "../ts/index.ts";
 import type { ReadPath } from "../ts/engine/read.ts";
+import type { EngineState } from "../ts/engine/state.ts";
 import { bytes, engineCores, expectCode, random, removeDirectory, text } from "./helpers.ts";
 import { scratchDirectory, tinyOptions } from "./model.ts";
 
@@ -96,6 +97,56 @@ for (const core of engineCores) {
         db.close();
         removeDirectory(directory);
       }
+    }
+  });
+
+  test(`${core}: getMany of 1,000 keys over the memtable, immutable memtables, level 0 and deeper levels, at the head and at a snapshot`, () => {
+    const next = random(77);
+    const directory = scratchDirectory();
+    // The worker builds the flushes: a rotated memtable stays immutable until the host takes its answer.
+    const db = DB.open(directory, { core, background: "worker", memtableBytes: 64 * 1024, l0Files: 64, valueThreshold: 16, autoGc: false });
+    const tree = (db as unknown as { engine: { state: EngineState } }).engine.state.tree;
+    const reads = (db as unknown as { engine: { reads: ReadPath } }).engine.reads;
+    const model = new Map<string, string>();
+    const write = (step: number) => {
+      const key = keyOf(Math.floor(next() * 3000));
+      if (next() < 0.2) {
+        db.delete(key);
+        model.delete(key);
+      } else {
+        // Half the values are over the threshold: value pointers into the log.
+        const value = `${key}@${step}`.padEnd(next() < 0.5 ? 8 : 40, "x");
+        db.put(key, value);
+        model.set(key, value);
+      }
+    };
+    try {
+      let step = 0;
+      for (; step < 4000; step++) write(step);
+      db.flush();
+      db.compact();
+      for (; step < 6000; step++) write(step);
+      db.flush();
+      const snapshot = db.snapshot();
+      const then = new Map(model);
+      // Writes until a memtable is immutable (its flush on the worker) and the live one has entries.
+      while (tree.immutables.length === 0 || tree.memtable.memtable.count < 20) write(step++);
+      const levels = db.stats().levels.filter((level) => level.files > 0).map((level) => level.level);
+      assert.ok(levels.includes(0) && levels.some((level) => level > 0), `tables on level 0 and deeper (${levels})`);
+      assert.ok(tree.immutables.length > 0 && tree.memtable.memtable.count > 0, "an immutable memtable and a live one");
+      // Keys in and out of the database, repeated, in no order.
+      const keys = Array.from({ length: 1000 }, () => keyOf(Math.floor(next() * 3200)));
+      for (let i = 0; i < 50; i++) keys[Math.floor(next() * keys.length)] = keys[Math.floor(next() * keys.length)]!;
+      const many = db.getMany(keys).map(text);
+      assert.equal(many, keys.map((each) => model.get(each)), "getMany against the model");
+      assert.equal(many, keys.map((each) => text(db.get(each))), "getMany against get");
+      assert.ok(many.some((value) => value?.length === 40) && many.includes(undefined), "values in the log, and missing or deleted keys");
+      const atSnapshot = reads.getMany(keys.map(bytes), snapshot.sequence).map(text);
+      assert.equal(atSnapshot, keys.map((each) => then.get(each)), "getMany at the snapshot against its model");
+      snapshot.release();
+    } finally {
+      db.close();
+      removeDirectory(directory);
     }
   });
 

@@ -66,7 +66,7 @@ export class Host {
       delete: (key: Uint8Array, options) => this.database().deleteAsync(key, options),
       batch: (operations, options) => this.database().batchAsync(operations, options),
       get: (key: Uint8Array) => this.database().get(key),
-      getMany: (keys: Uint8Array[]) => keys.map((key) => this.database().get(key)),
+      getMany: (keys: Uint8Array[]) => this.database().getMany(keys),
       iterate: (options: IterateOptions, snapshot?: number) => this.iterate(options, snapshot),
       next: (handle: number) => this.nextChunk(handle),
       endIterator: (handle: number) => this.endIterator(handle),

@@ -85,6 +85,12 @@ export interface Memtable extends Freeable {
   insert(run: Uint8Array): void;
   /** The newest version of `userKey` with sequence <= `sequence`, tombstones included. */
   get(userKey: Uint8Array, sequence: number): Hit | undefined;
+  /**
+   * get() for every slot [from, to) of `batch` not found yet, in one call (several searches
+   * interleaved, so their cache misses overlap): afterwards the batch lists the slots found
+   * here (copyFound); none needs a block.
+   */
+  getMany(batch: PointBatch, from: number, to: number): void;
   /** Bytes of arena in use (keys, values, nodes); the engine rotates the memtable on it. */
   readonly arenaBytes: number;
   readonly count: number;
@@ -236,8 +242,22 @@ export interface PointBatch extends Freeable {
   neededBlock(i: number): number;
   /** The entry found for `slot`, right after the call that found it: a copy of the value for the caller. */
   hit(slot: number): Hit;
+  /**
+   * What the last call (Memtable.getMany, TableLookup.getMany) found, into `results` at the
+   * caller's index order[slot] of each slot found: no object per key. Call it right after.
+   */
+  copyFound(order: readonly number[], results: PointResults): void;
   /** The block that held the entry found for `slot`. */
   hitBlock(slot: number): number;
+}
+
+/** What a batch lookup found, by the caller's key index (PointBatch.copyFound fills it). */
+export interface PointResults {
+  /** A copy of each key's value (for KIND_POINTER, its encoded value pointer); undefined: none found, or a tombstone. */
+  values: (Uint8Array | undefined)[];
+  /** The keys whose value is a value pointer, and the sequence of the version found for each. */
+  pointerKeys: number[];
+  pointerSequences: number[];
 }
 
 /** What a merge yields: every internal entry, or the user-visible view at a sequence. */

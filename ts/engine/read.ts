@@ -74,8 +74,12 @@ export class ReadPath {
 
   /** The values of `keys` as of `sequence`, in the order given: one sorted walk of the tree. */
   getMany(keys: Uint8Array[], sequence: number): (Uint8Array | undefined)[] {
-    const hits = this.state.tree.getMany(keys, sequence);
-    return hits.map((hit, index) => this.valueOf(hit, keys[index]!));
+    const { values, pointerKeys, pointerSequences } = this.state.tree.getMany(keys, sequence);
+    for (let i = 0; i < pointerKeys.length; i++) {
+      const index = pointerKeys[i]!;
+      values[index] = this.state.log.readValue(decodeValuePointer(values[index]!), keys[index]!, pointerSequences[i]!);
+    }
+    return values;
   }
 
   /** A lookup's value: undefined for none or a tombstone, else inline or from the log. */

@@ -1,14 +1,15 @@
 /**
  * Batched point lookups (db.getMany): the tree is walked source by source rather than key by
- * key, with the keys sorted once when a deeper level is to be walked. Each memtable is asked
- * about every key still unresolved; the keys left are then written once into the core's point
- * batch, and each level-0 table, and each table of a deeper level for the keys in its range,
- * answers all of its keys in one core call while their blocks are cached (TableLookup.getMany).
- * Results come back in the caller's order.
+ * key, with the keys sorted once when a deeper level is to be walked. The keys are written once
+ * into the core's point batch; each memtable answers every key not found yet in one core call
+ * (Memtable.getMany, its searches interleaved), then each level-0 table, and each table of a
+ * deeper level for the keys in its range, answers all of its keys in one core call while their
+ * blocks are cached (TableLookup.getMany). What each source finds is copied out once, straight
+ * into the results by the caller's index (PointBatch.copyFound): no object per key.
  */
 import { assert } from "../assert.ts";
 import { compareBytes, compareUserKey } from "../core/entry.ts";
-import type { BlockReader, Hit, Memtable, PointBatch } from "../core/types.ts";
+import type { BlockReader, Memtable, PointBatch, PointResults } from "../core/types.ts";
 import type { BlockCache } from "./cache.ts";
 import type { Table, TableMeta } from "./sstable.ts";
 
@@ -23,80 +24,62 @@ export interface PointSources {
 }
 
 /**
- * The newest version visible at `sequence` of each of `keys` (tombstones included), as
- * `hits[i]` for `keys[i]`. A repeated key is looked up again: each gets a value of its own.
+ * The newest version visible at `sequence` of each of `keys`: results.values[i] for keys[i]
+ * (undefined for none or a tombstone), the keys whose value is a value pointer listed. A
+ * repeated key is looked up again: each gets a value of its own.
  */
-export function getMany(sources: PointSources, keys: readonly Uint8Array[], sequence: number): (Hit | undefined)[] {
+export function getMany(sources: PointSources, keys: readonly Uint8Array[], sequence: number): PointResults {
+  const results: PointResults = { values: new Array<Uint8Array | undefined>(keys.length).fill(undefined), pointerKeys: [], pointerSequences: [] };
+  if (keys.length === 0) return results;
   const levels = sources.levels();
   // Only the walk of a deeper level needs the keys in order; memtables and level-0 tables
   // answer each key on its own, and sorting costs about a tenth of a batch.
   const sorted = levels.some((tables, level) => level > 0 && tables.length > 0);
-  const batch = new Batch(keys, sequence, sorted);
+  const walk = new BatchWalk(sources, keys, sorted ? sortedIndexes(keys) : Array.from({ length: keys.length }, (_, index) => index), sequence, results);
   for (const memtable of sources.memtables()) {
-    if (memtable.count > 0) batch.askMemtable(memtable);
+    if (walk.pendingCount === 0) return results;
+    if (memtable.count > 0) walk.askMemtable(memtable);
   }
-  if (batch.pendingCount === 0 || levels.every((tables) => tables.length === 0)) return batch.hits;
-  const tables = new TableBatch(sources, batch);
-  for (let level = 0; level < levels.length && tables.pendingCount > 0; level++) {
+  for (let level = 0; level < levels.length && walk.pendingCount > 0; level++) {
     if (level === 0) {
-      for (const meta of levels[0]!) tables.askTable(sources.table(meta), 0, tables.count);
+      for (const meta of levels[0]!) walk.askTable(sources.table(meta), 0, keys.length);
     } else if (levels[level]!.length > 0) {
-      tables.askLevel(levels[level]!);
+      walk.askLevel(levels[level]!);
     }
   }
-  tables.finish();
-  return batch.hits;
+  return results;
 }
 
-/** The keys of one getMany and what is known of them, for the memtables' turn. */
-class Batch {
-  readonly hits: (Hit | undefined)[];
-  /** Indexes into `keys` (ascending by key when a level walk needs it); the first pendingCount are unresolved. */
-  readonly order: number[];
-  pendingCount: number;
-
-  constructor(
-    readonly keys: readonly Uint8Array[],
-    readonly sequence: number,
-    sorted: boolean,
-  ) {
-    this.hits = new Array<Hit | undefined>(keys.length).fill(undefined);
-    this.order = sorted ? sortedIndexes(keys) : Array.from({ length: keys.length }, (_, index) => index);
-    this.pendingCount = this.order.length;
-  }
-
-  /** Keeps the keys the memtable did not resolve, in order (compacted in place: no array per source). */
-  askMemtable(memtable: Memtable): void {
-    let kept = 0;
-    for (let i = 0; i < this.pendingCount; i++) {
-      const index = this.order[i]!;
-      const hit = memtable.get(this.keys[index]!, this.sequence);
-      if (hit === undefined) this.order[kept++] = index;
-      else this.hits[index] = hit;
-    }
-    this.pendingCount = kept;
-  }
-}
-
-/** The keys the memtables left, as slots of the core's point batch (slot i is order[i]), asked of tables. */
-class TableBatch {
+/** One getMany's keys as slots of the core's point batch (slot i is keys[order[i]]), asked of source after source. */
+class BatchWalk {
   private readonly batch: PointBatch;
   private readonly cache: BlockCache<BlockReader>;
-  /** The hit of each slot: the core skips slots found already. */
-  private readonly slotHits: (Hit | undefined)[];
-  readonly count: number;
   pendingCount: number;
 
   constructor(
     private readonly sources: PointSources,
-    private readonly keys: Batch,
+    private readonly keys: readonly Uint8Array[],
+    /** Indexes into `keys`, ascending by key when a level walk needs it. */
+    private readonly order: number[],
+    sequence: number,
+    private readonly results: PointResults,
   ) {
     this.batch = sources.pointBatch();
     this.cache = sources.cache();
-    this.count = keys.pendingCount;
-    this.pendingCount = keys.pendingCount;
-    this.batch.set(keys.keys, keys.order, this.count, keys.sequence);
-    this.slotHits = new Array<Hit | undefined>(this.count).fill(undefined);
+    this.batch.set(keys, order, keys.length, sequence);
+    this.pendingCount = keys.length;
+  }
+
+  /** Every slot not found yet, asked of the memtable in one call. */
+  askMemtable(memtable: Memtable): void {
+    memtable.getMany(this.batch, 0, this.keys.length);
+    this.takeFound();
+  }
+
+  /** Copies out what the last call found (before any other core call may move or free it). */
+  private takeFound(): void {
+    this.batch.copyFound(this.order, this.results);
+    this.pendingCount -= this.batch.foundCount;
   }
 
   /**
@@ -109,12 +92,7 @@ class TableBatch {
     let loaded = -1;
     for (let retry = false; ; retry = true) {
       table.lookupMany(batch, from, to, retry, this.cache);
-      const found = batch.foundCount;
-      for (let i = 0; i < found; i++) {
-        const slot = batch.foundSlot(i);
-        this.slotHits[slot] = batch.hit(slot);
-      }
-      this.pendingCount -= found;
+      this.takeFound();
       const needed = batch.neededCount;
       if (needed === 0) return;
       const lastLoaded = loaded;
@@ -133,25 +111,18 @@ class TableBatch {
    * moving forward through the level's tables.
    */
   askLevel(tables: readonly TableMeta[]): void {
-    const { keys, order } = this.keys;
+    const { keys, order } = this;
+    const count = keys.length;
     let tableIndex = 0;
     let slot = 0;
-    while (slot < this.count && tableIndex < tables.length) {
+    while (slot < count && tableIndex < tables.length) {
       const meta = tables[tableIndex]!;
       // The table's bounds are internal keys: compared by their user keys.
-      while (slot < this.count && compareUserKey(meta.smallest, keys[order[slot]!]!) > 0) slot++;
+      while (slot < count && compareUserKey(meta.smallest, keys[order[slot]!]!) > 0) slot++;
       const from = slot;
-      while (slot < this.count && compareUserKey(meta.largest, keys[order[slot]!]!) >= 0) slot++;
+      while (slot < count && compareUserKey(meta.largest, keys[order[slot]!]!) >= 0) slot++;
       if (slot > from) this.askTable(this.sources.table(meta), from, slot);
       tableIndex++;
-    }
-  }
-
-  /** Each slot's hit, in the caller's order. */
-  finish(): void {
-    for (let slot = 0; slot < this.count; slot++) {
-      const hit = this.slotHits[slot];
-      if (hit !== undefined) this.keys.hits[this.keys.order[slot]!] = hit;
     }
   }
 }

@@ -6,7 +6,7 @@
  * tables down the levels. This module paces the two and answers reads.
  */
 import type { BlockCache } from "./cache.ts";
-import type { BlockReader, Core, Hit, PointBatch, PointKey } from "../core/types.ts";
+import type { BlockReader, Core, Hit, PointBatch, PointKey, PointResults } from "../core/types.ts";
 import type { CompactionSettings } from "./compaction.ts";
 import type { HandleCache, Storage } from "../storage/io.ts";
 import type { Manifest } from "./manifest.ts";
@@ -117,7 +117,7 @@ export class Tree {
   }
 
   /** Lookups of many keys in one walk of the tree (ts/lsm/read.ts); `hits[i]` is for `userKeys[i]`. */
-  getMany(userKeys: readonly Uint8Array[], sequence: number): (Hit | undefined)[] {
+  getMany(userKeys: readonly Uint8Array[], sequence: number): PointResults {
     return getMany(this.pointSources, userKeys, sequence);
   }
 

@@ -5,7 +5,9 @@
  */
 import { invalidArgument } from "../../errors.ts";
 import { checkSequence, writeTrailer } from "../entry.ts";
-import { KIND_SEEK, LOOKUP_BLOCK_SHIFT, TRAILER_BYTES, type Hit, type PointBatch } from "../types.ts";
+import { KEY_LENGTH, KEY_OFFSET, LINKS, LINK_SLOTS } from "./skiplist-cursor.ts";
+import { compareToTarget, hitOfNode, readTrailerHigh, readTrailerLow, type SkiplistNodes } from "./skiplist-keys.ts";
+import { KIND_DELETE, KIND_POINTER, KIND_SEEK, LOOKUP_BLOCK_SHIFT, TRAILER_BYTES, type Hit, type PointBatch, type PointResults } from "../types.ts";
 
 /** An internal key as a table lookup reads it, with its bloom hash once computed. */
 export class LookupKey {
@@ -85,6 +87,19 @@ export class PurePointBatch implements PointBatch {
     return hit;
   }
 
+  copyFound(order: readonly number[], results: PointResults): void {
+    this.checkLive();
+    for (const slot of this.found) {
+      const hit = this.hits[slot]!;
+      const index = order[slot]!;
+      if (hit.kind === KIND_DELETE) continue;
+      results.values[index] = hit.value;
+      if (hit.kind !== KIND_POINTER) continue;
+      results.pointerKeys.push(index);
+      results.pointerSequences.push(hit.sequence);
+    }
+  }
+
   hitBlock(slot: number): number {
     this.checkSlot(slot);
     return this.results[slot]! >>> LOOKUP_BLOCK_SHIFT;
@@ -103,4 +118,90 @@ export class PurePointBatch implements PointBatch {
     this.freed = true;
     this.count = 0;
   }
+}
+
+/** Searches of a memtable interleaved at once, as in assembly/lookup-batch.ts: per lane its slot (-1: idle), node, level, node known not less, key prefix halves and trailer halves. */
+const MEMTABLE_LANES = 8;
+const searchSlots = new Int32Array(MEMTABLE_LANES);
+const searchNodes = new Int32Array(MEMTABLE_LANES);
+const searchLevels = new Int32Array(MEMTABLE_LANES);
+const searchKnown = new Int32Array(MEMTABLE_LANES);
+const searchPrefixes = new Uint32Array(MEMTABLE_LANES * 2);
+const searchTrailers = new Uint32Array(MEMTABLE_LANES * 2);
+
+/**
+ * Memtable.getMany on the pure core, the twin of assembly/lookup-batch.ts's memtableGetMany:
+ * MEMTABLE_LANES searches in step, each lane one step down or along the list before the next
+ * lane's, so their cache misses overlap. A slot found becomes BATCH_FOUND and is listed in found.
+ */
+export function memtableGetMany(memtable: SkiplistNodes, batch: PointBatch, from: number, to: number): void {
+  if (!(batch instanceof PurePointBatch) || batch.freed) throw invalidArgument("a memtable takes a live point batch of its own core");
+  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > batch.count) throw invalidArgument(`slots [${from}, ${to}) of a batch of ${batch.count}`);
+  batch.found.length = 0;
+  batch.needed.length = 0;
+  const { nodes, prefixes, arena } = memtable;
+  let next = from;
+  let active = 0;
+  for (let lane = 0; lane < MEMTABLE_LANES; lane++) {
+    next = startSearch(memtable, batch, lane, next, to);
+    if (searchSlots[lane]! >= 0) active++;
+  }
+  while (active > 0) {
+    for (let lane = 0; lane < MEMTABLE_LANES; lane++) {
+      const slot = searchSlots[lane]!;
+      if (slot < 0) continue;
+      const key = batch.keys[slot]!.bytes;
+      const userLength = key.length - TRAILER_BYTES;
+      const level = searchLevels[lane]!;
+      const link = searchNodes[lane]! + LINKS + level * LINK_SLOTS;
+      const nextNode = nodes[link]!;
+      let less = false;
+      if (nextNode !== 0 && nextNode !== searchKnown[lane]) {
+        const high = prefixes[link + 1]!;
+        const low = prefixes[link + 2]!;
+        if (high !== searchPrefixes[2 * lane]) less = high < searchPrefixes[2 * lane]!;
+        else if (low !== searchPrefixes[2 * lane + 1]) less = low < searchPrefixes[2 * lane + 1]!;
+        else less = compareToTarget(arena, nodes[nextNode + KEY_OFFSET]!, nodes[nextNode + KEY_LENGTH]!, key, 0, userLength, searchTrailers[2 * lane]!, searchTrailers[2 * lane + 1]!) < 0;
+      }
+      if (less) {
+        searchNodes[lane] = nextNode;
+        continue;
+      }
+      searchKnown[lane] = nextNode;
+      if (level > 0) {
+        searchLevels[lane] = level - 1;
+        continue;
+      }
+      // nextNode is the first node >= the seek key: the key's newest visible version if it has the user key.
+      const hit = nextNode === 0 ? undefined : hitOfNode(memtable, nextNode, key, userLength);
+      if (hit !== undefined) {
+        batch.states[slot] = BATCH_FOUND;
+        batch.hits[slot] = hit;
+        batch.found.push(slot);
+      }
+      next = startSearch(memtable, batch, lane, next, to);
+      if (searchSlots[lane]! < 0) active--;
+    }
+  }
+}
+
+/** Starts lane `lane` on the first slot from `next` not found yet (or idles it); returns the slot after. */
+function startSearch(memtable: SkiplistNodes, batch: PurePointBatch, lane: number, next: number, to: number): number {
+  while (next < to && batch.states[next] === BATCH_FOUND) next++;
+  if (next >= to) {
+    searchSlots[lane] = -1;
+    return next;
+  }
+  const key = batch.keys[next]!.bytes;
+  const userLength = key.length - TRAILER_BYTES;
+  searchSlots[lane] = next;
+  searchNodes[lane] = 0;
+  searchLevels[lane] = memtable.height - 1;
+  searchKnown[lane] = 0;
+  memtable.linkPrefix(key, 0, userLength);
+  searchPrefixes[2 * lane] = memtable.prefixHigh;
+  searchPrefixes[2 * lane + 1] = memtable.prefixLow;
+  searchTrailers[2 * lane] = readTrailerHigh(key, userLength);
+  searchTrailers[2 * lane + 1] = readTrailerLow(key, userLength);
+  return next + 1;
 }

@@ -1,9 +1,29 @@
 /**
- * Internal-key order for the pure core's memtable (ts/core/pure/skiplist.ts): keys in its arena
- * against a searched key given as user key bytes and trailer halves, as assembly/skiplist.ts
- * compares them.
+ * Keys of the pure core's memtable (ts/core/pure/skiplist.ts; its node records are in
+ * skiplist-cursor.ts): internal-key order of keys in its arena against a searched key given as
+ * user key bytes and trailer halves, as assembly/skiplist.ts compares them, and the entry a
+ * search found. Shared by the memtable and its batch lookup (ts/core/pure/lookup-batch.ts).
  */
-import { TRAILER_BYTES as TRAILER_BYTES_IMPORTED } from "../types.ts";
+import { copyOfRange } from "../slab.ts";
+import { TRAILER_BYTES as TRAILER_BYTES_IMPORTED, type Hit } from "../types.ts";
+import { KEY_LENGTH, KEY_OFFSET, VALUE_LENGTH } from "./skiplist-cursor.ts";
+
+const TWO_POW_24 = 0x100_0000;
+
+/**
+ * What a search reads of a memtable: its node records, the same memory as unsigned (the
+ * prefixes), the arena, the height, and its link prefix of a key (linkPrefix sets prefixHigh and
+ * prefixLow: the bytes it takes depend on the memtable).
+ */
+export interface SkiplistNodes {
+  readonly nodes: Int32Array;
+  readonly prefixes: Uint32Array;
+  readonly arena: Uint8Array;
+  readonly height: number;
+  linkPrefix(bytes: Uint8Array, at: number, userLength: number): void;
+  readonly prefixHigh: number;
+  readonly prefixLow: number;
+}
 
 // A module-local copy: a loader that keeps imports as live bindings (tsx does) turns each use
 // in a hot loop into a getter call.
@@ -62,4 +82,25 @@ export function compareToTarget(
 export function compareRunKeys(run: Uint8Array, a: number, b: number): number {
   const bTrailerAt = b + readTrailerLow(run, b); // b + 8 + user key length: b's trailer
   return compareToTarget(run, a + 8, readTrailerLow(run, a), run, b + 8, bTrailerAt - b - 8, readTrailerHigh(run, bTrailerAt), readTrailerLow(run, bTrailerAt));
+}
+
+/**
+ * The entry of node `found` (the first node >= a seek key) if it has the seek key's user key
+ * key[0, userLength): its kind, sequence and a copy of its value.
+ */
+export function hitOfNode(memtable: SkiplistNodes, found: number, key: Uint8Array, userLength: number): Hit | undefined {
+  const nodes = memtable.nodes;
+  const keyLength = nodes[found + KEY_LENGTH]!;
+  if (keyLength !== userLength + TRAILER_BYTES) return undefined;
+  const arena = memtable.arena;
+  const keyOffset = nodes[found + KEY_OFFSET]!;
+  for (let i = 0; i < userLength; i++) if (arena[keyOffset + i] !== key[i]) return undefined;
+  const trailerAt = keyOffset + userLength;
+  const trailerLow = readTrailerLow(arena, trailerAt);
+  const valueAt = keyOffset + keyLength;
+  return {
+    kind: trailerLow & 0xff,
+    sequence: readTrailerHigh(arena, trailerAt) * TWO_POW_24 + (trailerLow >>> 8),
+    value: copyOfRange(arena, valueAt, valueAt + nodes[found + VALUE_LENGTH]!),
+  };
 }

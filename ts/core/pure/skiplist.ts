@@ -27,10 +27,11 @@
  */
 import { invalidArgument } from "../../errors.ts";
 import { copyOfRange } from "../slab.ts";
-import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit } from "../types.ts";
+import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit, type PointBatch } from "../types.ts";
+import { memtableGetMany } from "./lookup-batch.ts";
 import { copyBytes } from "./bytes.ts";
 import { KEY_LENGTH, KEY_OFFSET, LINKS, LINK_SLOTS, PREV, PureMemtableCursor, VALUE_LENGTH } from "./skiplist-cursor.ts";
-import { readTrailerHigh, readTrailerLow, bigEndianHalf, compareToTarget, compareRunKeys } from "./skiplist-keys.ts";
+import { readTrailerHigh, readTrailerLow, bigEndianHalf, compareToTarget, compareRunKeys, hitOfNode } from "./skiplist-keys.ts";
 import { checkCursorStart, checkGetArguments, countRunEntries } from "../checks.ts";
 
 export const HEIGHT_MAX = 16;
@@ -79,8 +80,8 @@ class PureMemtable implements Memtable {
   private referenceAt = 0;
   private sharedDecided = false;
   /** The halves of the link prefix linkPrefix computed last (two fields: no array per call). */
-  private prefixHigh = 0;
-  private prefixLow = 0;
+  prefixHigh = 0;
+  prefixLow = 0;
 
   checkLive(): void {
     if (this.freed) throw invalidArgument("memtable used after free()");
@@ -157,7 +158,7 @@ class PureMemtable implements Memtable {
   }
 
   /** Sets prefixHigh and prefixLow to the link prefix of the user key bytes[at, at + userLength). */
-  private linkPrefix(bytes: Uint8Array, at: number, userLength: number): void {
+  linkPrefix(bytes: Uint8Array, at: number, userLength: number): void {
     const shared = this.shared;
     if (shared === 0) {
       this.prefixHigh = bigEndianHalf(bytes, at, userLength);
@@ -403,24 +404,18 @@ class PureMemtable implements Memtable {
     this.checkLive();
     checkGetArguments(userKey, sequence);
     const low24 = sequence % TWO_POW_24;
-    const high = (sequence - low24) / TWO_POW_24;
-    const low = (low24 * 256 + KIND_SEEK) >>> 0;
-    const found = this.findGreaterOrEqual(userKey, 0, userKey.length, high, low, false);
-    if (found === 0) return undefined;
-    const nodes = this.nodes;
-    const keyLength = nodes[found + KEY_LENGTH]!;
-    if (keyLength !== userKey.length + TRAILER_BYTES) return undefined;
-    const arena = this.arena;
-    const keyOffset = nodes[found + KEY_OFFSET]!;
-    for (let i = 0; i < userKey.length; i++) if (arena[keyOffset + i] !== userKey[i]) return undefined;
-    const trailerAt = keyOffset + userKey.length;
-    const trailerLow = readTrailerLow(arena, trailerAt);
-    const valueAt = keyOffset + keyLength;
-    return {
-      kind: trailerLow & 0xff,
-      sequence: readTrailerHigh(arena, trailerAt) * TWO_POW_24 + (trailerLow >>> 8),
-      value: copyOfRange(arena, valueAt, valueAt + nodes[found + VALUE_LENGTH]!),
-    };
+    return this.find(userKey, userKey.length, (sequence - low24) / TWO_POW_24, (low24 * 256 + KIND_SEEK) >>> 0);
+  }
+
+  getMany(batch: PointBatch, from: number, to: number): void {
+    this.checkLive();
+    memtableGetMany(this, batch, from, to);
+  }
+
+  /** The newest version of the user key key[0, userLength) at the trailer (high, low) of a seek key. */
+  private find(key: Uint8Array, userLength: number, high: number, low: number): Hit | undefined {
+    const found = this.findGreaterOrEqual(key, 0, userLength, high, low, false);
+    return found === 0 ? undefined : hitOfNode(this, found, key, userLength);
   }
 
   /** The first node >= start, the last node <= start (reverse), or the ends without start. */

@@ -5,7 +5,9 @@
  */
 import { invalidArgument } from "../../errors.ts";
 import { checkSequence } from "../entry.ts";
-import { KIND_SEEK, LOOKUP_BLOCK_SHIFT, TRAILER_BYTES, type Hit, type PointBatch } from "../types.ts";
+import { assert } from "../../assert.ts";
+import { copyOfRange } from "../slab.ts";
+import { KIND_DELETE, KIND_POINTER, KIND_SEEK, LOOKUP_BLOCK_SHIFT, TRAILER_BYTES, type Hit, type PointBatch, type PointResults } from "../types.ts";
 import type { WasmRuntime } from "./runtime.ts";
 
 export interface BatchExports {
@@ -127,6 +129,28 @@ export class WasmPointBatch implements PointBatch {
       sequence: view.getUint32(at + 28, true) * TWO_POW_24 + (trailerLow >>> 8),
       value: this.runtime.copyValueOut(view.getUint32(at + 32, true), view.getUint32(at + 36, true)),
     };
+  }
+
+  copyFound(order: readonly number[], results: PointResults): void {
+    const count = this.foundCount;
+    const memory = this.runtime.u8;
+    const view = this.runtime.view;
+    const slots = this.pointer + HEADER_BYTES;
+    const found = slots + this.slotCapacity * SLOT_BYTES;
+    for (let i = 0; i < count; i++) {
+      const slot = view.getUint32(found + 4 * i, true);
+      assert(slot < this.count, "a found slot is one of the batch's");
+      const at = slots + slot * SLOT_BYTES;
+      const trailerLow = view.getUint32(at + 24, true);
+      const kind = trailerLow & 0xff;
+      const index = order[slot]!;
+      if (kind === KIND_DELETE) continue;
+      const valueAt = view.getUint32(at + 32, true);
+      results.values[index] = copyOfRange(memory, valueAt, valueAt + view.getUint32(at + 36, true));
+      if (kind !== KIND_POINTER) continue;
+      results.pointerKeys.push(index);
+      results.pointerSequences.push(view.getUint32(at + 28, true) * TWO_POW_24 + (trailerLow >>> 8));
+    }
   }
 
   hitBlock(slot: number): number {

@@ -3,7 +3,8 @@
  * validated here (a trap would poison the instance), staged once, and handled in one call.
  */
 import { invalidArgument } from "../../errors.ts";
-import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit, type Run } from "../types.ts";
+import { KIND_SEEK, TRAILER_BYTES, type Cursor, type Memtable, type Hit, type PointBatch, type Run } from "../types.ts";
+import { WasmPointBatch } from "./lookup-batch.ts";
 import { CURSOR_BYTES_TARGET, checkBytesTarget, checkCursorStart, checkGetArguments, countRunEntries } from "../checks.ts";
 import { asWasmRun } from "./run.ts";
 import type { WasmRuntime } from "./runtime.ts";
@@ -15,6 +16,7 @@ interface SkiplistExports {
   memtableArenaBytes(memtable: number): number;
   memtableInsert(memtable: number, run: number, length: number): number;
   memtableGet(memtable: number, key: number, keyLength: number): number;
+  memtableGetMany(memtable: number, batch: number, from: number, to: number): void;
   memtableCursorNew(memtable: number, reverse: boolean, hasStart: boolean, start: number, startLength: number): number;
   memtableCursorFree(cursor: number): void;
   memtableCursorFill(cursor: number, run: number, bytesTarget: number): number;
@@ -69,6 +71,14 @@ class WasmMemtable implements Memtable {
 
   get arenaBytes(): number {
     return this.exports.memtableArenaBytes(this.handle);
+  }
+
+  getMany(batch: PointBatch, from: number, to: number): void {
+    const handle = this.handle;
+    this.runtime.checkUsable();
+    if (!(batch instanceof WasmPointBatch) || batch.runtime !== this.runtime || batch.pointer === 0) throw invalidArgument("a memtable takes a live point batch of its own core");
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to || to > batch.count) throw invalidArgument(`slots [${from}, ${to}) of a batch of ${batch.count}`);
+    this.exports.memtableGetMany(handle, batch.pointer, from, to);
   }
 
   insert(run: Uint8Array): void {
