@@ -186,6 +186,8 @@ export class DB {
     const encodings = this.encodingsOf(options);
     const keyBytes = keys.map((key) => checkKey(encode(key, encodings.keyEncoding, "key")));
     const values = this.engine.reads.getMany(keyBytes, this.engine.state.lastSequence);
+    // Bytes need no decoding: the array read is the answer (no second array of a batch's length).
+    if (encodings.valueEncoding === "binary") return values as (V | undefined)[];
     return values.map((value) => (value === undefined ? undefined : (decode(value, encodings.valueEncoding, "the value") as V)));
   }
 

@@ -35,7 +35,7 @@ export function getMany(sources: PointSources, keys: readonly Uint8Array[], sequ
   // Only the walk of a deeper level needs the keys in order; memtables and level-0 tables
   // answer each key on its own, and sorting costs about a tenth of a batch.
   const sorted = levels.some((tables, level) => level > 0 && tables.length > 0);
-  const walk = new BatchWalk(sources, keys, sorted ? sortedIndexes(keys) : Array.from({ length: keys.length }, (_, index) => index), sequence, results);
+  const walk = new BatchWalk(sources, keys, sorted ? sortedIndexes(keys) : identityOrder(keys.length), sequence, results);
   for (const memtable of sources.memtables()) {
     if (walk.pendingCount === 0) return results;
     if (memtable.count > 0) walk.askMemtable(memtable);
@@ -59,8 +59,8 @@ class BatchWalk {
   constructor(
     private readonly sources: PointSources,
     private readonly keys: readonly Uint8Array[],
-    /** Indexes into `keys`, ascending by key when a level walk needs it. */
-    private readonly order: number[],
+    /** Indexes into `keys` (at least keys.length of them), ascending by key when a level walk needs it. */
+    private readonly order: readonly number[],
     sequence: number,
     private readonly results: PointResults,
   ) {
@@ -125,6 +125,16 @@ class BatchWalk {
       tableIndex++;
     }
   }
+}
+
+/** order[i] = i for the first `count` entries at least: kept and grown (up to IDENTITY_KEPT_MAX), since a walk only reads it. */
+const identity: number[] = [];
+const IDENTITY_KEPT_MAX = 64 * 1024;
+
+function identityOrder(count: number): readonly number[] {
+  if (count > IDENTITY_KEPT_MAX) return Array.from({ length: count }, (_, index) => index);
+  while (identity.length < count) identity.push(identity.length);
+  return identity;
 }
 
 /**
