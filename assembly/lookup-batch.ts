@@ -20,9 +20,8 @@ import { bloomLineOf } from "./bloom";
 import { compareBytes, compareInternalKeys } from "./entry";
 import { Memtable, linkAt, linkPrefix, nodeKey, nodeKeyLength } from "./skiplist";
 import {
-  LOOKUP_ABSENT, LOOKUP_FOUND, TableLookup, lookupHit, pointKeyHash, tableLookupBlock, tableLookupBlockData, tableLookupInBlock, tableLookupPointIndex,
+  LOOKUP_ABSENT, LOOKUP_FOUND, TOUCH_STAGES, TableLookup, lookupHit, pointKeyHash, tableLookupBlock, tableLookupInBlock, tableLookupTouch,
 } from "./lookup";
-import { pointIndexSearch, pointIndexTouchEntry, pointIndexTouchHeader, pointIndexTouchPrefixes } from "./point-index";
 
 const HEADER_BYTES: usize = 16;
 const SLOT_BYTES: usize = 40;
@@ -69,16 +68,13 @@ export function pointBatchLayout(): u32 {
 }
 
 /**
- * Slots asked together: their lookups run stage by stage (filter line, fences and point index,
- * prefixes, entry, entry header), each stage over every lane before the next, so the lanes'
- * cache misses overlap instead of queueing one key after another.
+ * Slots asked together: their lookups run stage by stage (filter line, fences, point index,
+ * entry), each stage over every lane before the next, so the lanes' cache misses overlap.
  */
 const LANES: u32 = 16;
-/** Per lane: its slot, the block the fences chose (-1: ruled out), that block's point index (0: none yet) and the entry its search starts at (-1: none). */
+/** Per lane: its slot, then the block the fences chose for it (-1: ruled out). */
 const laneSlots: usize = memory.data(<i32>LANES * 4, 4);
 const laneBlocks: usize = memory.data(<i32>LANES * 4, 4);
-const lanePointIndexes: usize = memory.data(<i32>LANES * 4, 4);
-const laneEntries: usize = memory.data(<i32>LANES * 4, 4);
 /** A sum of the bytes the touches loaded, stored so that the loads are kept. */
 let touched: u32 = 0;
 
@@ -98,7 +94,7 @@ export function tableLookupGetMany(lookup: TableLookup, batch: usize, from: u32,
       lanes++;
     }
     findLaneBlocks(lookup, batch, lanes);
-    touchLanes(lookup, batch, lanes);
+    for (let stage: u32 = 0; stage < TOUCH_STAGES; stage++) touchLanes(lookup, batch, lanes, stage);
     for (let lane: u32 = 0; lane < lanes; lane++) answerLane(lookup, batch, lane);
   }
 }
@@ -112,52 +108,32 @@ function checkSlotKey(batch: usize, slot: u32): void {
   assert(keyOffset <= keyCapacity && keyLength <= keyCapacity - keyOffset);
 }
 
-// @ts-ignore: decorator
-@inline function laneSlotAt(batch: usize, lane: u32): usize {
-  return slotAt(batch, load<u32>(laneSlots + (<usize>lane << 2)));
-}
-
-/** Each lane's block and point index, after loading every lane's filter line first. */
+/** Each lane's block (laneBlocks), after loading every lane's filter line first. */
 function findLaneBlocks(lookup: TableLookup, batch: usize, lanes: u32): void {
   const keys = keyBytes(batch);
   let sink: u32 = 0;
   if (lookup.filter != 0) {
     for (let lane: u32 = 0; lane < lanes; lane++) {
-      const at = laneSlotAt(batch, lane);
-      sink += load<u8>(bloomLineOf(lookup.filter, lookup.filterLength, pointKeyHash(keys + load<u32>(at), load<u32>(at, 4), at + 8)));
+      const at = slotAt(batch, load<u32>(laneSlots + (<usize>lane << 2)));
+      const hash = pointKeyHash(keys + load<u32>(at), load<u32>(at, 4), at + 8);
+      sink += load<u8>(bloomLineOf(lookup.filter, lookup.filterLength, hash));
     }
   }
   for (let lane: u32 = 0; lane < lanes; lane++) {
-    const at = laneSlotAt(batch, lane);
-    const block = tableLookupBlock(lookup, keys + load<u32>(at), load<u32>(at, 4), at + 8);
-    const pointIndex: usize = block < 0 ? 0 : tableLookupPointIndex(lookup, <u32>block);
-    store<i32>(laneBlocks + (<usize>lane << 2), block);
-    store<u32>(lanePointIndexes + (<usize>lane << 2), <u32>pointIndex);
-    if (pointIndex != 0) sink += load<u8>(pointIndex);
+    const at = slotAt(batch, load<u32>(laneSlots + (<usize>lane << 2)));
+    store<i32>(laneBlocks + (<usize>lane << 2), tableLookupBlock(lookup, keys + load<u32>(at), load<u32>(at, 4), at + 8));
   }
   touched += sink;
 }
 
-/** The lines each lane's lookup in its block will read: its point index's prefixes, then its entry, then that entry's header. */
-function touchLanes(lookup: TableLookup, batch: usize, lanes: u32): void {
+function touchLanes(lookup: TableLookup, batch: usize, lanes: u32, stage: u32): void {
   const keys = keyBytes(batch);
   let sink: u32 = 0;
   for (let lane: u32 = 0; lane < lanes; lane++) {
-    const pointIndex = <usize>load<u32>(lanePointIndexes + (<usize>lane << 2));
-    if (pointIndex != 0) sink += pointIndexTouchPrefixes(pointIndex);
-  }
-  for (let lane: u32 = 0; lane < lanes; lane++) {
-    const pointIndex = <usize>load<u32>(lanePointIndexes + (<usize>lane << 2));
-    const at = laneSlotAt(batch, lane);
-    const entry = pointIndex == 0 ? -1 : pointIndexSearch(pointIndex, keys + load<u32>(at), load<u32>(at, 4));
-    store<i32>(laneEntries + (<usize>lane << 2), entry);
-    if (entry >= 0) sink += pointIndexTouchEntry(pointIndex, <u32>entry);
-  }
-  for (let lane: u32 = 0; lane < lanes; lane++) {
-    const entry = load<i32>(laneEntries + (<usize>lane << 2));
-    if (entry < 0) continue;
-    const block = <u32>load<i32>(laneBlocks + (<usize>lane << 2));
-    sink += pointIndexTouchHeader(<usize>load<u32>(lanePointIndexes + (<usize>lane << 2)), tableLookupBlockData(lookup, block), <u32>entry);
+    const block = load<i32>(laneBlocks + (<usize>lane << 2));
+    if (block < 0) continue;
+    const at = slotAt(batch, load<u32>(laneSlots + (<usize>lane << 2)));
+    sink += tableLookupTouch(lookup, <u32>block, keys + load<u32>(at), load<u32>(at, 4), stage);
   }
   touched += sink;
 }
@@ -277,41 +253,6 @@ function foundInMemtable(batch: usize, slot: u32, node: usize): void {
   const foundCount = load<u32>(batch, 8);
   store<u32>(foundList(batch) + (<usize>foundCount << 2), slot);
   store<u32>(batch, foundCount + 1, 8);
-}
-
-/** The values packed by pointBatchPackFound: grown as needed, kept between calls. */
-let packBuffer: usize = 0;
-let packCapacity: usize = 0;
-let packedBytes: u32 = 0;
-
-/**
- * Copies the values of the slots the last call found, in found order, one after another at
- * 8-byte aligned offsets (a tombstone's value is empty) into the pack, and returns it; the host
- * copies the pack out in one piece (pointBatchPackedBytes long) and hands out views of it.
- */
-export function pointBatchPackFound(batch: usize): usize {
-  const count = load<u32>(batch, 8);
-  const found = foundList(batch);
-  let total: usize = 0;
-  for (let i: u32 = 0; i < count; i++) total += (<usize>load<u32>(slotAt(batch, load<u32>(found + (<usize>i << 2))), 36) + 7) & ~7;
-  if (total > packCapacity) {
-    if (packBuffer != 0) heap.free(packBuffer);
-    packCapacity = max(total, packCapacity << 1);
-    packBuffer = heap.alloc(packCapacity);
-  }
-  let offset: usize = 0;
-  for (let i: u32 = 0; i < count; i++) {
-    const at = slotAt(batch, load<u32>(found + (<usize>i << 2)));
-    const length = <usize>load<u32>(at, 36);
-    memory.copy(packBuffer + offset, <usize>load<u32>(at, 32), length);
-    offset += (length + 7) & ~7;
-  }
-  packedBytes = <u32>offset;
-  return packBuffer;
-}
-
-export function pointBatchPackedBytes(): u32 {
-  return packedBytes;
 }
 
 /** What the touches loaded, summed (exported so that the optimizer keeps the loads). */

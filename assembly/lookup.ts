@@ -21,7 +21,7 @@ import { compareInternalKeys } from "./entry";
 import { bloomHash, bloomMayContainHash } from "./bloom";
 import { Position, blockFirst, blockGet, blockNext } from "./block";
 import {
-  POINT_INDEX_ABSENT, pointIndexBuild, pointIndexGet, pointIndexTrailer, pointIndexValueLength, pointIndexValuePointer, prefixOf,
+  POINT_INDEX_ABSENT, pointIndexBuild, pointIndexGet, pointIndexTouch, pointIndexTrailer, pointIndexValueLength, pointIndexValuePointer, prefixOf,
 } from "./point-index";
 
 export const LOOKUP_ABSENT: i32 = -1;
@@ -237,15 +237,20 @@ export function tableLookupBlock(lookup: TableLookup, key: usize, keyLength: u32
   return index >= lookup.blockCount ? -1 : <i32>index;
 }
 
-/** Block `index`'s point index while its reader is cached and the index built, else 0 (for a batch's touches). */
-export function tableLookupPointIndex(lookup: TableLookup, index: u32): usize {
-  if (load<u32>(lookup.readers + (<usize>index << 2)) == 0) return 0;
-  return <usize>load<u32>(lookup.pointIndexes + (<usize>index << 2));
-}
+/** Stages of tableLookupTouch, in the order a batch runs them. */
+export const TOUCH_STAGES: u32 = 4;
 
-/** Cached block `index`'s entry bytes (its reader is in its slot). */
-export function tableLookupBlockData(lookup: TableLookup, index: u32): usize {
-  return changetype<Position>(<usize>load<u32>(lookup.readers + (<usize>index << 2))).block.data;
+/**
+ * Loads the lines stage `stage` of a lookup in block `index` will read (the block's point index,
+ * its prefixes, the entry found, its header) and returns a byte of them; decides nothing. A
+ * block not cached, or without its point index yet, is left to the lookup itself.
+ */
+export function tableLookupTouch(lookup: TableLookup, index: u32, key: usize, keyLength: u32, stage: u32): u32 {
+  const reader = <usize>load<u32>(lookup.readers + (<usize>index << 2));
+  const pointIndex = <usize>load<u32>(lookup.pointIndexes + (<usize>index << 2));
+  if (reader == 0 || pointIndex == 0) return 0;
+  if (stage == 0) return load<u8>(pointIndex);
+  return pointIndexTouch(pointIndex, changetype<Position>(reader).block.data, key, keyLength, stage - 1);
 }
 
 /** The key's newest version in block `index` (the fences chose it), as the result codes above say. */

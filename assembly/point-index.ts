@@ -118,35 +118,26 @@ function firstPrefixAtLeast(index: usize, count: u32, prefix: u64): u32 {
   return low;
 }
 
-// Touches: a batch lookup loads the lines pointIndexGet will read for several keys, stage by
-// stage (each stage's loads independent across keys, so their cache misses overlap), before
-// the lookups themselves. They decide nothing; each returns a byte it loaded, kept by the caller.
-
-/** Loads the index's packed prefixes. */
-export function pointIndexTouchPrefixes(index: usize): u32 {
+/**
+ * Loads (and so caches) the lines pointIndexGet will read for the key, returning a byte of
+ * them: the prefixes, then the found entry's trailer, length and offset, then its header in
+ * the block at `data`. It decides nothing; a batch lookup runs it over several keys in turn
+ * so that their cache misses overlap instead of queueing one key after another.
+ */
+export function pointIndexTouch(index: usize, data: usize, key: usize, keyLength: u32, stage: u32): u32 {
   const count = load<u32>(index);
-  let sink: u32 = 0;
-  for (let offset: usize = 0; offset < (<usize>count << 3); offset += 64) sink += load<u8>(prefixes(index) + offset);
-  return sink;
-}
-
-/** The entry pointIndexGet would start its scan at for the key, or -1 when it would not scan. */
-export function pointIndexSearch(index: usize, key: usize, keyLength: u32): i32 {
-  const count = load<u32>(index);
+  if (stage == 0) {
+    let sink: u32 = 0;
+    for (let offset: usize = 0; offset < (<usize>count << 3); offset += 64) sink += load<u8>(prefixes(index) + offset);
+    return sink;
+  }
   const shared = load<u32>(index, 4);
   const userLength = keyLength - TRAILER_BYTES;
-  if (userLength < shared || userLength - shared > PREFIX_BYTES) return -1;
+  if (userLength < shared || userLength - shared > PREFIX_BYTES) return 0;
   const at = firstPrefixAtLeast(index, count, prefixOf(key + shared, userLength - shared));
-  return at < count ? <i32>at : -1;
-}
-
-/** Loads entry `at`'s trailer, user-key length and offset. */
-export function pointIndexTouchEntry(index: usize, at: u32): u32 {
-  const count = load<u32>(index);
-  return load<u8>(trailers(index, count) + (<usize>at << 3)) + load<u8>(userLengths(index, count) + (<usize>at << 2)) + load<u8>(offsets(index, count) + (<usize>at << 2));
-}
-
-/** Loads entry `at`'s header in the block at `data`. */
-export function pointIndexTouchHeader(index: usize, data: usize, at: u32): u32 {
-  return load<u8>(data + <usize>load<u32>(offsets(index, load<u32>(index)) + (<usize>at << 2)));
+  if (at >= count) return 0;
+  if (stage == 1) {
+    return load<u8>(trailers(index, count) + (<usize>at << 3)) + load<u8>(userLengths(index, count) + (<usize>at << 2)) + load<u8>(offsets(index, count) + (<usize>at << 2));
+  }
+  return load<u8>(data + <usize>load<u32>(offsets(index, count) + (<usize>at << 2)));
 }

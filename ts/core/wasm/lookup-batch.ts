@@ -15,8 +15,6 @@ export interface BatchExports {
   pointBatchFree(batch: number): void;
   pointBatchLayout(): number;
   tableLookupGetMany(lookup: number, batch: number, from: number, to: number, retry: number): void;
-  pointBatchPackFound(batch: number): number;
-  pointBatchPackedBytes(): number;
 }
 
 /** assembly/lookup-batch.ts's header and slot sizes. */
@@ -133,38 +131,26 @@ export class WasmPointBatch implements PointBatch {
     };
   }
 
-  /**
-   * The core packs the values found side by side (8-byte aligned) and they are copied out in
-   * one piece: each value handed out is a view of that copy (as a slab's copies are, ts/core/slab.ts).
-   */
   copyFound(order: readonly number[], results: PointResults): void {
     const count = this.foundCount;
-    if (count === 0) return;
-    const pack = this.exports.pointBatchPackFound(this.pointer) >>> 0;
-    const packed = copyOfRange(this.runtime.u8, pack, pack + (this.exports.pointBatchPackedBytes() >>> 0));
-    const { buffer, byteOffset } = packed;
+    const memory = this.runtime.u8;
     const view = this.runtime.view;
     const slots = this.pointer + HEADER_BYTES;
     const found = slots + this.slotCapacity * SLOT_BYTES;
-    let offset = 0;
     for (let i = 0; i < count; i++) {
       const slot = view.getUint32(found + 4 * i, true);
       assert(slot < this.count, "a found slot is one of the batch's");
       const at = slots + slot * SLOT_BYTES;
       const trailerLow = view.getUint32(at + 24, true);
       const kind = trailerLow & 0xff;
-      const length = view.getUint32(at + 36, true);
       const index = order[slot]!;
-      const valueAt = offset;
-      // Every value found is in the pack, a tombstone's too (empty, unless a block says otherwise).
-      offset += (length + 7) & ~7;
       if (kind === KIND_DELETE) continue;
-      results.values[index] = new Uint8Array(buffer, byteOffset + valueAt, length);
+      const valueAt = view.getUint32(at + 32, true);
+      results.values[index] = copyOfRange(memory, valueAt, valueAt + view.getUint32(at + 36, true));
       if (kind !== KIND_POINTER) continue;
       results.pointerKeys.push(index);
       results.pointerSequences.push(view.getUint32(at + 28, true) * TWO_POW_24 + (trailerLow >>> 8));
     }
-    assert(offset === packed.length, "the pack holds the values found, and only those");
   }
 
   hitBlock(slot: number): number {
