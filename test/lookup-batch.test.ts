@@ -75,6 +75,8 @@ test("Memtable.getMany answers each slot as Memtable.get, and the cores alike, v
     // Known keys, absent ones, and repeats: more slots than the lanes, in several rounds.
     const keys = Array.from({ length: 700 }, () => (next() < 0.7 ? known[Math.floor(next() * known.length)]! : userKeyOf(next)));
     for (let i = 0; i < 40; i++) keys.push(keys[Math.floor(next() * keys.length)]!);
+    // Keys outside the bytes every key shares ("k"), whose link prefixes are 0 or all ones, and the empty key.
+    keys.push(new Uint8Array(0), Uint8Array.of(0x00, 0x6b), Uint8Array.of(0x6a, 0xff), Uint8Array.of(0x6c), Uint8Array.of(0xff, 0xff, 0xff));
     const sequence = 1 + Math.floor(next() * 2000);
     const cut = Math.floor(next() * keys.length);
     const answers = cores.map(([, core], index) => memtableAnswers(core, built[index]!.memtable, keys, sequence, cut));
