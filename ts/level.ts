@@ -385,7 +385,10 @@ export class PgzLevel<K = string, V = string> extends AbstractLevel<Bytes, K, V>
   }
 
   async _getMany(keys: Bytes[], options: PrivateReadOptions): Promise<(Bytes | undefined)[]> {
-    return keys.map((key) => this._getSync(key, options));
+    if (options.snapshot instanceof PgzLevelSnapshot) return keys.map((key) => this._getSync(key, options));
+    // One batch lookup (db.getMany) rather than a get per key.
+    const values = translated(() => this.db.getMany(keys));
+    return values.map((value) => (value === undefined ? undefined : output(value, options.valueEncoding)));
   }
 
   async _has(key: Bytes, options: PrivateReadOptions): Promise<boolean> {
