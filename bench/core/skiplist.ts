@@ -1,7 +1,7 @@
 /**
  * Memtable benchmarks: insert of 1,000,000 random 16-byte keys with 100-byte values, in batches
  * of 1,000 run entries (as the engine inserts write batches), the same in ascending key order,
- * and get of all of them in random order. Inputs come from a seeded PRNG, so both cores see the
+ * the same with keys that share their first bytes, and get of all of them in random order. Inputs come from a seeded PRNG, so both cores see the
  * same bytes.
  */
 import { encodeInternalKey, encodeRun, type RunEntry } from "../../ts/core/entry.ts";
@@ -80,6 +80,35 @@ function workloadInOrder(): Uint8Array[] {
   return cachedInOrder;
 }
 
+/**
+ * The same entry count with bench:peers' keys, "k" and 15 decimal digits, in a shuffled order:
+ * every key shares its first 10 bytes, so the memtable's link prefixes must skip them to tell
+ * keys apart (assembly/skiplist.ts).
+ */
+let cachedShared: Uint8Array[] | undefined;
+
+function workloadSharedPrefix(): Uint8Array[] {
+  if (cachedShared) return cachedShared;
+  const state = { x: 0x7654321 };
+  const order = Array.from({ length: ENTRY_COUNT }, (_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = randomBytes(state, 4).reduce((word, byte) => word * 256 + byte, 0) % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const value = new Uint8Array(VALUE_BYTES).fill(7);
+  cachedShared = [];
+  for (let batch = 0; batch < ENTRY_COUNT / BATCH_ENTRIES; batch++) {
+    const entries: RunEntry[] = [];
+    for (let i = 0; i < BATCH_ENTRIES; i++) {
+      const index = batch * BATCH_ENTRIES + i;
+      const userKey = new TextEncoder().encode("k" + String(order[index]).padStart(15, "0"));
+      entries.push({ key: encodeInternalKey(userKey, index + 1, KIND_VALUE), value });
+    }
+    cachedShared.push(encodeRun(entries));
+  }
+  return cachedShared;
+}
+
 export const cases: BenchCase[] = [
   {
     hotPath: "skiplist",
@@ -101,6 +130,20 @@ export const cases: BenchCase[] = [
     unit: "ops/s",
     prepare(core) {
       const batches = workloadInOrder();
+      return () => {
+        const memtable = core.newMemtable();
+        for (const batch of batches) memtable.insert(batch);
+        if (memtable.count !== ENTRY_COUNT) throw new Error("memtable lost entries");
+        return ENTRY_COUNT;
+      };
+    },
+  },
+  {
+    hotPath: "skiplist",
+    workload: "insert 1,000,000 16 B keys sharing their first 10 bytes (bench:peers' keys, shuffled; batches of 1,000)",
+    unit: "ops/s",
+    prepare(core) {
+      const batches = workloadSharedPrefix();
       return () => {
         const memtable = core.newMemtable();
         for (const batch of batches) memtable.insert(batch);
