@@ -109,49 +109,28 @@ function workloadSharedPrefix(): Uint8Array[] {
   return cachedShared;
 }
 
+/** Inserting every batch of `batches()` into a new memtable, timed per run. */
+function insertCase(workloadName: string, batches: () => Uint8Array[]): BenchCase {
+  return {
+    hotPath: "skiplist",
+    workload: workloadName,
+    unit: "ops/s",
+    prepare(core) {
+      const runs = batches();
+      return () => {
+        const memtable = core.newMemtable();
+        for (const run of runs) memtable.insert(run);
+        if (memtable.count !== ENTRY_COUNT) throw new Error("memtable lost entries");
+        return ENTRY_COUNT;
+      };
+    },
+  };
+}
+
 export const cases: BenchCase[] = [
-  {
-    hotPath: "skiplist",
-    workload: "insert 1,000,000 16 B keys, 100 B values (batches of 1,000)",
-    unit: "ops/s",
-    prepare(core) {
-      const { batches } = workload();
-      return () => {
-        const memtable = core.newMemtable();
-        for (const batch of batches) memtable.insert(batch);
-        if (memtable.count !== ENTRY_COUNT) throw new Error("memtable lost entries");
-        return ENTRY_COUNT;
-      };
-    },
-  },
-  {
-    hotPath: "skiplist",
-    workload: "insert 1,000,000 16 B keys in ascending order (batches of 1,000)",
-    unit: "ops/s",
-    prepare(core) {
-      const batches = workloadInOrder();
-      return () => {
-        const memtable = core.newMemtable();
-        for (const batch of batches) memtable.insert(batch);
-        if (memtable.count !== ENTRY_COUNT) throw new Error("memtable lost entries");
-        return ENTRY_COUNT;
-      };
-    },
-  },
-  {
-    hotPath: "skiplist",
-    workload: "insert 1,000,000 16 B keys sharing their first 10 bytes (bench:peers' keys, shuffled; batches of 1,000)",
-    unit: "ops/s",
-    prepare(core) {
-      const batches = workloadSharedPrefix();
-      return () => {
-        const memtable = core.newMemtable();
-        for (const batch of batches) memtable.insert(batch);
-        if (memtable.count !== ENTRY_COUNT) throw new Error("memtable lost entries");
-        return ENTRY_COUNT;
-      };
-    },
-  },
+  insertCase("insert 1,000,000 16 B keys, 100 B values (batches of 1,000)", () => workload().batches),
+  insertCase("insert 1,000,000 16 B keys in ascending order (batches of 1,000)", workloadInOrder),
+  insertCase("insert 1,000,000 16 B keys sharing their first 10 bytes (bench:peers' keys, shuffled; batches of 1,000)", workloadSharedPrefix),
   {
     hotPath: "skiplist",
     workload: "get 1,000,000 16 B keys (random order) from 1,000,000",
