@@ -18,6 +18,17 @@ function keyOf(index: number): string {
   return `key${String(index).padStart(4, "0")}`;
 }
 
+/** Writes `value` to `key` in the database and its model; undefined deletes it. */
+function applyWrite(db: DB, model: Map<string, string>, key: string, value: string | undefined): void {
+  if (value === undefined) {
+    db.delete(key);
+    model.delete(key);
+  } else {
+    db.put(key, value);
+    model.set(key, value);
+  }
+}
+
 for (const core of engineCores) {
   test(`${core}: getMany answers as get does, in the caller's order, through flushes and compactions`, () => {
     for (const seed of SEEDS) {
@@ -31,15 +42,8 @@ for (const core of engineCores) {
         for (let step = 0; step < 600; step++) {
           const key = keyOf(Math.floor(next() * 200));
           const roll = next();
-          if (roll < 0.2) {
-            db.delete(key);
-            model.delete(key);
-          } else {
-            // Some values are over the threshold (in the log), some inline.
-            const value = `${key}@${step}`.padEnd(roll < 0.6 ? 8 : 40, "x");
-            db.put(key, value);
-            model.set(key, value);
-          }
+          // Some values are over the threshold (in the log), some inline.
+          applyWrite(db, model, key, roll < 0.2 ? undefined : `${key}@${step}`.padEnd(roll < 0.6 ? 8 : 40, "x"));
           if (step % 97 === 0) db.flush();
           if (step % 211 === 0) db.compact();
           if (step % 25 === 0) {
@@ -70,14 +74,7 @@ for (const core of engineCores) {
       try {
         for (let step = 0; step < 500; step++) {
           const key = keyOf(Math.floor(next() * 150));
-          if (next() < 0.25) {
-            db.delete(key);
-            model.delete(key);
-          } else {
-            const value = `${key}@${step}`.padEnd(next() < 0.5 ? 8 : 40, "x");
-            db.put(key, value);
-            model.set(key, value);
-          }
+          applyWrite(db, model, key, next() < 0.25 ? undefined : `${key}@${step}`.padEnd(next() < 0.5 ? 8 : 40, "x"));
           if (step % 60 === 0) db.flush();
           if (step % 150 === 0) db.compact();
           if (step % 50 === 0) pinned.push({ snapshot: db.snapshot(), model: new Map(model) });
@@ -110,15 +107,8 @@ for (const core of engineCores) {
     const model = new Map<string, string>();
     const write = (step: number) => {
       const key = keyOf(Math.floor(next() * 3000));
-      if (next() < 0.2) {
-        db.delete(key);
-        model.delete(key);
-      } else {
-        // Half the values are over the threshold: value pointers into the log.
-        const value = `${key}@${step}`.padEnd(next() < 0.5 ? 8 : 40, "x");
-        db.put(key, value);
-        model.set(key, value);
-      }
+      // Half the values are over the threshold: value pointers into the log.
+      applyWrite(db, model, key, next() < 0.2 ? undefined : `${key}@${step}`.padEnd(next() < 0.5 ? 8 : 40, "x"));
     };
     try {
       let step = 0;
