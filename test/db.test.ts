@@ -393,6 +393,26 @@ test("ill-typed and unknown options are PGZ_INVALID_ARGUMENT everywhere; sequenc
   }
 });
 
+test("names a polluted Object.prototype adds are not options: batches, puts and iterators still work", () => {
+  const directory = temporaryDirectory();
+  const prototype = Object.prototype as Record<string, unknown>;
+  try {
+    const db = DB.open(directory);
+    // Enumerable, so a for-in over any options object meets them; neither is the caller's own.
+    prototype.bogus = 1;
+    prototype.value = null;
+    db.batch([{ type: "put", key: "a", value: "1" }, { type: "put", key: "b", value: "2" }, { type: "del", key: "b" }]);
+    db.put("c", "3", {});
+    assert.equal([...db.iterate({ gte: "a" })].map(([key, value]) => `${text(key)}=${text(value)}`), ["a=1", "c=3"]);
+    expectCode("PGZ_INVALID_ARGUMENT", () => db.batch([{ type: "put", key: "d", value: "4", bogus: 2 } as never]), "an own unknown option is still refused");
+    for (const name of ["bogus", "value"]) delete prototype[name];
+    db.close();
+  } finally {
+    for (const name of ["bogus", "value"]) delete prototype[name];
+    removeDirectory(directory);
+  }
+});
+
 for (const core of engineCores) {
   test(`${core}: a write that pays for a failing flush or compaction succeeds (it is durable); the next write reports the failure`, () => {
     const directory = temporaryDirectory();

@@ -44,22 +44,22 @@ async function importPgz() {
 }
 
 /**
- * pgz on one core; `compression: "none"` gives the opt-in engine pgz-<core>-uncompressed, run
- * only when PGZ_BENCH_ENGINES names it (to weigh block compression in one run).
+ * pgz on one core with `options` added to its defaults. The opt-in engines (pgz-<core>-uncompressed,
+ * and PGZ_BENCH_PGZ_VARIANT's) run only when PGZ_BENCH_ENGINES names them: they weigh one option
+ * against the defaults in the same run, interleaved.
  */
-function pgz(core, compression) {
-  const extra = compression ? `, compression: "${compression}"` : "";
+function pgz(core, options = {}, suffix = "") {
+  const extra = Object.entries(options).map(([name, value]) => `, ${name}: ${JSON.stringify(value)}`).join("");
   return {
-    name: compression ? `pgz-${core}-uncompressed` : `pgz-${core}`,
-    optIn: compression !== undefined,
+    name: `pgz-${core}${suffix}`,
+    optIn: suffix !== "",
     version: () => JSON.parse(readFileSync(join(repositoryRoot, "package.json"), "utf8")).version,
     describe: (durable) => durable ? `pgz { core: "${core}"${extra}, sync: true }: fdatasync per batch` : `pgz { core: "${core}"${extra} } default durability "os": write(2) per batch, no fsync`,
     async load() {
       this.module = await importPgz();
     },
     open(directory, durable) {
-      const options = compression ? { core, compression } : { core };
-      const db = this.module.DB.open(directory, durable ? { ...options, sync: true } : options);
+      const db = this.module.DB.open(directory, { ...options, core, ...(durable ? { sync: true } : {}) });
       return {
         db,
         write: (batch) => db.batch(batch),
@@ -267,4 +267,13 @@ const memoryMap = {
   inMemory: true,
 };
 
-export const ENGINES = [pgz("wasm"), pgz("ts"), pgz("wasm", "none"), classicLevel, lmdb, sqlite, rocksdb, memoryMap];
+/** PGZ_BENCH_PGZ_VARIANT="NAME:JSON" (e.g. `m16:{"memtableBytes":16777216}`) adds the opt-in engine pgz-wasm-NAME. */
+function variants() {
+  const variant = process.env.PGZ_BENCH_PGZ_VARIANT;
+  if (!variant) return [];
+  const colon = variant.indexOf(":");
+  if (colon <= 0) throw new Error(`PGZ_BENCH_PGZ_VARIANT must be NAME:JSON options, got ${variant}`);
+  return [pgz("wasm", JSON.parse(variant.slice(colon + 1)), `-${variant.slice(0, colon)}`)];
+}
+
+export const ENGINES = [pgz("wasm"), pgz("ts"), pgz("wasm", { compression: "none" }, "-uncompressed"), ...variants(), classicLevel, lmdb, sqlite, rocksdb, memoryMap];

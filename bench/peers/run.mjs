@@ -8,7 +8,8 @@
  *   PGZ_BENCH_KEYS        16 B keys / 100 B values, batches of 1,000   (quick 50,000; full 1,000,000)
  *   PGZ_BENCH_LARGE_KEYS  4 KiB values, batches of 100                  (quick 5,000;  full 100,000)
  *   PGZ_BENCH_HUGE_KEYS   64 KiB values, batches of 10                  (quick 500;    full 10,000)
- * Others: PGZ_BENCH_ENGINES (comma list of names; pgz-wasm-uncompressed runs only when named),
+ * Others: PGZ_BENCH_ENGINES (comma list of names; pgz-wasm-uncompressed runs only when named,
+ * as does PGZ_BENCH_PGZ_VARIANT="NAME:JSON", the engine pgz-wasm-NAME: pgz with those options),
  * PGZ_BENCH_WORKLOADS (comma list of workload names, e.g. "fillrandom,readrandom": the others
  * are skipped, and so are scenarios with none of them), PGZ_BENCH_PASSES ("default,sync"),
  * PGZ_BENCH_SCENARIOS (comma list of sequential, random, large, huge; default all: "random,large,huge"

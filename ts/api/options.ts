@@ -244,8 +244,8 @@ const DELETE_OPERATION_NAMES = ["type", "key"];
  */
 export function checkBatch(operations: readonly BatchOperation[], encodings: Encodings = BINARY): LogOperation[] {
   if (!Array.isArray(operations)) throw invalidArgument("batch operations must be an array");
-  const checked: LogOperation[] = [];
-  for (let index = 0; index < operations.length; index++) checked.push(checkOperation(operations[index]!, index, encodings));
+  const checked = new Array<LogOperation>(operations.length);
+  for (let index = 0; index < operations.length; index++) checked[index] = checkOperation(operations[index]!, index, encodings);
   return checked;
 }
 

@@ -32,11 +32,14 @@ export class WritePath {
     if (state.lastSequence + operations.length > SEQUENCE_MAX) throw new PgzError("PGZ_INVALID_ARGUMENT", "sequence numbers exhausted");
     const first = state.lastSequence + 1;
     const appended = state.log.append(operations, first, durability);
-    const pointers = operations.map((operation, i) => {
-      if (operation.type !== "put" || operation.value.length <= state.settings.valueThreshold) return undefined;
+    // Made only for a batch with a value in the log: most batches of small values have none.
+    let pointers: (Uint8Array | undefined)[] | undefined;
+    for (let i = 0; i < operations.length; i++) {
+      const operation = operations[i]!;
+      if (operation.type !== "put" || operation.value.length <= state.settings.valueThreshold) continue;
       state.accounting.notePointer(appended.segment, appended.lengths[i]!);
-      return encodeValuePointer({ segment: appended.segment, offset: appended.offsets[i]!, length: appended.lengths[i]! });
-    });
+      (pointers ??= new Array(operations.length))[i] = encodeValuePointer({ segment: appended.segment, offset: appended.offsets[i]!, length: appended.lengths[i]! });
+    }
     const run = encodeMemtableRun(operations, first, pointers);
     state.tree.memtable.memtable.insert(run);
     state.lastSequence = first + operations.length - 1;
@@ -52,15 +55,15 @@ export class WritePath {
  * next: the memtable copies a run in at insert. A fresh 130 KB buffer per batch of 1,000 puts
  * (and an entry object per operation) was garbage the collector paid for on the caller's thread.
  */
-export function encodeMemtableRun(operations: readonly LogOperation[], firstSequence: number, pointers: readonly (Uint8Array | undefined)[]): Uint8Array {
+export function encodeMemtableRun(operations: readonly LogOperation[], firstSequence: number, pointers: readonly (Uint8Array | undefined)[] | undefined): Uint8Array {
   let total = 0;
-  for (let i = 0; i < operations.length; i++) total += 8 + operations[i]!.key.length + TRAILER_BYTES + runValue(operations[i]!, pointers[i]).length;
+  for (let i = 0; i < operations.length; i++) total += 8 + operations[i]!.key.length + TRAILER_BYTES + runValue(operations[i]!, pointers?.[i]).length;
   if (runScratch.length < total) runScratch = new Uint8Array(Math.max(total, 2 * runScratch.length));
   const bytes = runScratch;
   let offset = 0;
   for (let i = 0; i < operations.length; i++) {
     const { key, type } = operations[i]!;
-    const pointer = pointers[i];
+    const pointer = pointers?.[i];
     const value = runValue(operations[i]!, pointer);
     writeLength(bytes, offset, key.length + TRAILER_BYTES);
     writeLength(bytes, offset + 4, value.length);

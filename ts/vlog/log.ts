@@ -58,9 +58,12 @@ export interface ValueLogOptions {
 
 export interface AppendResult {
   segment: number;
-  /** Record offset and length of each operation, in order. */
-  offsets: number[];
-  lengths: number[];
+  /**
+   * Record offset and length of each operation, in order: views of arrays the log reuses, valid
+   * until its next append (the caller reads them right away; fresh arrays per batch were garbage).
+   */
+  offsets: Uint32Array;
+  lengths: Uint32Array;
 }
 
 /**
@@ -72,6 +75,8 @@ export class ValueLog {
   private segment = 0;
   private file: StorageFile | undefined;
   private pending = new Uint8Array(PAGE_SIZE * 64);
+  /** append()'s per-record offsets, lengths, CRC ranges and CRCs (recordScratch). */
+  private recordArrays = recordArrays(1024);
   private pendingStart = 0;
   /** The logical end of the log: where the next record goes. */
   private end = 0;
@@ -185,10 +190,7 @@ export class ValueLog {
     }
     this.ensureCapacity(this.end + size + PAGE_SIZE);
 
-    const offsets: number[] = [];
-    const lengths: number[] = [];
-    const starts = new Uint32Array(operations.length);
-    const ends = new Uint32Array(operations.length);
+    const { offsets, lengths, starts, ends, checksums } = this.recordScratch(operations.length);
     const view = new DataView(this.pending.buffer);
     let position = this.end;
     for (let i = 0; i < operations.length; i++) {
@@ -196,7 +198,7 @@ export class ValueLog {
       position = recordStart(position);
       const length = RECORD_HEADER_BYTES + operation.key.length + operation.value.length;
       const at = position - this.pendingStart;
-      this.pending.fill(0, this.end - this.pendingStart, at);
+      if (at > this.end - this.pendingStart) this.pending.fill(0, this.end - this.pendingStart, at);
       view.setUint32(at + 4, length, true);
       this.pending[at + 8] = operation.type === "put" ? RECORD_PUT : RECORD_DELETE;
       this.pending[at + 9] = i === operations.length - 1 ? RECORD_FLAG_BATCH_END : 0;
@@ -207,12 +209,11 @@ export class ValueLog {
       this.pending.set(operation.value, at + RECORD_HEADER_BYTES + operation.key.length);
       starts[i] = at + 4;
       ends[i] = at + length;
-      offsets.push(position);
-      lengths.push(length);
+      offsets[i] = position;
+      lengths[i] = length;
       position += length;
       this.end = position;
     }
-    const checksums = new Uint32Array(operations.length);
     this.core.crc32cEach(this.pending, starts, ends, checksums);
     for (let i = 0; i < operations.length; i++) view.setUint32(starts[i]! - 4, this.core.crc32cMask(checksums[i]!), true);
     this.bytesWritten += size;
@@ -221,6 +222,13 @@ export class ValueLog {
     else if (durability === "os" || this.end - this.pendingStart >= this.options.bufferedBytes) this.write(false);
     this.syncBehind();
     return { segment: this.segment, offsets, lengths };
+  }
+
+  /** Views of `count` entries of the arrays append() fills per record, grown when a batch needs more. */
+  private recordScratch(count: number) {
+    if (this.recordArrays[0].length < count) this.recordArrays = recordArrays(Math.max(count, 2 * this.recordArrays[0].length));
+    const [offsets, lengths, starts, ends, checksums] = this.recordArrays.map((array) => array.subarray(0, count)) as RecordArrays;
+    return { offsets, lengths, starts, ends, checksums };
   }
 
   /**
@@ -415,4 +423,10 @@ export class ValueLog {
       this.readers.clear();
     }
   }
+}
+
+type RecordArrays = [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+
+function recordArrays(count: number): RecordArrays {
+  return [new Uint32Array(count), new Uint32Array(count), new Uint32Array(count), new Uint32Array(count), new Uint32Array(count)];
 }
