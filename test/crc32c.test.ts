@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { PgzError } from "../ts/errors.ts";
-import type { Core } from "../ts/core/types.ts";
+import { READ_BUFFER_BYTES_MAX, type Core } from "../ts/core/types.ts";
 import { bytes, coreFactories, random } from "./helpers.ts";
 
 interface Vector {
@@ -138,6 +138,24 @@ for (const [name, core] of cores) {
     const out = new Uint32Array(5);
     core.crc32cEach(data, starts, ends, out);
     for (let i = 0; i < 5; i++) assert.is(out[i], cores[0]![1].crc32c(data.subarray(starts[i], ends[i])));
+  });
+
+  test(`${name}: a readBuffer is checked in place, with the CRC of a copy, and keeps its bytes across crc32c`, () => {
+    const reference = cores[0]![1];
+    // Growing lengths move the buffer (the wasm core frees and reallocates it); the last is the 1 MiB limit.
+    for (const [length, seed] of [[1, 1], [24, 2], [4096 + 33, 3], [70_000, 4], [300_000, 5], [READ_BUFFER_BYTES_MAX, 6], [4096, 7]] as const) {
+      const data = randomBytes(length, seed);
+      const buffer = core.readBuffer(length);
+      assert.is(buffer.length, length);
+      buffer.set(data);
+      assert.is(core.crc32c(buffer), reference.crc32c(data), `length ${length}`);
+      assert.is(core.crc32c(buffer.subarray(length >> 1), core.crc32c(buffer.subarray(0, length >> 1))), reference.crc32c(data), `length ${length} in halves`);
+      assert.ok(Buffer.compare(buffer, data) === 0, `length ${length}: the buffer still holds what was written`);
+    }
+    const any = core as unknown as Record<string, (...args: unknown[]) => unknown>;
+    for (const length of [0, -1, 1.5, READ_BUFFER_BYTES_MAX + 1, 2 ** 32, Number.NaN, "4096"]) {
+      expectInvalid(() => any.readBuffer!(length), `readBuffer length ${String(length)}`);
+    }
   });
 
   test(`${name}: mask and unmask`, () => {

@@ -7,7 +7,7 @@
 import { corruption, invalidArgument, type PgzError } from "../errors.ts";
 import { BLOCK_TRAILER_BYTES, BLOOM_LINE_BYTES, BLOOM_LINES_MAX } from "../format.ts";
 import { RunReader } from "./entry.ts";
-import { ENTRY_LENGTH_MAX, SEQUENCE_MAX, TRAILER_BYTES, type MergeOptions } from "./types.ts";
+import { ENTRY_LENGTH_MAX, READ_BUFFER_BYTES_MAX, SEQUENCE_MAX, TRAILER_BYTES, type MergeOptions } from "./types.ts";
 
 const TWO_POW_32 = 0x1_0000_0000;
 /** LevelDB's kMaskDelta. */
@@ -130,6 +130,17 @@ export function checkCrc(crc: unknown, name: string): number {
     throw invalidArgument(`${name} ${String(crc)} is not an unsigned 32-bit integer`);
   }
   return crc;
+}
+
+export function checkReadBufferLength(length: unknown): asserts length is number {
+  if (typeof length !== "number" || !Number.isInteger(length) || length < 1 || length > READ_BUFFER_BYTES_MAX) {
+    throw invalidArgument(`read buffer length ${String(length)} is not an integer in [1, ${READ_BUFFER_BYTES_MAX}]`);
+  }
+}
+
+/** A read buffer's next capacity: doubled, so a run of growing records grows it a few times only. */
+export function readBufferCapacity(length: number, capacity: number): number {
+  return Math.min(Math.max(length, 2 * capacity), READ_BUFFER_BYTES_MAX);
 }
 
 /** Validates crc32cEach's arguments: equal lengths, every range inside `data`. */

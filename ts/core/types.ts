@@ -47,6 +47,11 @@ export const TRAILER_BYTES = 8;
 export const SEQUENCE_MAX = Number.MAX_SAFE_INTEGER;
 /** Largest key and value a run may carry (the DB enforces smaller documented limits). */
 export const ENTRY_LENGTH_MAX = 0x7fff_ffff;
+/**
+ * Largest Core.readBuffer: the buffer is kept for the core's life, so a rare huge record (or a
+ * hostile pointer) must not grow it without bound; the value log reads longer records elsewhere.
+ */
+export const READ_BUFFER_BYTES_MAX = 1024 * 1024;
 
 export interface Freeable {
   /** Releases the object's memory; idempotent. Any other use afterwards throws. */
@@ -313,6 +318,13 @@ export interface Core {
   /** LevelDB's masking, so a CRC stored beside data that contains CRCs stays meaningful. */
   crc32cMask(crc: number): number;
   crc32cUnmask(masked: number): number;
+  /**
+   * A buffer of `length` bytes (1 to READ_BUFFER_BYTES_MAX) to read a record into, which crc32c
+   * checks in place: on the WebAssembly core it is core memory, so the CRC needs no staging copy.
+   * The next readBuffer hands out the same bytes again (copy out whatever must outlive it), and
+   * on the WebAssembly core a call that grows core memory empties the view (length 0).
+   */
+  readBuffer(length: number): Uint8Array;
 
   newRun(capacityBytes?: number): Run;
   newMemtable(): Memtable;

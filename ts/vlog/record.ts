@@ -14,11 +14,13 @@ import {
   PAGE_SIZE,
   RECORD_BYTES_MAX,
   RECORD_HEADER_BYTES,
+  RECORD_PUT,
   SEGMENT_FILE_BYTES_MAX,
   SEGMENT_HEADER_BYTES,
   SEGMENT_HEADER_CHECKSUM_OFFSET,
   SEGMENT_HEADER_DATABASE_ID_OFFSET,
   VALUE_POINTER_BYTES,
+  segmentFileName,
 } from "../format.ts";
 
 export interface LogOperation {
@@ -135,4 +137,22 @@ export function decodeRecord(core: Core, bytes: Uint8Array, base: number, offset
     key: bytes.subarray(at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + keyLength),
     value: bytes.subarray(at + RECORD_HEADER_BYTES + keyLength, at + length),
   };
+}
+
+/**
+ * The value of the record `pointer` names in `bytes` (which hold the segment from `base`), checked
+ * whole: its CRC, length and type, and that it is the one the entry was written with, by its key
+ * and sequence (a record of the same length at the same offset of another segment, or of a file
+ * swapped in while open, would otherwise pass).
+ */
+export function checkedRecordValue(core: Core, bytes: Uint8Array, base: number, pointer: ValuePointer, key: Uint8Array, sequence: number): Uint8Array {
+  const record = decodeRecord(core, bytes, base, pointer.offset);
+  if (!record || record.length !== pointer.length || record.type !== RECORD_PUT) {
+    throw corruption("value record checksum or header mismatch", { file: segmentFileName(pointer.segment), offset: pointer.offset });
+  }
+  if (record.sequence !== sequence || !bytesEqual(record.key, key)) {
+    const message = `value record belongs to another write (sequence ${record.sequence}, expected ${sequence})`;
+    throw corruption(message, { file: segmentFileName(pointer.segment), offset: pointer.offset });
+  }
+  return record.value;
 }

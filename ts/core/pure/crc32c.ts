@@ -4,7 +4,7 @@
  * CRC like LevelDB's crc32c::Extend (the register is the complement of the CRC), and LevelDB's
  * mask keeps a CRC stored inside checksummed data from looking like a CRC of that data.
  */
-import { checkCrc, checkCrcData, checkRanges, crc32cMask, crc32cUnmask } from "../checks.ts";
+import { checkCrc, checkCrcData, checkRanges, checkReadBufferLength, crc32cMask, crc32cUnmask, readBufferCapacity } from "../checks.ts";
 
 const POLYNOMIAL = 0x82f63b78;
 
@@ -48,6 +48,8 @@ function crc32cRegister(data: Uint8Array, start: number, end: number, register: 
 }
 
 export function pureCrc32c() {
+  // One buffer for every record read, grown to the longest asked for (at most 1 MiB).
+  let readBytes = new Uint8Array(0);
   return {
     crc32c(data: Uint8Array, crc = 0): number {
       checkCrcData(data);
@@ -60,5 +62,10 @@ export function pureCrc32c() {
     },
     crc32cMask,
     crc32cUnmask,
+    readBuffer(length: number): Uint8Array {
+      checkReadBufferLength(length);
+      if (length > readBytes.length) readBytes = new Uint8Array(readBufferCapacity(length, readBytes.length));
+      return readBytes.subarray(0, length);
+    },
   };
 }

@@ -2,10 +2,11 @@
  * CRC32C on the WebAssembly core (assembly/crc32c.ts). Input from JS memory must be copied into
  * WebAssembly memory first: large inputs go through staging one chunk at a time, each chunk
  * extending the previous CRC, so staging stays small and the copy of one chunk overlaps nothing
- * but stays in cache for the CRC that reads it. Masking is plain arithmetic, shared with the
+ * but stays in cache for the CRC that reads it. Input already in WebAssembly memory (a readBuffer,
+ * where the value log reads records) is checked in place. Masking is plain arithmetic, shared with the
  * TS core through ts/core/checks.ts (a boundary crossing would cost more than it does).
  */
-import { checkCrc, checkRanges, crc32cMask, crc32cUnmask } from "../checks.ts";
+import { checkCrc, checkRanges, checkReadBufferLength, crc32cMask, crc32cUnmask, readBufferCapacity } from "../checks.ts";
 import { invalidArgument } from "../../errors.ts";
 import type { WasmRuntime } from "./runtime.ts";
 
@@ -33,6 +34,23 @@ function maxEnd(ends: Uint32Array): number {
   return high;
 }
 
+/** Core.readBuffer: bytes allocated in core memory once, grown when asked for more, kept for the instance's life. */
+function readBufferOf(runtime: WasmRuntime): (length: number) => Uint8Array {
+  let readPointer = 0;
+  let readCapacityBytes = 0;
+  return (length) => {
+    checkReadBufferLength(length);
+    runtime.checkUsable();
+    if (length > readCapacityBytes) {
+      const capacity = readBufferCapacity(length, readCapacityBytes);
+      if (readPointer !== 0) runtime.exports.memoryFree(readPointer);
+      readPointer = runtime.exports.memoryAllocate(capacity);
+      readCapacityBytes = capacity;
+    }
+    return runtime.u8.subarray(readPointer, readPointer + length);
+  };
+}
+
 export function wasmCrc32c(runtime: WasmRuntime) {
   const exports = runtime.exports as unknown as Crc32cExports;
 
@@ -40,6 +58,9 @@ export function wasmCrc32c(runtime: WasmRuntime) {
     if (!(data instanceof Uint8Array)) throw invalidArgument("crc32c data must be a Uint8Array");
     checkCrc(crc, "crc");
     runtime.checkUsable();
+    // Bytes already in core memory (a readBuffer) are checked where they are.
+    const memory = runtime.u8;
+    if (data.buffer === memory.buffer) return exports.crc32cCompute(data.byteOffset, data.length, crc) >>> 0;
     if (data.length <= CHUNK_BYTES) return exports.crc32cCompute(runtime.stage(data), data.length, crc) >>> 0;
     // Staging does not move between the calls of this loop: nothing in between allocates.
     const pointer = runtime.exports.stagingReserve(CHUNK_BYTES);
@@ -80,5 +101,5 @@ export function wasmCrc32c(runtime: WasmRuntime) {
     out.set(new Uint32Array(runtime.u8.buffer, outPointer, count));
   }
 
-  return { crc32c, crc32cEach, crc32cMask, crc32cUnmask };
+  return { crc32c, crc32cEach, crc32cMask, crc32cUnmask, readBuffer: readBufferOf(runtime) };
 }
