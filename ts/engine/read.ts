@@ -4,10 +4,11 @@
  * holding a read point from its creation to its end so compaction and GC keep what it reads.
  */
 import { RunReader, compareBytes, encodeInternalKey, seekKey, sequenceAt } from "../core/entry.ts";
-import { KIND_DELETE, KIND_POINTER, MERGE_DONE, SEQUENCE_MAX, TRAILER_BYTES, mergeSourceNeeded, type Hit, type Run } from "../core/types.ts";
+import { KIND_DELETE, KIND_POINTER, MERGE_DONE, SEQUENCE_MAX, TRAILER_BYTES, mergeSourceNeeded, type Hit, type Merge, type Run } from "../core/types.ts";
 import type { CheckedIteration } from "../api/options.ts";
 import { copyOfFill } from "../core/slab.ts";
 import { decodeValuePointer } from "../vlog/record.ts";
+import type { Source } from "../lsm/tree-sources.ts";
 import type { EngineState } from "./state.ts";
 
 /** An iterator's merged output per fill: the first, and the most once it has grown. */
@@ -30,13 +31,16 @@ export type Entries = Generator<[Uint8Array, Uint8Array], void, undefined>;
  */
 const unreadIterators = new FinalizationRegistry<() => void>((release) => release());
 
+/** An iteration's bounds (plain fields: classify() reads them, no closure per iterator). */
 interface Bounds {
   reverse: boolean;
   limit: number;
   /** Internal key the sources start at. */
   start: Uint8Array | undefined;
-  /** -1: before the range (skip), 0: inside, 1: past it (stop). */
-  classify(userKey: Uint8Array): number;
+  gt: Uint8Array | undefined;
+  gte: Uint8Array | undefined;
+  lt: Uint8Array | undefined;
+  lte: Uint8Array | undefined;
 }
 
 export class ReadPath {
@@ -103,7 +107,7 @@ export class ReadPath {
     const bounds = iterationBounds(iteration);
     const reader = {};
     this.state.readers.set(reader, sequence);
-    const iterator = this.scan(bounds, sequence, reader);
+    const iterator = this.merged(bounds, sequence, reader);
     // A generator's finally runs only once it has started: an iterator closed before its first
     // next() releases its read point here, and one dropped unread when it is collected.
     const closeGenerator = iterator.return.bind(iterator);
@@ -115,29 +119,39 @@ export class ReadPath {
     return iterator;
   }
 
-  private *scan(bounds: Bounds, sequence: number, reader: object): Entries {
-    try {
-      this.state.checkOpen();
-      unreadIterators.unregister(reader);
-      yield* this.merged(bounds, sequence);
-    } finally {
-      this.release(reader);
-    }
-  }
-
-  /** The merge of every source at `sequence`, within the bounds; frees what it used when it ends. */
-  private *merged(bounds: Bounds, sequence: number): Entries {
-    const core = this.state.core;
+  /** The sources of one iteration, a run for each, the merge's output run and the merge. */
+  private openMerge(bounds: Bounds, sequence: number): Merging {
     const sources = this.state.tree.sources(bounds.reverse, bounds.start);
     const runs = sources.map(() => this.takeRun());
     const out = this.takeRun();
-    const merge = core.newMerge(Math.max(1, sources.length), { reverse: bounds.reverse, sequence, mode: "visible" });
+    const merge = this.state.core.newMerge(Math.max(1, sources.length), { reverse: bounds.reverse, sequence, mode: "visible" });
+    if (sources.length === 0) merge.setSource(0, null);
+    return { sources, runs, out, merge };
+  }
+
+  private closeMerge({ sources, runs, out, merge }: Merging): void {
+    merge.free();
+    this.giveRun(out);
+    for (const run of runs) this.giveRun(run);
+    for (const source of sources) source.release();
+  }
+
+  /**
+   * The merge of every source at `sequence`, within the bounds; frees what it used and lets go
+   * of the read point when it ends. One generator (not one delegating to another): each entry
+   * resumes one frame and allocates one result.
+   */
+  private *merged(bounds: Bounds, sequence: number, reader: object): Entries {
+    let merging: Merging | undefined;
     let yielded = 0;
     // A seek that reads a few entries merges (and copies out) a few KiB, not 64: the target
     // starts small and doubles with each fill, so a long scan soon moves 64 KiB at a time.
     let bytesTarget = MERGE_FILL_BYTES_FIRST;
     try {
-      if (sources.length === 0) merge.setSource(0, null);
+      this.state.checkOpen();
+      unreadIterators.unregister(reader);
+      merging = this.openMerge(bounds, sequence);
+      const { sources, runs, out, merge } = merging;
       sources.forEach((source, index) => merge.setSource(index, source.fill(runs[index]!) > 0 ? runs[index]! : null));
       while (yielded < bounds.limit) {
         const result = merge.fill(out, bytesTarget);
@@ -154,11 +168,11 @@ export class ReadPath {
         while (yielded < bounds.limit && entries.next()) {
           // The user key and value as views of the copy; the trailer read in place.
           const userKey = bytes.subarray(entries.keyStart, entries.valueStart - TRAILER_BYTES);
-          const value = entries.value();
-          const position = bounds.classify(userKey);
+          const position = classify(bounds, userKey);
           if (position < 0) continue;
           if (position > 0) return;
           this.state.checkOpen();
+          const value = entries.value();
           const pointer = bytes[entries.valueStart - TRAILER_BYTES] === KIND_POINTER;
           const resolved = pointer ? this.state.log.readValue(decodeValuePointer(value), userKey, sequenceAt(bytes, entries.valueStart - TRAILER_BYTES)) : value;
           yielded++;
@@ -166,18 +180,30 @@ export class ReadPath {
         }
       }
     } finally {
-      merge.free();
-      this.giveRun(out);
-      for (const run of runs) this.giveRun(run);
-      for (const source of sources) source.release();
+      if (merging) this.closeMerge(merging);
+      this.release(reader);
     }
   }
 }
 
+interface Merging {
+  sources: Source[];
+  runs: Run[];
+  out: Run;
+  merge: Merge;
+}
+
+/** -1: before the range (skip), 0: inside, 1: past it (stop), in the iteration's direction. */
+function classify(bounds: Bounds, key: Uint8Array): number {
+  const below = (bounds.gt !== undefined && compareBytes(key, bounds.gt) <= 0) || (bounds.gte !== undefined && compareBytes(key, bounds.gte) < 0);
+  if (below) return bounds.reverse ? 1 : -1;
+  const above = (bounds.lt !== undefined && compareBytes(key, bounds.lt) >= 0) || (bounds.lte !== undefined && compareBytes(key, bounds.lte) > 0);
+  if (above) return bounds.reverse ? -1 : 1;
+  return 0;
+}
+
 function iterationBounds(iteration: CheckedIteration): Bounds {
   const { reverse, limit, gt, gte, lt, lte } = iteration;
-  const below = (key: Uint8Array) => (gt !== undefined && compareBytes(key, gt) <= 0) || (gte !== undefined && compareBytes(key, gte) < 0);
-  const above = (key: Uint8Array) => (lt !== undefined && compareBytes(key, lt) >= 0) || (lte !== undefined && compareBytes(key, lte) > 0);
   let start: Uint8Array | undefined;
   if (!reverse) {
     const lower = gt !== undefined && (gte === undefined || compareBytes(gt, gte) >= 0) ? gt : gte;
@@ -187,10 +213,5 @@ function iterationBounds(iteration: CheckedIteration): Bounds {
   } else if (lte !== undefined) {
     start = encodeInternalKey(lte, 0, 0);
   }
-  return {
-    reverse,
-    limit,
-    start,
-    classify: reverse ? (key) => (above(key) ? -1 : below(key) ? 1 : 0) : (key) => (below(key) ? -1 : above(key) ? 1 : 0),
-  };
+  return { reverse, limit, start, gt, gte, lt, lte };
 }

@@ -17,6 +17,7 @@ import type { BackgroundSession } from "./background.ts";
 import { FileRemover } from "./removals.ts";
 import { findTableInLevel } from "./levels.ts";
 import { MemtableSlot } from "./memtable-slot.ts";
+import type { Table } from "./sstable.ts";
 import { levelSource, memtableSource, tableSource, type Source } from "./tree-sources.ts";
 import { TreeTables, type TreeEnvironment } from "./tree-tables.ts";
 import { Flusher } from "./flush.ts";
@@ -179,22 +180,27 @@ export class Tree {
    */
   sources(reverse: boolean, start: Uint8Array | undefined): Source[] {
     const sources: Source[] = [];
-    for (const slot of [this.memtable, ...[...this.immutables].reverse()]) {
-      // An empty memtable (the active one, after open or a rotation) has nothing to merge; it
-      // gains only entries written after this read's sequence.
+    // An empty memtable (the active one, after open or a rotation) has nothing to merge; it
+    // gains only entries written after this read's sequence.
+    if (this.memtable.memtable.count > 0) sources.push(memtableSource(this.memtable, reverse, start));
+    for (let i = this.immutables.length - 1; i >= 0; i--) {
+      const slot = this.immutables[i]!;
       if (slot.memtable.count > 0) sources.push(memtableSource(slot, reverse, start));
     }
     const live = this.live;
     for (let level = 0; level < this.levels.length; level++) {
-      const tables = this.levels[level]!.map((meta) => live.pin(meta));
+      const metas = this.levels[level]!;
       if (level === 0) {
-        for (const table of tables) sources.push(tableSource(table, reverse, start, this.cache, () => live.unpin(table)));
-      } else if (tables.length > 0) {
-        sources.push(levelSource(tables, reverse, start, this.cache, () => tables.forEach((table) => live.unpin(table))));
+        for (const meta of metas) sources.push(tableSource(live.pin(meta), reverse, start, this.cache, this.unpin));
+      } else if (metas.length > 0) {
+        sources.push(levelSource(metas.map((meta) => live.pin(meta)), reverse, start, this.cache, this.unpin));
       }
     }
     return sources;
   }
+
+  /** Lets go of a table an iterator pinned (made once: sources() passes it to every source). */
+  private readonly unpin = (table: Table): void => this.live.unpin(table);
 
   /** Whether a flush or a compaction is running or due. */
   get backgroundWorkDue(): boolean {
