@@ -5,11 +5,20 @@
  * the rest. Against a model, on both cores, with a user who keeps iterators open across writes,
  * compactions, evictions of the block they read, other iterators over the same tables, and reopens.
  */
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DB, type IterateOptions } from "../ts/index.ts";
 import { engineCores, random, removeDirectory, text } from "./helpers.ts";
 import { scratchDirectory, tinyOptions } from "./model.ts";
+import type { EngineState } from "../ts/engine/state.ts";
+
+/** A full garbage collection (tests run without --expose-gc). */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+}
 
 function keyOf(index: number): string {
   return `key${String(index).padStart(5, "0")}`;
@@ -215,5 +224,27 @@ for (const core of engineCores) {
     }
   });
 }
+
+test("an iterator dropped before its first next() lets go of its read point once collected", async () => {
+  const directory = scratchDirectory();
+  const db = DB.open(directory, { core: "wasm" });
+  const readers = (db as unknown as { engine: { state: EngineState } }).engine.state.readers;
+  try {
+    db.put("a", "1");
+    // Finished, closed and dropped unread: only the last holds its read point until collected.
+    assert.equal(entries(db.iterate({ gte: "a" })), ["a=1"]);
+    db.iterate({ gte: "a" }).return(undefined);
+    (() => db.iterate({ gte: "a" }))();
+    assert.is(readers.size, 1, "the unread iterator's read point");
+    for (let attempt = 0; attempt < 20 && readers.size > 0; attempt++) {
+      collectGarbage();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.is(readers.size, 0, "released by the registry's callback");
+  } finally {
+    db.close();
+    removeDirectory(directory);
+  }
+});
 
 test.run();

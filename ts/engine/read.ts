@@ -25,11 +25,23 @@ const SPARE_RUN_BYTES_MAX = 16 * 1024;
 
 export type Entries = Generator<[Uint8Array, Uint8Array], void, undefined>;
 
+/** An iterator's read point: its key in the engine's readers, and how it lets go of it. */
+class IteratorReader {
+  constructor(private readonly release: (reader: object) => void) {}
+
+  releaseReadPoint(): void {
+    this.release(this);
+  }
+}
+
 /**
  * Iterators created and never started hold a read point; this releases it when the iterator is
- * garbage collected (its unregister token is the reader, dropped once the scan starts).
+ * garbage collected (its unregister token is the reader, dropped once the scan starts). The
+ * reader is also what is held: a closure here would share iterate()'s scope, which reaches the
+ * iterator, and the registry holds it strongly until a full collection, so every iterator
+ * (sources, runs, the fill its last entries came from) would outlive its seek and be promoted.
  */
-const unreadIterators = new FinalizationRegistry<() => void>((release) => release());
+const unreadIterators = new FinalizationRegistry<IteratorReader>((reader) => reader.releaseReadPoint());
 
 /** An iteration's bounds (plain fields: classify() reads them, no closure per iterator). */
 interface Bounds {
@@ -105,7 +117,7 @@ export class ReadPath {
    */
   iterate(iteration: CheckedIteration, sequence: number): Entries {
     const bounds = iterationBounds(iteration);
-    const reader = {};
+    const reader = new IteratorReader(this.release);
     this.state.readers.set(reader, sequence);
     const iterator = this.merged(bounds, sequence, reader);
     // A generator's finally runs only once it has started: an iterator closed before its first
@@ -115,7 +127,7 @@ export class ReadPath {
       this.release(reader);
       return closeGenerator(value);
     };
-    unreadIterators.register(iterator, () => this.release(reader), reader);
+    unreadIterators.register(iterator, reader, reader);
     return iterator;
   }
 
