@@ -22,6 +22,8 @@ const SEEK_FILL_BYTES_FIRST = 1024;
  * at another start, so an iterator's sources are kept for the next seek (ts/lsm/tree-sources.ts).
  */
 export class TableSource {
+  /** Taken by an iterator (ts/lsm/tree-sources.ts keeps one source per table for the next). */
+  inUse = false;
   private blockIndex = 0;
   private started = false;
   private reverse = false;

@@ -56,24 +56,31 @@ export function memtableSource(slot: MemtableSlot, reverse: boolean, start: Uint
 export type Unpin = (table: Table) => void;
 
 /**
- * Each table's kept source, if any. Keyed weakly: a table compacted away and closed takes its
- * source with it; the next seek finds the new version's tables and none of these.
+ * Each table's kept source. Keyed weakly: a table compacted away and closed takes its source
+ * with it; the next seek finds the new version's tables and none of these. Entries stay (a
+ * source in use is marked, not removed): a WeakMap that gains and loses keys on every seek
+ * rehashes into new tables, garbage that outlives the seek.
  */
-const spareSources = new WeakMap<Table, TableSource>();
+const keptSources = new WeakMap<Table, TableSource>();
 
 /** A source over `table` from `start`: the table's kept one when no other iterator holds it. */
 function takeTableSource(table: Table, reverse: boolean, start: Uint8Array | undefined, cache: BlockCache<BlockReader>): TableSource {
-  const spare = spareSources.get(table);
-  if (spare === undefined) return new TableSource(table, reverse, start, cache);
-  spareSources.delete(table);
-  spare.restart(reverse, start);
-  return spare;
+  const kept = keptSources.get(table);
+  if (kept !== undefined && !kept.inUse) {
+    kept.restart(reverse, start);
+    kept.inUse = true;
+    return kept;
+  }
+  const source = new TableSource(table, reverse, start, cache);
+  if (kept === undefined) keptSources.set(table, source);
+  source.inUse = true;
+  return source;
 }
 
-/** Keeps `source` for the next iterator over its table (one per table; others are dropped). */
+/** Gives `source` back: the kept one waits for the next iterator, another is dropped. */
 function giveTableSource(source: TableSource): void {
   source.idle();
-  if (!spareSources.has(source.table)) spareSources.set(source.table, source);
+  source.inUse = false;
 }
 
 /** A level-0 table read from `start`, pinned until released. */
