@@ -38,8 +38,8 @@ class IteratorReader {
  * Iterators created and never started hold a read point; this releases it when the iterator is
  * garbage collected (its unregister token is the reader, dropped once the scan starts). The
  * reader is also what is held: a closure here would share iterate()'s scope, which reaches the
- * iterator, and the registry holds it strongly until a full collection, so every iterator
- * (sources, runs, the fill its last entries came from) would outlive its seek and be promoted.
+ * iterator, and through the registry every finished iterator (sources, runs, the fill its last
+ * entries came from) stayed reachable past its seek and was promoted (--trace-gc).
  */
 const unreadIterators = new FinalizationRegistry<IteratorReader>((reader) => reader.releaseReadPoint());
 
