@@ -4,6 +4,10 @@
  *   open(directory, durable) -> instance       (may return a promise)
  *   instance.write(batch)                      batch of { type: "put" | "del", key, value }
  *   instance.get(key) -> value | undefined     synchronous in every engine that has a sync get
+ *   instance.getFast(key) -> length | -1       the engine's fastest synchronous read, where it has one
+ *                                              (readrandom-fast): lmdb's getBinaryFast (a view valid
+ *                                              until the next read); pgz has no such read, so its
+ *                                              get, counted the same way
  *   instance.scan(reverse) -> bytes seen       full iteration, keys and values touched
  *   instance.seek(key, count) -> entries seen  position at the first key >= key, read `count`
  *   instance.close()
@@ -64,6 +68,10 @@ function pgz(core, options = {}, suffix = "") {
         db,
         write: (batch) => db.batch(batch),
         get: (key) => db.get(key),
+        getFast(key) {
+          const value = db.get(key);
+          return value === undefined ? -1 : value.length;
+        },
         scan(reverse) {
           let bytes = 0;
           for (const [key, value] of db.iterate({ reverse })) bytes += key.length + value.length;
@@ -142,6 +150,10 @@ const lmdb = {
         });
       },
       get: (key) => db.getBinary(key),
+      getFast(key) {
+        const value = db.getBinaryFast(key);
+        return value === undefined ? -1 : value.length;
+      },
       scan(reverse) {
         let bytes = 0;
         for (const { key, value } of db.getRange({ reverse })) bytes += key.length + value.length;

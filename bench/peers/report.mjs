@@ -1,7 +1,7 @@
 /** Renders a results file of bench/peers/run.mjs as Markdown tables. */
 import { formatBytes, formatNumber } from "./measure.mjs";
 
-const WORKLOAD_ORDER = ["fillseq", "fillrandom", "overwrite", "deleterandom", "readrandom", "readmissing", "readseq", "readreverse", "seekrandom", "fillrandom-large", "readrandom-large", "fillrandom-64k", "readrandom-64k"];
+const WORKLOAD_ORDER = ["fillseq", "fillrandom", "overwrite", "deleterandom", "readrandom", "readrandom-fast", "readmissing", "readseq", "readreverse", "seekrandom", "fillrandom-large", "readrandom-large", "fillrandom-64k", "readrandom-64k"];
 
 export const operationsPerSecond = (result) => (result && result.seconds ? result.operations / result.seconds : undefined);
 
@@ -34,7 +34,7 @@ function workloadTable(report, pass, workload) {
     return baseline && rate ? `${formatNumber(baseline / rate, 2)}x` : "-";
   };
   const lines = [
-    `#### ${workload}${rows[0].latency ? ` (latency per ${rows[0].latency.per})` : ""}`,
+    `#### ${workload}${measured[0]?.latency ? ` (latency per ${measured[0].latency.per})` : ""}`,
     "",
     `| engine | ${columns.map((column) => column.title).join(" | ")} | pgz-wasm / engine |`,
     `|---|${columns.map(() => "---:").join("|")}|---:|`,
