@@ -180,8 +180,9 @@ export class Flusher {
     const nextStart = (immutables[1] ?? this.slots.memtable).logStart;
     // The worker synced the directory itself (the new file's name) before it replied.
     if (!this.environment.remote) this.environment.storage.syncDirectory();
+    let unreferenced: number[];
     try {
-      this.applyEdit(fileNumber, table?.meta, nextStart, discardedLogBytes);
+      unreferenced = this.applyEdit(fileNumber, table?.meta, nextStart, discardedLogBytes);
     } catch (error) {
       table?.close();
       throw error;
@@ -193,11 +194,14 @@ export class Flusher {
     this.flushes++;
     this.tables.versionChanged = true;
     this.bytesFlushed += table?.meta.size ?? 0;
-    this.environment.accounting.retireFlushedSegments();
+    this.environment.accounting.segmentsRetired(unreferenced);
   }
 
-  private applyEdit(fileNumber: number, meta: TableMeta | undefined, nextStart: LogPosition, discardedLogBytes: Record<string, number>): void {
+  /** The flush's one manifest edit; returns the segments it retired (left behind, nothing pointing into them). */
+  private applyEdit(fileNumber: number, meta: TableMeta | undefined, nextStart: LogPosition, discardedLogBytes: Record<string, number>): number[] {
     const { accounting } = this.environment;
+    const segmentPointerBytes = accounting.pointerCountsUpTo(nextStart);
+    const unreferenced = accounting.unreferencedSegments(nextStart, segmentPointerBytes);
     this.environment.manifest.apply({
       added: meta ? [{ level: 0, table: meta }] : undefined,
       logHead: nextStart,
@@ -205,9 +209,11 @@ export class Flusher {
       // while the flush ran): every number the edit names stays below nextFileNumber.
       nextFileNumber: Math.max(fileNumber, nextStart.segment) + 1,
       lastSequence: accounting.lastSequence(),
-      segmentPointerBytes: accounting.pointerCountsUpTo(nextStart),
+      segmentPointerBytes,
       discardedLogBytes,
+      ...(unreferenced.length > 0 ? { collectedSegments: unreferenced } : {}),
     });
+    return unreferenced;
   }
 
   /**

@@ -99,13 +99,30 @@ export class LogAccounting {
    * unreferenced bytes as garbage (ts/vlog/gc.ts).
    */
   retireFlushedSegments(): void {
-    const { logHead, segmentPointerBytes, collectedSegments } = this.manifest.state;
-    for (const segment of this.pointerBytes.keys()) if (segment < logHead.segment) this.pointerBytes.delete(segment);
-    const unreferenced = Object.entries(segmentPointerBytes)
-      .filter(([segment, pointerBytes]) => Number(segment) < logHead.segment && pointerBytes === 0 && !collectedSegments.includes(Number(segment)))
+    const unreferenced = this.unreferencedSegments(this.manifest.state.logHead, {});
+    if (unreferenced.length > 0) this.manifest.apply({ collectedSegments: unreferenced });
+    this.segmentsRetired(unreferenced);
+  }
+
+  /**
+   * The segments before `head` that nothing points into and are not collected yet, with the
+   * manifest's pointer counts updated by `counts` (those of an edit about to move the head
+   * there): a flush's edit names them itself, so it needs no second edit, whose append would
+   * have to wait on this thread for the flush edit's fdatasync (at most one edit is ever
+   * written and not durable; Manifest.apply).
+   */
+  unreferencedSegments(head: LogPosition, counts: Record<string, number>): number[] {
+    const { segmentPointerBytes, collectedSegments } = this.manifest.state;
+    const merged = { ...segmentPointerBytes, ...counts };
+    return Object.entries(merged)
+      .filter(([segment, pointerBytes]) => Number(segment) < head.segment && pointerBytes === 0 && !collectedSegments.includes(Number(segment)))
       .map(([segment]) => Number(segment));
-    if (unreferenced.length === 0) return;
-    this.manifest.apply({ collectedSegments: unreferenced });
+  }
+
+  /** Once the edit that moved the head (and named `unreferenced` collected) is applied: deletes those segments. */
+  segmentsRetired(unreferenced: readonly number[]): void {
+    const { logHead } = this.manifest.state;
+    for (const segment of this.pointerBytes.keys()) if (segment < logHead.segment) this.pointerBytes.delete(segment);
     for (const segment of unreferenced) this.sequences.retireSegment(segment);
   }
 }
