@@ -24,6 +24,7 @@ import {
   tableFileName,
 } from "../format.ts";
 import { decodeBlockHandle, openStoredBlock, type BlockHandle } from "./table-block.ts";
+import { LazyTableLookup } from "./table-lookup.ts";
 import { blockPrefixesOf, startsWith, userKeyPrefix, type BlockPrefixes } from "./block-prefixes.ts";
 import { readExactly, type HandleCache, type Storage, type StorageFile } from "../storage/io.ts";
 
@@ -169,13 +170,14 @@ export class Table {
     readonly name: string,
     private readonly files: HandleCache,
     readonly blocks: BlockHandle[],
-    private readonly lookup: TableLookup,
+    readonly lazyLookup: LazyTableLookup,
     readonly entries: number,
     prefixes: BlockPrefixes,
   ) {
-    // A block the cache lets go of leaves the lookup's slot before its reader is freed.
+    // A block the cache lets go of leaves the lookup's slot before its reader is freed (a block
+    // is cached only through cachedBlock, which opens the lookup first).
     this.cacheSlots = new CacheSlots<BlockReader>(blocks.length, (index) => {
-      if (!this.closed) lookup.setBlock(index, undefined);
+      if (!this.closed) lazyLookup.ifOpen?.setBlock(index, undefined);
     });
     assert(prefixes.blockPrefixes.length === blocks.length, "a prefix per block");
     this.sharedPrefixBytes = prefixes.sharedPrefixBytes;
@@ -193,24 +195,31 @@ export class Table {
    * worker, which hands them over with the table it wrote (ts/lsm/table-image.ts), so this
    * thread reads and decodes nothing per block.
    */
-  static fromParts(core: Core, meta: TableMeta, databaseId: Uint8Array, files: HandleCache, parts: TableParts, prefixes: BlockPrefixes): Table {
+  static fromParts(core: Core, meta: TableMeta, databaseId: Uint8Array, files: HandleCache, parts: TableParts, prefixes: BlockPrefixes, lazy = false): Table {
     const name = tableFileName(meta.fileNumber);
     const { footer, blocks, filterBytes, indexBytes } = parts;
     if (blocks.length >= LOOKUP_BLOCKS_MAX) throw corruption(`the index has ${blocks.length} blocks, more than a table may`, { file: name, offset: footer.indexOffset });
-    let lookup: TableLookup;
-    try {
-      lookup = core.openTableLookup(filterBytes, indexBytes);
-    } catch (error) {
-      // The index was decoded and its size checked already: a bad filter is what is left.
-      throw locateCorruption(error, name, footer.filterOffset);
-    }
-    assert(lookup.blockCount === blocks.length, "the lookup and the decoded index agree");
+    const lookup = new LazyTableLookup(blocks.length, () => {
+      try {
+        return core.openTableLookup(filterBytes, indexBytes);
+      } catch (error) {
+        // The index was decoded and its size checked already: a bad filter is what is left.
+        throw locateCorruption(error, name, footer.filterOffset);
+      }
+    });
+    // Opened now unless the worker read the table back and checked it (ts/lsm/table-lookup.ts).
+    if (!lazy) lookup.lookup;
     return new Table(core, meta, databaseId, name, files, blocks, lookup, footer.entries, prefixes);
+  }
+
+  /** The point-read lookup (opened by the first use of a lazy one); `lazyLookup.ifOpen` says whether it is open. */
+  private get lookup(): TableLookup {
+    return this.lazyLookup.lookup;
   }
 
   close(): void {
     this.closed = true;
-    this.lookup.free();
+    this.lazyLookup.free();
     this.files.drop(this.name);
   }
 

@@ -57,8 +57,11 @@ export function tableImageBuffers(image: TableImage): ArrayBuffer[] {
   return [...new Set(arrays.map((array) => array.buffer as ArrayBuffer))];
 }
 
-/** Block handles one step of a TableOpening builds: cold code built 13,000 in 20-50 ms. */
-const HANDLES_PER_STEP = 1024;
+/**
+ * Block handles one step of a TableOpening builds: cold code built 13,000 in 20-50 ms, and a
+ * write that took two steps of 1,024 spent 2.2-2.5 ms in them (bench:latency).
+ */
+const HANDLES_PER_STEP = 256;
 
 /**
  * On the foreground: opens the table `meta` names from the image the worker sent with it, in
@@ -96,7 +99,8 @@ export class TableOpening {
     if (blocks.length < image.keyEnds.length) return undefined;
     assert(bytesEqual(blocks[blocks.length - 1]!.lastKey, this.meta.largest), "the image ends at the manifest's largest key");
     const parts = { footer: image.footer, blocks, filterBytes: image.filterBytes, indexBytes: image.indexBytes };
-    return Table.fromParts(this.core, this.meta, this.databaseId, this.files, parts, { sharedPrefixBytes: image.sharedPrefixBytes, blockPrefixes: image.blockPrefixes });
+    // The worker read the table back and checked it: its point-read lookup opens at the first point read (Table.lookup).
+    return Table.fromParts(this.core, this.meta, this.databaseId, this.files, parts, { sharedPrefixBytes: image.sharedPrefixBytes, blockPrefixes: image.blockPrefixes }, true);
   }
 }
 
