@@ -77,7 +77,7 @@ export class Pacer {
   private slowDown(bytes: number): void {
     const tree = this.state.tree;
     const memtableFill = tree.memtable.memtable.arenaBytes / this.state.settings.memtableBytes;
-    const steps = slowdownSteps({ level0Tables: tree.levels[0]!.length, l0Files: tree.compactionSettings.l0Files, flushWaiting: tree.immutables.length > 0, memtableFill });
+    const steps = slowdownSteps({ level0Tables: tree.levels[0]!.length, l0Files: tree.compactionSettings.l0Files, flushWaiting: tree.flushWaitsForWorker, memtableFill });
     if (steps === 0) return;
     this.slowdowns++;
     sleep(slowdownMilliseconds(bytes, steps));

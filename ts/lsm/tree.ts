@@ -202,6 +202,15 @@ export class Tree {
   /** Lets go of a table an iterator pinned (made once: sources() passes it to every source). */
   private readonly unpin = (table: Table): void => this.live.unpin(table);
 
+  /**
+   * Whether a memtable waits for the worker's flush: not once its reply has come and only the
+   * opening of its table on this thread is left (the worker has kept up; a write sleeping for
+   * it would only slow down the steps that finish it).
+   */
+  get flushWaitsForWorker(): boolean {
+    return this.immutables.length > 0 && !this.flusher.opening;
+  }
+
   /** Whether a flush or a compaction is running or due. */
   get backgroundWorkDue(): boolean {
     if (this.environment.remote) return this.foregroundStepDue();
