@@ -400,4 +400,34 @@ test("a worker that dies latches every database on it; the next write says so, n
   }
 });
 
+for (const core of engineCores) {
+  test(`${core}: a flush counts as waiting for the worker (slowdown) until its reply comes, not while its table opens on this thread`, async () => {
+    const directory = temporaryDirectory("pgz-background");
+    try {
+      // Tables of about 1,000 blocks: opened in several steps (TableOpening), one or two per write.
+      const db = DB.open(directory, { core, background: "worker", memtableBytes: 4 * 1024 * 1024, l0Files: 64, autoGc: false });
+      const tree = (db as unknown as { engine: { state: { tree: Tree } } }).engine.state.tree;
+      const flusher = (tree as unknown as { flusher: { sent: boolean; opening: boolean } }).flusher;
+      const seen = { sentWaiting: 0, opening: 0 };
+      for (let batch = 0; batch < 2_000 && (seen.opening === 0 || seen.sentWaiting === 0); batch++) {
+        const operations = [];
+        for (let i = 0; i < 100; i++) operations.push({ type: "put" as const, key: `key-${batch}-${i}`, value: `${i}`.padEnd(100, "v") });
+        db.batch(operations);
+        if (flusher.opening) {
+          seen.opening++;
+          assert.ok(tree.immutables.length > 0 && !tree.flushWaitsForWorker, "replied: the memtable waits for no worker");
+        } else if (flusher.sent) {
+          seen.sentWaiting++;
+          assert.ok(tree.flushWaitsForWorker, "sent, not replied: the memtable waits for the worker");
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.ok(seen.opening > 0 && seen.sentWaiting > 0, `both seen: ${JSON.stringify(seen)}`);
+      db.close();
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+}
+
 test.run();

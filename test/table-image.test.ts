@@ -81,6 +81,8 @@ for (const coreName of engineCores) {
           fromFile.blocks.map(({ offset, length, rawLength, lastKey }) => [offset, length, rawLength, [...lastKey]]),
         );
         const [fileCache, imageCache] = [new BlockCache<BlockReader>(1 << 20), new BlockCache<BlockReader>(1 << 20)];
+        assert.ok(fromFile.lazyLookup.ifOpen, "a table opened from its file has its point-read lookup open");
+        assert.is(fromImage.lazyLookup.ifOpen, undefined, "a table from the image opens its lookup at its first point read");
         const key = core.newPointKey();
         for (let i = 0; i < KEYS + 10; i++) {
           const userKey = bytes(i < KEYS ? keyOf(i) : `user/${String(i * 7 + 1).padStart(8, "0")}`);
@@ -96,6 +98,7 @@ for (const coreName of engineCores) {
           assert.is(fromImage.findBlock(internalKey), fromFile.findBlock(internalKey), `findBlock of key ${i}`);
         }
         key.free();
+        assert.ok(fromImage.lazyLookup.ifOpen, "the point reads opened the lookup");
         for (const reverse of [false, true]) {
           const [expected, actual] = [scan(fromFile, fileCache, core, reverse), scan(fromImage, imageCache, core, reverse)];
           assert.equal(actual.length, expected.length, "as many blocks scanned");
@@ -106,6 +109,44 @@ for (const coreName of engineCores) {
       } finally {
         fromFile.close();
         fromImage.close();
+        files.clear();
+        manifest.close();
+      }
+    } finally {
+      removeDirectory(directory);
+    }
+  });
+
+  test(`${coreName}: a table from the image whose blocks were cached before any point read (most evicted again) reads every key`, () => {
+    const directory = temporaryDirectory("pgz-table-image");
+    try {
+      writeTable(directory, coreName);
+      const core = createCore(coreName);
+      const storage = new NodeStorage(directory, { create: false });
+      const manifest = Manifest.open(core, storage, { readOnly: true });
+      const meta: TableMeta = manifest.state.levels[0]![0]!;
+      const files = new HandleCache(storage, 8);
+      const fromFile = Table.open(core, storage, meta, manifest.databaseId, files);
+      const fromImage = openTableImage(core, meta, manifest.databaseId, files, readTableImage(core, storage, meta, manifest.databaseId));
+      const unread = openTableImage(core, meta, manifest.databaseId, files, readTableImage(core, storage, meta, manifest.databaseId));
+      // Room for a few blocks only: caching every block (as seeks do) evicts most of them again.
+      const [fileCache, imageCache] = [new BlockCache<BlockReader>(1 << 20), new BlockCache<BlockReader>(16 * 1024)];
+      try {
+        for (let index = 0; index < fromImage.blocks.length; index++) fromImage.cachedBlock(index, imageCache);
+        assert.ok(fromImage.lazyLookup.ifOpen, "caching a block opened the lookup (a cached block has its slot in it)");
+        const key = core.newPointKey();
+        for (let i = 0; i < KEYS; i++) {
+          key.set(bytes(keyOf(i)), Number.MAX_SAFE_INTEGER);
+          const expected = fromFile.get(key, fileCache);
+          key.set(bytes(keyOf(i)), Number.MAX_SAFE_INTEGER);
+          sameHit(fromImage.get(key, imageCache), expected, `key ${i}`);
+        }
+        key.free();
+        assert.is(unread.lazyLookup.ifOpen, undefined, "a table never read never opens its lookup");
+        fileCache.dropOwner(fromFile.cacheSlots);
+        imageCache.dropOwner(fromImage.cacheSlots);
+      } finally {
+        for (const table of [fromFile, fromImage, unread]) table.close();
         files.clear();
         manifest.close();
       }
