@@ -131,7 +131,7 @@ export class Pacer {
 
   /**
    * One slice of idle work, the most urgent first; true if more is due. Flushes and compactions
-   * come first. Then, with automatic GC: a memtable whose log records span sealed segments is
+   * come first, then opening the point-read lookup of a table the worker wrote. Then, with automatic GC: a memtable whose log records span sealed segments is
    * written out (the log head cannot pass its records, so none of those segments could ever be
    * collected, however much of them is overwritten); GC collects up to IDLE_GC_BYTES of segments
    * per turn while any is at least AUTO_GC_DISCARD_RATIO garbage; and when garbage may hide
@@ -145,6 +145,8 @@ export class Pacer {
       tree.backgroundWork(tree.buildsOnWorker ? IDLE_COPY_BYTES : IDLE_SLICE_BYTES, this.state.oldestReadSequence());
       return true;
     }
+    // A table the worker wrote opens its point-read lookup here rather than in a point read.
+    if (tree.openDeferredLookup()) return true;
     // As inline, where a running job is work due: nothing else starts until the worker's reply,
     // which schedules the next turn (a flush overtaking a full compaction would hide garbage).
     if (tree.workerBusy) return false;

@@ -132,7 +132,7 @@ export class CompactionRunner {
       if (!this.environment.remote) this.environment.storage.syncDirectory();
       this.environment.manifest.apply(result.edit);
       assertLevelsDisjoint(this.tables.levels);
-      result.added.forEach((meta, index) => this.tables.byNumber.set(meta.fileNumber, this.opened[index] ?? this.tables.open(meta, result.images?.[index])));
+      result.added.forEach((meta, index) => this.tables.add(this.opened[index] ?? this.tables.open(meta, result.images?.[index])));
       this.opened = [];
       for (const fileNumber of result.removed) this.tables.retire(fileNumber);
       const plan = job.plan;

@@ -187,7 +187,7 @@ export class Flusher {
       table?.close();
       throw error;
     }
-    if (table) this.tables.byNumber.set(table.meta.fileNumber, table);
+    if (table) this.tables.add(table);
     immutables.shift();
     slot.flushed = true;
     slot.freeIfDone();

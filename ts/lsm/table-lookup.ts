@@ -1,6 +1,7 @@
 /**
  * A table's in-core lookup (filter and index, for point reads), opened now or at its first use.
- * A table the worker flushed or compacted opens it at its first point read: opening copies the
+ * A table the worker flushed or compacted opens it at the next idle turn of the event loop
+ * (TreeTables.openDeferredLookup) or its first point read, whichever comes first: opening copies the
  * filter and index into the core's memory, which cost 6-8 ms of fresh-page faults and decoding
  * on the caller's thread in the write that committed a flush (bench:latency), for a table that
  * may never be read before a compaction replaces it.
@@ -25,6 +26,11 @@ export class LazyTableLookup {
     this.open = undefined;
     assert(this.opened.blockCount === this.blockCount, "the lookup and the decoded index agree");
     return this.opened;
+  }
+
+  /** Whether the lookup is still to open: not opened yet and its table not closed. */
+  get pending(): boolean {
+    return this.opened === undefined && !this.freed;
   }
 
   /** The lookup if it is open (a block leaving the cache leaves its slot only then). */

@@ -169,6 +169,11 @@ export class Tree {
     return this.environment.remote !== undefined;
   }
 
+  /** Opens one table's deferred point-read lookup (an idle turn's work); true if it opened one. */
+  openDeferredLookup(): boolean {
+    return this.live.openDeferredLookup();
+  }
+
   /** Whether the worker is building a table the foreground waits for. */
   get workerBusy(): boolean {
     return this.environment.remote !== undefined && (this.flusher.sent || this.compaction.running);
