@@ -26,3 +26,12 @@ export function memoryAllocate(bytes: usize): usize {
 export function memoryFree(pointer: usize): void {
   heap.free(pointer);
 }
+
+/**
+ * Where the heap starts: below it lie the static data and zero-filled tables. The module imports
+ * its memory and is built assuming it starts zeroed (zeroFilledMemory), so a host that hands a
+ * used memory to a new instance zeroes the bytes below this first (ts/core/wasm.ts).
+ */
+export function memoryHeapBase(): usize {
+  return __heap_base;
+}

@@ -310,6 +310,13 @@ export interface Merge extends Freeable {
 
 export interface Core {
   readonly name: CoreName;
+  /**
+   * The database that owns this core has closed: every later call, and every use of an object
+   * the core handed out, throws PGZ_CLOSED (free() does nothing). The WebAssembly core keeps its
+   * memory for the next core created on this thread unless `reuseMemory` is false or it trapped
+   * (ts/core/wasm.ts); the TS core has nothing to reuse and lets its objects be. Idempotent.
+   */
+  release(reuseMemory?: boolean): void;
 
   /** CRC32C (Castagnoli) of `data`, extending `crc` (0 to start). Unsigned 32-bit. */
   crc32c(data: Uint8Array, crc?: number): number;

@@ -146,6 +146,9 @@ export class Engine {
       failure ??= error;
     }
     state.manifest.close();
+    // Nothing of this database may touch its core past here (stale handles get PGZ_CLOSED), and
+    // after a clean close its memory goes to the next database opened on this thread.
+    state.core.release(failure === undefined);
     this.unlock();
     if (failure !== undefined) throw failure;
   }

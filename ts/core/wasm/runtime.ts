@@ -1,7 +1,9 @@
 /**
  * The host side of the WebAssembly instance: memory views refreshed after any call that may
- * grow memory, the staging area (one copy of a batch's input, then one call), and the abort
- * import that turns a trap into a poisoned instance.
+ * grow memory, the staging area (one copy of a batch's input, then one call), the abort
+ * import that turns a trap into a poisoned instance, and retirement: once its database has
+ * closed, the memory may belong to the next core on this thread (ts/core/wasm.ts), so nothing
+ * of this instance may touch it again.
  */
 import { PgzError } from "../../errors.ts";
 import { copyOfRange } from "../slab.ts";
@@ -15,15 +17,49 @@ export interface WasmExports {
   [name: string]: unknown;
 }
 
+function closedError(): PgzError {
+  return new PgzError("PGZ_CLOSED", "the database is closed (its WebAssembly core was retired)");
+}
+
+function retiredCall(): never {
+  throw closedError();
+}
+
+/** Freeing after retirement has nothing left to free: the instance's heap went with it. */
+function retiredFree(): void {}
+
 export class WasmRuntime {
+  /**
+   * A mutable copy of the instance's exports, the one object every wrapper calls through:
+   * retire() swaps its functions for ones that throw, which reaches every wrapper at once.
+   */
   exports!: WasmExports;
   private bytesView = new Uint8Array(0);
   private dataView = new DataView(new ArrayBuffer(0));
   poisoned = false;
+  retired = false;
 
   attach(exports: WasmExports): void {
-    this.exports = exports;
+    this.exports = { ...exports };
     this.refresh();
+  }
+
+  /**
+   * The database is closed: every export now throws PGZ_CLOSED (frees do nothing), and every
+   * view of the memory anyone kept (wrappers cache them: KeyScratch, readBuffer, Run#bytes) is
+   * detached, since growing by zero pages still replaces the memory's ArrayBuffer: a stale
+   * view reads nothing and writes nowhere. u8 and view throw PGZ_CLOSED from here on.
+   */
+  retire(): void {
+    if (this.retired) return;
+    this.retired = true;
+    const exports = this.exports as Record<string, unknown>;
+    for (const name of Object.keys(exports)) {
+      if (typeof exports[name] === "function") exports[name] = name.endsWith("Free") ? retiredFree : retiredCall;
+    }
+    this.exports.memory.grow(0);
+    this.bytesView = new Uint8Array(0);
+    this.dataView = new DataView(new ArrayBuffer(0));
   }
 
   /** The abort import: AssemblyScript calls it on a failed assertion or trap. */
@@ -33,6 +69,7 @@ export class WasmRuntime {
   };
 
   private refresh(): void {
+    if (this.retired) throw closedError();
     this.bytesView = new Uint8Array(this.exports.memory.buffer);
     this.dataView = new DataView(this.exports.memory.buffer);
   }
@@ -90,6 +127,7 @@ export class WasmRuntime {
   }
 
   checkUsable(): void {
+    if (this.retired) throw closedError();
     if (this.poisoned) throw new PgzError("PGZ_CORRUPTION", "the WebAssembly core trapped earlier and is poisoned");
   }
 }

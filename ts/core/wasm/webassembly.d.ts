@@ -9,6 +9,9 @@ declare namespace WebAssembly {
     readonly exports: Record<string, unknown>;
   }
   class Memory {
+    constructor(descriptor: { initial: number; maximum?: number });
     readonly buffer: ArrayBuffer;
+    /** Grows by `pages` (64 KiB each) and detaches the old buffer, even for 0; returns the old size. */
+    grow(pages: number): number;
   }
 }
