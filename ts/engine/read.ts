@@ -192,7 +192,8 @@ export class ReadPath {
         }
       }
     } finally {
-      if (merging) this.closeMerge(merging);
+      // After close the core is retired (its memory may be another database's): nothing to free.
+      if (merging && !this.state.closed) this.closeMerge(merging);
       this.release(reader);
     }
   }
