@@ -98,7 +98,10 @@ function release(build: Build, runtime: WasmRuntime, reuseMemory: boolean): void
   // One memory per build: the larger has more pages already faulted in.
   if (held !== undefined && held.memory.buffer.byteLength >= memory.buffer.byteLength) return;
   if (held !== undefined) clearTimeout(held.timer);
-  const entry: PooledMemory = { memory, timer: setTimeout(() => pool.get(build) === entry && pool.delete(build), POOL_HOLD_MILLISECONDS) };
+  const letGo = (): void => {
+    if (pool.get(build) === entry) pool.delete(build);
+  };
+  const entry: PooledMemory = { memory, timer: setTimeout(letGo, POOL_HOLD_MILLISECONDS) };
   // Node's and Deno's timers can be unref'd, so a held memory never keeps a process alive.
   (entry.timer as { unref?: () => void }).unref?.();
   pool.set(build, entry);
