@@ -51,7 +51,8 @@ class KeyScratch {
       while (this.capacity < length) this.capacity *= 2;
       this.pointer = this.runtime.exports.memoryAllocate(this.capacity);
     }
-    if (this.memory.length === 0) this.memory = this.runtime.u8;
+    // After retirement the memory may be another core's: u8 throws PGZ_CLOSED instead.
+    if (this.memory.length === 0 || this.runtime.retired) this.memory = this.runtime.u8;
     const memory = this.memory;
     const pointer = this.pointer;
     if (length <= KEY_COPY_LOOP_BYTES_MAX) {

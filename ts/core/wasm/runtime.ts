@@ -45,10 +45,12 @@ export class WasmRuntime {
   }
 
   /**
-   * The database is closed: every export now throws PGZ_CLOSED (frees do nothing), and every
-   * view of the memory anyone kept (wrappers cache them: KeyScratch, readBuffer, Run#bytes) is
-   * detached, since growing by zero pages still replaces the memory's ArrayBuffer: a stale
-   * view reads nothing and writes nowhere. u8 and view throw PGZ_CLOSED from here on.
+   * The database is closed: every export now throws PGZ_CLOSED (frees do nothing), and u8 and
+   * view throw PGZ_CLOSED from here on, so no wrapper gets a view of the memory's next owner.
+   * Views taken before (Run#bytes, readBuffer: valid only until the next call into the core)
+   * are not detached: memory.grow(0) would detach them, but with it every reopen in bench:peers
+   * paid a ~600 ms full garbage collection (measured with --trace-gc; reopen 150 -> 650 ms).
+   * The one wrapper that keeps a view between calls (KeyScratch) checks retired before using it.
    */
   retire(): void {
     if (this.retired) return;
@@ -57,7 +59,6 @@ export class WasmRuntime {
     for (const name of Object.keys(exports)) {
       if (typeof exports[name] === "function") exports[name] = name.endsWith("Free") ? retiredFree : retiredCall;
     }
-    this.exports.memory.grow(0);
     this.bytesView = new Uint8Array(0);
     this.dataView = new DataView(new ArrayBuffer(0));
   }

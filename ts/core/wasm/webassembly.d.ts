@@ -11,7 +11,5 @@ declare namespace WebAssembly {
   class Memory {
     constructor(descriptor: { initial: number; maximum?: number });
     readonly buffer: ArrayBuffer;
-    /** Grows by `pages` (64 KiB each) and detaches the old buffer, even for 0; returns the old size. */
-    grow(pages: number): number;
   }
 }
