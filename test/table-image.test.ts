@@ -50,17 +50,23 @@ function sameHit(actual: Hit | undefined, expected: Hit | undefined, what: strin
   sameBytes(actual.value, expected.value, `${what}: value`);
 }
 
+/** The written table of `directory`, opened from its file, with what opening it from an image needs. */
+function openWrittenTable(directory: string, coreName: "ts" | "wasm") {
+  writeTable(directory, coreName);
+  const core = createCore(coreName);
+  const storage = new NodeStorage(directory, { create: false });
+  const manifest = Manifest.open(core, storage, { readOnly: true });
+  const meta: TableMeta = manifest.state.levels[0]![0]!;
+  const files = new HandleCache(storage, 8);
+  const fromFile = Table.open(core, storage, meta, manifest.databaseId, files);
+  return { core, storage, manifest, meta, files, fromFile };
+}
+
 for (const coreName of engineCores) {
   test(`${coreName}: a table opened from the worker's image reads as the one opened from its file`, () => {
     const directory = temporaryDirectory("pgz-table-image");
     try {
-      writeTable(directory, coreName);
-      const core = createCore(coreName);
-      const storage = new NodeStorage(directory, { create: false });
-      const manifest = Manifest.open(core, storage, { readOnly: true });
-      const meta: TableMeta = manifest.state.levels[0]![0]!;
-      const files = new HandleCache(storage, 8);
-      const fromFile = Table.open(core, storage, meta, manifest.databaseId, files);
+      const { core, storage, manifest, meta, files, fromFile } = openWrittenTable(directory, coreName);
       const image = readTableImage(core, storage, meta, manifest.databaseId);
       assert.ok(tableImageBuffers(image).length >= 1, "the image has buffers to transfer");
       // In steps of 5 block handles, as the foreground opens a flushed table (TableOpening).
@@ -120,13 +126,7 @@ for (const coreName of engineCores) {
   test(`${coreName}: a table from the image whose blocks were cached before any point read (most evicted again) reads every key`, () => {
     const directory = temporaryDirectory("pgz-table-image");
     try {
-      writeTable(directory, coreName);
-      const core = createCore(coreName);
-      const storage = new NodeStorage(directory, { create: false });
-      const manifest = Manifest.open(core, storage, { readOnly: true });
-      const meta: TableMeta = manifest.state.levels[0]![0]!;
-      const files = new HandleCache(storage, 8);
-      const fromFile = Table.open(core, storage, meta, manifest.databaseId, files);
+      const { core, storage, manifest, meta, files, fromFile } = openWrittenTable(directory, coreName);
       const fromImage = openTableImage(core, meta, manifest.databaseId, files, readTableImage(core, storage, meta, manifest.databaseId));
       const unread = openTableImage(core, meta, manifest.databaseId, files, readTableImage(core, storage, meta, manifest.databaseId));
       // Room for a few blocks only: caching every block (as seeks do) evicts most of them again.
