@@ -86,6 +86,30 @@ for (const core of engineCores) {
     }
   });
 
+  test(`${core}: an idle turn leaves alone a table compacted away that an iterator still reads`, async () => {
+    const directory = temporaryDirectory("pgz-deferred-lookup");
+    const db = openWithFreshTable(directory, core);
+    try {
+      const [flushed] = tablesOf(db);
+      // The iterator pins the flushed table, so the compaction retires it without closing it.
+      const iterator = db.iterate();
+      assert.is(text(iterator.next().value![0]), keyOf(0));
+      db.compact();
+      assert.ok(flushed!.obsolete && flushed!.lazyLookup.pending, "compacted away, still open, lookup still to open");
+      db.put("late", "write");
+      await idleTurns();
+      assert.is(flushed!.lazyLookup.ifOpen, undefined, "no lookup opened for a table no version reads by point");
+      assert.ok(tablesOf(db).every((table) => table.lazyLookup.ifOpen), "the compaction's outputs opened theirs");
+      let count = 1;
+      for (const _ of iterator) count++;
+      assert.is(count, KEYS, "the iterator still reads the compacted-away table");
+      for (let i = 0; i < KEYS; i += 7) assert.is(text(db.get(keyOf(i))), valueOf(i), keyOf(i));
+    } finally {
+      db.close();
+      removeDirectory(directory);
+    }
+  });
+
   test(`${core}: closing with a deferred lookup still to open frees the table and leaves nothing for an idle turn`, async () => {
     const directory = temporaryDirectory("pgz-deferred-lookup");
     const db = openWithFreshTable(directory, core);
