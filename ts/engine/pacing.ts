@@ -134,9 +134,9 @@ export class Pacer {
    * come first, then opening the point-read lookup of a table the worker wrote. Then, with
    * automatic GC: a memtable whose log records span sealed segments is written out (the log head
    * cannot pass its records, so none of those segments could ever be collected, however much of
-   * them is overwritten); GC collects up to IDLE_GC_BYTES of segments
-   * per turn while any is at least AUTO_GC_DISCARD_RATIO garbage; and when garbage may hide
-   * between levels, one full compaction (in slices) counts it. So space comes back without
+   * them is overwritten); GC collects up to IDLE_GC_BYTES of segments per turn while any is at
+   * least AUTO_GC_DISCARD_RATIO garbage; and when garbage may hide between levels, one full
+   * compaction (in slices) counts it. So space comes back without
    * anyone calling gc(), and each step ends: a flush moves the head to the current segment, each
    * collection removes segments, and a full compaction waits for a quarter of log growth.
    */

@@ -1,10 +1,9 @@
 /**
  * A table's in-core lookup (filter and index, for point reads), opened now or at its first use.
  * A table the worker flushed or compacted opens it at the next idle turn of the event loop
- * (TreeTables.openDeferredLookup) or its first point read, whichever comes first: opening copies the
- * filter and index into the core's memory, which cost 6-8 ms of fresh-page faults and decoding
- * on the caller's thread in the write that committed a flush (bench:latency), for a table that
- * may never be read before a compaction replaces it.
+ * (TreeTables.openDeferredLookup) or at its first point read, whichever comes first, not in the
+ * write that commits it: opening copies the filter and index into the core's memory, which cost
+ * 6-8 ms of fresh-page faults and decoding on the caller's thread in that write (bench:latency).
  */
 import { assert } from "../assert.ts";
 import type { TableLookup } from "../core/types.ts";

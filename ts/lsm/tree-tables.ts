@@ -82,12 +82,12 @@ export class TreeTables {
   /**
    * Opens the point-read lookup of one table that deferred it, so that an idle event loop, not
    * the first point read, pays the opening (6-8 ms for a 64 MiB memtable's table); true if it
-   * opened one. A table closed or compacted away meanwhile is skipped; an opening that fails is left to the
-   * table's first point read, which reports it as it would have without this.
+   * opened one. A table closed or compacted away meanwhile is skipped (an iterator may still read
+   * a compacted-away one, but no point read will); an opening that fails is left to the table's
+   * first point read, which reports it as it would have without this.
    */
   openDeferredLookup(): boolean {
     for (let table = this.deferredLookups.shift(); table; table = this.deferredLookups.shift()) {
-      // A table compacted away meanwhile (obsolete, still read by an iterator) needs no lookup for later reads.
       if (!table.lazyLookup.pending || table.obsolete) continue;
       try {
         table.lazyLookup.lookup;
